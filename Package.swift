@@ -1,0 +1,48 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// The kernels are only as fast as the SIMD width the compiler may use: without a target CPU,
+// SIMD types fall back to SSE2 and GEMM runs ~100x slower. `native` builds for the CPU doing
+// the build (what a source build wants); set MNISTD_TARGET_CPU=x86-64-v3 for a portable binary
+// (AVX2 + FMA, the floor our packages assume).
+let targetCPU = Context.environment["MNISTD_TARGET_CPU"] ?? "native"
+
+// Kernel-heavy targets are optimised even in debug builds, so `swift test` trains in seconds.
+let kernelSettings: [SwiftSetting] = [
+    .unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU]),
+]
+
+let package = Package(
+    name: "mnistd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "mnistctl", targets: ["mnistctl"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet"]),
+        .library(name: "Formats", targets: ["Formats"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
+        .target(name: "Tensor", swiftSettings: kernelSettings),
+        .target(name: "NeuralNet", dependencies: ["Tensor"], exclude: ["DefaultWeights"], swiftSettings: kernelSettings),
+        .target(name: "Formats", dependencies: ["CZlib"]),
+        .executableTarget(
+            name: "mnistctl",
+            dependencies: [
+                "NeuralNet", "Formats",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "mnist-bench",
+            dependencies: ["NeuralNet", "Formats"],
+            swiftSettings: kernelSettings
+        ),
+        .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "mnistctlTests", dependencies: ["mnistctl"]),
+    ]
+)

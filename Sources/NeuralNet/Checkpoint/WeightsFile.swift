@@ -1,0 +1,172 @@
+/// The weights file: a trained network with what is known about its training.
+///
+/// Layout, all integers little-endian:
+///
+///     "MNISTWTS"                 8-byte magic
+///     u32 version                currently 1
+///     u32 n, n bytes             metadata, UTF-8 "key=value" lines (kind and architecture first)
+///     u32 count                  number of tensors, then for each:
+///       u16 n, n bytes           name, e.g. "layer3.weight"
+///       u8 rank, rank × u32      shape
+///       f32 × Π shape            values
+///     u32 crc32                  of every byte before it
+///
+/// Loading checks each of these and the tensors against the architecture the file declares.
+public struct WeightsFile: Sendable {
+    public static let magic = Array("MNISTWTS".utf8)
+    public static let version: UInt32 = 1
+
+    public var network: Network
+    /// Free-form facts about the model (dataset, epochs, accuracy, …), sorted by key when written.
+    public var metadata: [String: String]
+
+    public init(network: Network, metadata: [String: String] = [:]) {
+        self.network = network
+        self.metadata = metadata
+    }
+
+    /// A stable identifier of the parameters (64-bit FNV-1a of the values, hex): identical
+    /// training gives the identical id whatever the metadata says.
+    public var modelID: String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        network.parameters.withUnsafeBytes { bytes in
+            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        }
+        let hex = String(hash, radix: 16)
+        return "\(network.kind.rawValue)-" + String(repeating: "0", count: 16 - hex.count) + hex
+    }
+
+    public func encoded() -> [UInt8] {
+        var out = ByteWriter()
+        out.bytes += Self.magic
+        out.u32(Self.version)
+        var lines = ["kind=\(network.kind.rawValue)", "architecture=\(network.architecture)"]
+        for key in metadata.keys.sorted() where key != "kind" && key != "architecture" {
+            let value = metadata[key]!.replacingNewlines
+            lines.append("\(key.replacingNewlines)=\(value)")
+        }
+        let text = Array(lines.joined(separator: "\n").utf8)
+        out.u32(UInt32(text.count))
+        out.bytes += text
+        let tensors = network.namedTensors
+        out.u32(UInt32(tensors.count))
+        network.parameters.withUnsafeBufferPointer { values in
+            for (tensor, offset) in tensors {
+                let name = Array(tensor.name.utf8)
+                out.u16(UInt16(name.count))
+                out.bytes += name
+                out.bytes.append(UInt8(tensor.shape.count))
+                for dimension in tensor.shape { out.u32(UInt32(dimension)) }
+                for value in values[offset..<offset + tensor.count] { out.u32(value.bitPattern) }
+            }
+        }
+        out.u32(CRC32.checksum(out.bytes))
+        return out.bytes
+    }
+
+    /// Decodes and validates a weights file; `source` names it in errors.
+    public init(decoding bytes: [UInt8], source: String) throws {
+        func fail(_ reason: String) -> WeightsFileError { WeightsFileError(file: source, reason: reason) }
+        guard bytes.count >= Self.magic.count, Array(bytes[0..<Self.magic.count]) == Self.magic else {
+            throw fail("not an mnistd weights file (bad magic number)")
+        }
+        var reader = ByteReader(bytes: bytes, position: Self.magic.count)
+        guard let version = reader.u32() else { throw fail("truncated: no format version") }
+        guard version == Self.version else {
+            throw fail("format version \(version) is not supported (this build reads version \(Self.version))")
+        }
+        guard bytes.count >= Self.magic.count + 8 else { throw fail("truncated") }
+        let stored = bytes[bytes.count - 4..<bytes.count].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+        guard CRC32.checksum(Array(bytes[0..<bytes.count - 4])) == stored else {
+            throw fail("checksum mismatch: the file is truncated or corrupted")
+        }
+        guard let metadataLength = reader.u32(), let metadataBytes = reader.take(Int(metadataLength)),
+              let text = String(validating: metadataBytes, as: UTF8.self) else {
+            throw fail("metadata is truncated or not UTF-8")
+        }
+        var metadata: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else { throw fail("metadata line without '=': \(line)") }
+            metadata[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        guard let kindName = metadata["kind"], let architecture = metadata["architecture"] else {
+            throw fail("metadata lacks the model kind or architecture")
+        }
+        guard let kind = ModelKind(rawValue: kindName) else {
+            throw fail("unknown model kind \"\(kindName)\" (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        var network: Network
+        do {
+            network = try Network(kind: kind, architecture: architecture, parameters: nil)
+        } catch {
+            throw fail("\(error)")
+        }
+        let expected = network.namedTensors
+        guard let tensorCount = reader.u32(), Int(tensorCount) == expected.count else {
+            throw fail("wrong architecture: the file holds a different number of tensors than \"\(architecture)\" needs (\(expected.count))")
+        }
+        for (tensor, offset) in expected {
+            guard let nameLength = reader.u16(), let nameBytes = reader.take(Int(nameLength)),
+                  let rank = reader.take(1)?.first else { throw fail("truncated tensor header") }
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            var shape: [Int] = []
+            for _ in 0..<rank {
+                guard let dimension = reader.u32() else { throw fail("truncated shape of \(name)") }
+                shape.append(Int(dimension))
+            }
+            guard name == tensor.name, shape == tensor.shape else {
+                throw fail("wrong architecture: found tensor \(name) \(shape), expected \(tensor.name) \(tensor.shape)")
+            }
+            guard let values = reader.take(tensor.count * 4) else { throw fail("truncated values of \(name)") }
+            network.parameters.withUnsafeMutableBufferPointer { parameters in
+                for i in 0..<tensor.count {
+                    let at = values.startIndex + i * 4
+                    let bits = UInt32(values[at]) | UInt32(values[at + 1]) << 8 | UInt32(values[at + 2]) << 16 | UInt32(values[at + 3]) << 24
+                    parameters[offset + i] = Float(bitPattern: bits)
+                }
+            }
+        }
+        guard reader.position == bytes.count - 4 else { throw fail("unexpected bytes after the last tensor") }
+        guard network.parameters.allSatisfy({ $0.isFinite }) else { throw fail("weights contain NaN or infinity") }
+        metadata["kind"] = nil
+        metadata["architecture"] = nil
+        self.network = network
+        self.metadata = metadata
+    }
+}
+
+/// A weights file that cannot be used, naming the file and the reason.
+public struct WeightsFileError: Error, Equatable, CustomStringConvertible {
+    public let file: String
+    public let reason: String
+    public var description: String { "\(file): \(reason)" }
+}
+
+private struct ByteWriter {
+    var bytes: [UInt8] = []
+    mutating func u16(_ v: UInt16) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8)] }
+    mutating func u32(_ v: UInt32) { bytes += [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v >> 16 & 0xFF), UInt8(v >> 24)] }
+}
+
+private struct ByteReader {
+    let bytes: [UInt8]
+    var position: Int
+
+    mutating func take(_ count: Int) -> ArraySlice<UInt8>? {
+        guard count >= 0, count <= bytes.count - 4 - position else { return nil }
+        defer { position += count }
+        return bytes[position..<position + count]
+    }
+
+    mutating func u16() -> UInt16? {
+        take(2).map { UInt16($0[$0.startIndex]) | UInt16($0[$0.startIndex + 1]) << 8 }
+    }
+
+    mutating func u32() -> UInt32? {
+        take(4).map { $0.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) } }
+    }
+}
+
+extension String {
+    fileprivate var replacingNewlines: String { split(separator: "\n", omittingEmptySubsequences: false).joined(separator: " ") }
+}

@@ -1,0 +1,40 @@
+import Tensor
+
+/// 2×2 max pooling, stride 2, on (C, B, H, W) activations.
+public struct MaxPool: Layer {
+    public let inputShape: FeatureShape
+
+    public init(input: FeatureShape) { inputShape = input }
+
+    public var outputShape: FeatureShape {
+        FeatureShape(channels: inputShape.channels, height: inputShape.height / 2, width: inputShape.width / 2)
+    }
+
+    public var specification: String { "maxpool" }
+
+    /// One Int32 winner index per output, stored in Float-sized slots.
+    public func cacheCount(batch: Int) -> Int { outputShape.count * batch }
+
+    public func forward(
+        _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
+        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
+    ) {
+        let count = cacheCount(batch: batch)
+        cache.withMemoryRebound(to: Int32.self, capacity: count) { winners in
+            maxPoolForward(y, winners, x, planes: inputShape.channels * batch,
+                           height: inputShape.height, width: inputShape.width)
+        }
+    }
+
+    public func backward(
+        _ dx: UnsafeMutablePointer<Float>?, _ dparameters: UnsafeMutablePointer<Float>,
+        _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
+        _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
+    ) {
+        guard let dx else { return }
+        let count = cacheCount(batch: batch)
+        cache.withMemoryRebound(to: Int32.self, capacity: count) { winners in
+            maxPoolBackward(dx, dy, winners, outputCount: count)
+        }
+    }
+}

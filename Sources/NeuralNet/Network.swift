@@ -1,0 +1,157 @@
+import Tensor
+
+/// A model: its kind, its layers and every parameter in one flat buffer. Immutable once built,
+/// so any number of threads may classify with it at once, each with its own `Workspace`.
+public struct Network: Sendable {
+    public let kind: ModelKind
+    public let architecture: String
+    public let inputShape: FeatureShape
+    public let layers: [any Layer]
+    public internal(set) var parameters: [Float]
+    /// Where each layer's parameters start in `parameters`.
+    public let parameterOffsets: [Int]
+
+    /// A freshly initialised network of the given kind.
+    public init(kind: ModelKind, seed: UInt64) {
+        // The built-in descriptions are valid by construction; the tests parse every one.
+        try! self.init(kind: kind, architecture: kind.architecture, parameters: nil)
+        var random = SeededRandom(seed: seed)
+        parameters.withUnsafeMutableBufferPointer { all in
+            for (layer, offset) in zip(layers, parameterOffsets) {
+                let slice = UnsafeMutableBufferPointer(rebasing: all[offset..<offset + layer.parameterCount])
+                layer.initialize(slice, &random)
+            }
+        }
+    }
+
+    /// A network from a stored description and parameters (nil: zeros).
+    public init(kind: ModelKind, architecture: String, parameters: [Float]?) throws {
+        let parsed = try parseArchitecture(architecture)
+        guard let last = parsed.layers.last, last.outputShape.height == 1, last.outputShape.width == 1,
+              last.outputShape.channels >= 2 else {
+            throw ArchitectureError.malformed(architecture, reason: "the last layer must output class scores")
+        }
+        self.kind = kind
+        self.architecture = architecture
+        self.inputShape = parsed.input
+        self.layers = parsed.layers
+        var offsets: [Int] = []
+        var total = 0
+        for layer in parsed.layers {
+            offsets.append(total)
+            total += layer.parameterCount
+        }
+        self.parameterOffsets = offsets
+        if let parameters {
+            guard parameters.count == total else {
+                throw ArchitectureError.malformed(architecture, reason: "it needs \(total) parameters, got \(parameters.count)")
+            }
+            self.parameters = parameters
+        } else {
+            self.parameters = [Float](repeating: 0, count: total)
+        }
+    }
+
+    public var classCount: Int { layers.last!.outputShape.channels }
+    public var parameterCount: Int { parameters.count }
+
+    /// Every parameter tensor with its qualified name (`layer3.weight`) and its offset.
+    public var namedTensors: [(tensor: ParameterTensor, offset: Int)] {
+        var result: [(ParameterTensor, Int)] = []
+        for (index, (layer, start)) in zip(layers, parameterOffsets).enumerated() {
+            var offset = start
+            for var tensor in layer.parameterTensors {
+                tensor.name = "layer\(index).\(tensor.name)"
+                result.append((tensor, offset))
+                offset += tensor.count
+            }
+        }
+        return result
+    }
+
+    /// Class probabilities (count × classes) for `count` images of `inputShape`, values in [0, 1].
+    public func probabilities(for images: UnsafePointer<Float>, count: Int, batchSize: Int = 500) -> [Float] {
+        var result = [Float](repeating: 0, count: count * classCount)
+        guard count > 0 else { return result }
+        let workspace = Workspace(network: self, batchCapacity: min(batchSize, count))
+        result.withUnsafeMutableBufferPointer { out in
+            parameters.withUnsafeBufferPointer { weights in
+                for start in stride(from: 0, to: count, by: workspace.batchCapacity) {
+                    let batch = min(workspace.batchCapacity, count - start)
+                    workspace.input.update(from: images + start * inputShape.count, count: batch * inputShape.count)
+                    let logits = workspace.forward(self, weights.baseAddress!, batch: batch)
+                    softmaxRows(out.baseAddress! + start * classCount, logits, rows: batch, classes: classCount)
+                }
+            }
+        }
+        return result
+    }
+}
+
+/// Per-thread memory for running a network on batches of up to `batchCapacity` images:
+/// every layer's output, every layer's cache, and two gradient buffers used in turn.
+public final class Workspace {
+    public let batchCapacity: Int
+    private let storage: UnsafeMutablePointer<Float>
+    private let storageCount: Int
+    private var activations: [UnsafeMutablePointer<Float>] = []
+    private var caches: [UnsafeMutablePointer<Float>] = []
+    private let gradients: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
+    private let largestActivation: Int
+
+    public init(network: Network, batchCapacity: Int) {
+        self.batchCapacity = batchCapacity
+        let shapes = [network.inputShape] + network.layers.map(\.outputShape)
+        largestActivation = shapes.map(\.count).max()! * batchCapacity
+        let activationCounts = shapes.map { $0.count * batchCapacity }
+        let cacheCounts = network.layers.map { $0.cacheCount(batch: batchCapacity) }
+        storageCount = activationCounts.reduce(0, +) + cacheCounts.reduce(0, +) + 2 * largestActivation
+        storage = .allocate(capacity: storageCount)
+        storage.initialize(repeating: 0, count: storageCount)
+        var cursor = storage
+        for count in activationCounts {
+            activations.append(cursor)
+            cursor += count
+        }
+        for count in cacheCounts {
+            caches.append(cursor)
+            cursor += count
+        }
+        gradients = (cursor, cursor + largestActivation)
+    }
+
+    deinit { storage.deallocate() }
+
+    /// Where the caller puts the batch: (B, C·H·W) images, which is also (C, B, H, W) for C = 1.
+    public var input: UnsafeMutablePointer<Float> { activations[0] }
+
+    /// Runs every layer on the batch in `input`; returns the logits, (B, classes).
+    public func forward(_ network: Network, _ parameters: UnsafePointer<Float>, batch: Int) -> UnsafeMutablePointer<Float> {
+        precondition(batch <= batchCapacity, "batch \(batch) exceeds workspace capacity \(batchCapacity)")
+        for (index, layer) in network.layers.enumerated() {
+            layer.forward(activations[index + 1], caches[index], activations[index],
+                          parameters + network.parameterOffsets[index], batch: batch)
+        }
+        return activations[network.layers.count]
+    }
+
+    /// Accumulates ∂L/∂parameters into `parameterGradients` given ∂L/∂logits, after `forward`
+    /// ran on the same batch.
+    public func backward(
+        _ parameterGradients: UnsafeMutablePointer<Float>, _ logitGradients: UnsafePointer<Float>,
+        _ network: Network, _ parameters: UnsafePointer<Float>, batch: Int
+    ) {
+        var outputGradient = logitGradients
+        var (current, spare) = gradients
+        for index in network.layers.indices.reversed() {
+            let layer = network.layers[index]
+            let inputGradient: UnsafeMutablePointer<Float>? = index == 0 ? nil : current
+            inputGradient?.update(repeating: 0, count: layer.inputShape.count * batch)
+            layer.backward(inputGradient, parameterGradients + network.parameterOffsets[index],
+                           outputGradient, activations[index], activations[index + 1], caches[index],
+                           parameters + network.parameterOffsets[index], batch: batch)
+            outputGradient = UnsafePointer(current)
+            swap(&current, &spare)
+        }
+    }
+}

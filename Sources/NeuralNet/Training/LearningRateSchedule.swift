@@ -1,0 +1,26 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The learning rate as a function of training progress.
+public enum LearningRateSchedule: Equatable, Sendable {
+    case constant(Float)
+    /// Warm up linearly from peak/25 to `peak` over `warmupFraction` of the steps, then anneal
+    /// along a cosine to peak/10⁴ (Smith's one-cycle policy, as PyTorch's OneCycleLR does it).
+    case oneCycle(peak: Float, warmupFraction: Float)
+
+    public func rate(step: Int, of totalSteps: Int) -> Float {
+        switch self {
+        case let .constant(rate):
+            return rate
+        case let .oneCycle(peak, warmupFraction):
+            let progress = Float(step) / Float(max(totalSteps - 1, 1))
+            let start = peak / 25, end = peak / 10_000
+            if progress < warmupFraction {
+                return start + (peak - start) * progress / warmupFraction
+            }
+            let annealed = (progress - warmupFraction) / max(1 - warmupFraction, 1e-6)
+            return end + (peak - end) * (1 + cosf(.pi * annealed)) / 2
+        }
+    }
+}

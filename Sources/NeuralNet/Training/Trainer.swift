@@ -1,0 +1,142 @@
+import Tensor
+
+/// What one epoch of training achieved.
+public struct EpochReport: Equatable, Sendable {
+    public var epoch: Int
+    /// Mean loss and accuracy over the epoch's (augmented) training batches, as they went.
+    public var trainLoss: Float
+    public var trainAccuracy: Float
+    /// On the held-out set after the epoch, when there is one.
+    public var testLoss: Float?
+    public var testAccuracy: Float?
+    /// Training time so far, evaluation excluded.
+    public var elapsedSeconds: Double
+}
+
+public enum TrainingProgress: Sendable {
+    case batch(epoch: Int, batch: Int, batches: Int, meanLoss: Float)
+    case epochFinished(EpochReport)
+}
+
+/// Mini-batch training of a network on labeled images. Deterministic for a given seed: shuffling,
+/// augmentation and initialisation draw from separate seeded streams, and the kernels split
+/// work the same way on every run.
+public final class Trainer {
+    public private(set) var network: Network
+    public let recipe: TrainingRecipe
+    private var optimizer: Optimizer
+    private var shuffleRandom: SeededRandom
+    private var augmentRandom: SeededRandom
+    private let workspace: Workspace
+    private var gradients: [Float]
+
+    public init(network: Network, recipe: TrainingRecipe, seed: UInt64) {
+        self.network = network
+        self.recipe = recipe
+        var random = SeededRandom(seed: seed ^ 0x5EED_0F_7EA1)
+        shuffleRandom = random.fork()
+        augmentRandom = random.fork()
+        optimizer = Optimizer(recipe.optimizer, parameterCount: network.parameterCount)
+        workspace = Workspace(network: network, batchCapacity: recipe.batchSize)
+        gradients = [Float](repeating: 0, count: network.parameterCount)
+    }
+
+    /// Trains for `recipe.epochs` epochs, reporting progress; `shouldStop` is asked between
+    /// batches and ends training early when it returns true.
+    @discardableResult
+    public func train(
+        on data: LabeledImages, validation: LabeledImages?,
+        progress: (TrainingProgress) -> Void = { _ in },
+        shouldStop: () -> Bool = { false }
+    ) -> [EpochReport] {
+        precondition(data.shape == network.inputShape, "training images are \(data.shape), the network takes \(network.inputShape)")
+        let batchSize = recipe.batchSize
+        let batchesPerEpoch = (data.count + batchSize - 1) / batchSize
+        let totalSteps = recipe.epochs * batchesPerEpoch
+        let imageSize = data.shape.count, classes = network.classCount
+        var order = Array(0..<data.count)
+        var labels = [Int32](repeating: 0, count: batchSize)
+        var probabilities = [Float](repeating: 0, count: batchSize * classes)
+        var logitGradients = [Float](repeating: 0, count: batchSize * classes)
+        var reports: [EpochReport] = []
+        var elapsed = Duration.zero
+        let clock = ContinuousClock()
+        var step = 0
+
+        for epoch in 1...max(recipe.epochs, 1) where recipe.epochs > 0 {
+            let started = clock.now
+            order.shuffle(using: &shuffleRandom)
+            var lossSum: Double = 0, correct = 0, seen = 0
+            for batchIndex in 0..<batchesPerEpoch {
+                if shouldStop() { return reports }
+                let first = batchIndex * batchSize
+                let batch = min(batchSize, data.count - first)
+                data.pixels.withUnsafeBufferPointer { pixels in
+                    for b in 0..<batch {
+                        let source = pixels.baseAddress! + order[first + b] * imageSize
+                        let target = workspace.input + b * imageSize
+                        if let augmentation = recipe.augmentation {
+                            augmentation.distort(target, source, height: data.shape.height, width: data.shape.width,
+                                                 random: &augmentRandom)
+                        } else {
+                            target.update(from: source, count: imageSize)
+                        }
+                        labels[b] = data.labels[order[first + b]]
+                    }
+                }
+                let rate = recipe.schedule.rate(step: step, of: totalSteps)
+                let loss = trainStep(batch: batch, labels: &labels, probabilities: &probabilities,
+                                     logitGradients: &logitGradients, learningRate: rate)
+                step += 1
+                lossSum += Double(loss) * Double(batch)
+                seen += batch
+                probabilities.withUnsafeBufferPointer { p in
+                    for b in 0..<batch where argmax(p.baseAddress! + b * classes, count: classes) == Int(labels[b]) {
+                        correct += 1
+                    }
+                }
+                progress(.batch(epoch: epoch, batch: batchIndex + 1, batches: batchesPerEpoch, meanLoss: Float(lossSum / Double(seen))))
+            }
+            elapsed += clock.now - started
+            var report = EpochReport(
+                epoch: epoch, trainLoss: Float(lossSum / Double(seen)), trainAccuracy: Float(correct) / Float(seen),
+                testLoss: nil, testAccuracy: nil,
+                elapsedSeconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+            if let validation {
+                let evaluation = Evaluation(network: network, data: validation, loss: recipe.loss)
+                report.testLoss = evaluation.meanLoss
+                report.testAccuracy = evaluation.confusion.accuracy
+            }
+            reports.append(report)
+            progress(.epochFinished(report))
+        }
+        return reports
+    }
+
+    private func trainStep(
+        batch: Int, labels: inout [Int32], probabilities: inout [Float], logitGradients: inout [Float], learningRate: Float
+    ) -> Float {
+        let classes = network.classCount
+        let count = network.parameterCount
+        return network.parameters.withUnsafeMutableBufferPointer { parameters in
+            gradients.withUnsafeMutableBufferPointer { gradients in
+                let p = parameters.baseAddress!, g = gradients.baseAddress!
+                let logits = workspace.forward(network, p, batch: batch)
+                let loss = labels.withUnsafeBufferPointer { l in
+                    probabilities.withUnsafeMutableBufferPointer { probs in
+                        logitGradients.withUnsafeMutableBufferPointer { dlogits in
+                            recipe.loss.evaluate(dlogits.baseAddress!, probs.baseAddress!, logits, l.baseAddress!,
+                                                 batch: batch, classes: classes)
+                        }
+                    }
+                }
+                g.update(repeating: 0, count: count)
+                logitGradients.withUnsafeBufferPointer { dlogits in
+                    workspace.backward(g, dlogits.baseAddress!, network, p, batch: batch)
+                }
+                optimizer.update(p, g, count: count, learningRate: learningRate)
+                return loss
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+/// Everything that decides how a model is trained, apart from the data and the seed.
+public struct TrainingRecipe: Equatable, Sendable {
+    public var epochs: Int
+    public var batchSize: Int
+    public var loss: LossFunction
+    public var optimizer: OptimizerSettings
+    public var schedule: LearningRateSchedule
+    public var augmentation: Augmentation?
+
+    public init(epochs: Int, batchSize: Int, loss: LossFunction, optimizer: OptimizerSettings,
+                schedule: LearningRateSchedule, augmentation: Augmentation?) {
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.loss = loss
+        self.optimizer = optimizer
+        self.schedule = schedule
+        self.augmentation = augmentation
+    }
+
+    /// The recipe each model kind is trained with unless told otherwise.
+    public static func standard(for kind: ModelKind) -> TrainingRecipe {
+        switch kind {
+        case .mlpSeed:
+            return TrainingRecipe(epochs: 10, batchSize: 100, loss: .squaredError,
+                                  optimizer: .sgd(momentum: 0), schedule: .constant(0.01), augmentation: nil)
+        case .cnn:
+            return TrainingRecipe(
+                epochs: 12, batchSize: 128, loss: .crossEntropy,
+                optimizer: .adamW(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4),
+                schedule: .oneCycle(peak: 3e-3, warmupFraction: 0.2),
+                augmentation: Augmentation(maxRotationDegrees: 10, maxScaleChange: 0.1, maxShiftPixels: 2))
+        }
+    }
+}

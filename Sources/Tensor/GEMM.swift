@@ -1,0 +1,270 @@
+/// A read-only matrix view over strided memory: element (i, j) is at
+/// `base[i * rowStride + j * columnStride]`. Transposing swaps the strides, so one GEMM serves
+/// A·B, Aᵀ·B and A·Bᵀ without copies beyond the packing every fast GEMM does anyway.
+public struct MatrixRef {
+    public let base: UnsafePointer<Float>
+    public let rows: Int
+    public let columns: Int
+    public let rowStride: Int
+    public let columnStride: Int
+
+    /// A row-major `rows × columns` matrix whose rows are `leadingDimension` floats apart.
+    @inline(__always)
+    public init(_ base: UnsafePointer<Float>, rows: Int, columns: Int, leadingDimension: Int? = nil) {
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+        self.rowStride = leadingDimension ?? columns
+        self.columnStride = 1
+    }
+
+    @inline(__always)
+    init(base: UnsafePointer<Float>, rows: Int, columns: Int, rowStride: Int, columnStride: Int) {
+        self.base = base
+        self.rows = rows
+        self.columns = columns
+        self.rowStride = rowStride
+        self.columnStride = columnStride
+    }
+
+    public var transposed: MatrixRef {
+        MatrixRef(base: base, rows: columns, columns: rows, rowStride: columnStride, columnStride: rowStride)
+    }
+
+    @inline(__always)
+    public subscript(row: Int, column: Int) -> Float {
+        base[row * rowStride + column * columnStride]
+    }
+}
+
+// Register tile of the micro-kernel: 6 rows × 16 columns = 12 AVX2 accumulators, leaving
+// registers for two B vectors and one broadcast (16 ymm registers in all).
+let tileRows = 6
+let tileColumns = 16
+// Cache blocking: a packed A block (blockRows × blockDepth) stays in L2, a B panel in L3.
+let blockDepth = 256
+let blockRows = 96
+let blockColumns = 2048
+
+/// C (m × n, row-major, rows `ldc` apart) = A · B, or C += A · B when `accumulate`.
+/// A is m × k, B is k × n. Packed, register-blocked, and split over the cores when large.
+public func gemm(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int,
+    _ a: MatrixRef, _ b: MatrixRef,
+    accumulate: Bool
+) {
+    let m = a.rows, n = b.columns, k = a.columns
+    precondition(b.rows == k, "gemm: inner dimensions differ (\(a.rows)×\(a.columns) · \(b.rows)×\(b.columns))")
+    if m == 0 || n == 0 { return }
+    if k == 0 {
+        if !accumulate { for i in 0..<m { (c + i * ldc).update(repeating: 0, count: n) } }
+        return
+    }
+    let flops = 2 * m * n * k
+    let threads = flops < 400_000 ? 1 : kernelThreadCount
+    if threads == 1 {
+        gemmSerial(c, ldc: ldc, a, b, accumulate: accumulate)
+        return
+    }
+    // Split the larger side of C into contiguous strips, aligned to the register tile.
+    let cBox = UncheckedSendable(c)
+    if n >= m {
+        let strip = roundUp((n + threads - 1) / threads, to: tileColumns)
+        parallelFor(threads) { part in
+            let start = part * strip
+            let width = min(strip, n - start)
+            guard width > 0 else { return }
+            let bPart = MatrixRef(base: b.base + start * b.columnStride, rows: k, columns: width,
+                                  rowStride: b.rowStride, columnStride: b.columnStride)
+            gemmSerial(cBox.value + start, ldc: ldc, a, bPart, accumulate: accumulate)
+        }
+    } else {
+        let strip = roundUp((m + threads - 1) / threads, to: tileRows)
+        parallelFor(threads) { part in
+            let start = part * strip
+            let height = min(strip, m - start)
+            guard height > 0 else { return }
+            let aPart = MatrixRef(base: a.base + start * a.rowStride, rows: height, columns: k,
+                                  rowStride: a.rowStride, columnStride: a.columnStride)
+            gemmSerial(cBox.value + start * ldc, ldc: ldc, aPart, b, accumulate: accumulate)
+        }
+    }
+}
+
+/// The textbook triple loop, kept as the reference the tests hold `gemm` to.
+public func gemmNaive(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int,
+    _ a: MatrixRef, _ b: MatrixRef,
+    accumulate: Bool
+) {
+    for i in 0..<a.rows {
+        for j in 0..<b.columns {
+            var sum: Float = 0
+            for p in 0..<a.columns { sum += a[i, p] * b[p, j] }
+            c[i * ldc + j] = accumulate ? c[i * ldc + j] + sum : sum
+        }
+    }
+}
+
+@inline(__always)
+func roundUp(_ value: Int, to multiple: Int) -> Int {
+    (value + multiple - 1) / multiple * multiple
+}
+
+private func gemmSerial(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int,
+    _ a: MatrixRef, _ b: MatrixRef,
+    accumulate: Bool
+) {
+    let m = a.rows, n = b.columns, k = a.columns
+    let panelWidth = min(roundUp(n, to: tileColumns), blockColumns)
+    let panelDepth = min(k, blockDepth)
+    let blockHeight = min(roundUp(m, to: tileRows), blockRows)
+    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: panelDepth * panelWidth)
+    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: blockHeight * panelDepth)
+    defer {
+        packedB.deallocate()
+        packedA.deallocate()
+    }
+    var edgeTile = [Float](repeating: 0, count: tileRows * tileColumns)
+
+    for jc in stride(from: 0, to: n, by: blockColumns) {
+        let nc = min(blockColumns, n - jc)
+        for pc in stride(from: 0, to: k, by: blockDepth) {
+            let kc = min(blockDepth, k - pc)
+            packPanelB(packedB, b, rowStart: pc, depth: kc, columnStart: jc, width: nc)
+            let addToC = accumulate || pc > 0
+            for ic in stride(from: 0, to: m, by: blockRows) {
+                let mc = min(blockRows, m - ic)
+                packBlockA(packedA, a, rowStart: ic, height: mc, columnStart: pc, depth: kc)
+                for jr in stride(from: 0, to: nc, by: tileColumns) {
+                    let cols = min(tileColumns, nc - jr)
+                    let bSliver = packedB + jr * kc
+                    for ir in stride(from: 0, to: mc, by: tileRows) {
+                        let rows = min(tileRows, mc - ir)
+                        let cTile = c + (ic + ir) * ldc + jc + jr
+                        let aSliver = packedA + ir * kc
+                        if rows == tileRows && cols == tileColumns {
+                            microKernel(kc, aSliver, bSliver, cTile, ldc, addToC)
+                        } else {
+                            edgeTile.withUnsafeMutableBufferPointer { tile in
+                                let t = tile.baseAddress!
+                                for r in 0..<rows {
+                                    for col in 0..<cols { t[r * tileColumns + col] = cTile[r * ldc + col] }
+                                }
+                                microKernel(kc, aSliver, bSliver, t, tileColumns, addToC)
+                                for r in 0..<rows {
+                                    for col in 0..<cols { cTile[r * ldc + col] = t[r * tileColumns + col] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Packs rows `rowStart..<rowStart+height` × columns `columnStart..<+depth` of A into slivers
+/// of `tileRows` rows, each stored column by column; short slivers are zero-padded.
+@inline(__always)
+private func packBlockA(
+    _ packed: UnsafeMutablePointer<Float>, _ a: MatrixRef,
+    rowStart: Int, height: Int, columnStart: Int, depth: Int
+) {
+    var out = packed
+    for i0 in stride(from: 0, to: height, by: tileRows) {
+        let rows = min(tileRows, height - i0)
+        let origin = a.base + (rowStart + i0) * a.rowStride + columnStart * a.columnStride
+        if a.rowStride == 1 {
+            for p in 0..<depth {
+                let column = origin + p * a.columnStride
+                for r in 0..<rows { out[p * tileRows + r] = column[r] }
+                for r in rows..<tileRows { out[p * tileRows + r] = 0 }
+            }
+        } else {
+            for r in 0..<rows {
+                let row = origin + r * a.rowStride
+                for p in 0..<depth { out[p * tileRows + r] = row[p * a.columnStride] }
+            }
+            for r in rows..<tileRows {
+                for p in 0..<depth { out[p * tileRows + r] = 0 }
+            }
+        }
+        out += tileRows * depth
+    }
+}
+
+/// Packs rows `rowStart..<+depth` × columns `columnStart..<+width` of B into slivers of
+/// `tileColumns` columns, each stored row by row; short slivers are zero-padded.
+@inline(__always)
+private func packPanelB(
+    _ packed: UnsafeMutablePointer<Float>, _ b: MatrixRef,
+    rowStart: Int, depth: Int, columnStart: Int, width: Int
+) {
+    var out = packed
+    for j0 in stride(from: 0, to: width, by: tileColumns) {
+        let cols = min(tileColumns, width - j0)
+        let origin = b.base + rowStart * b.rowStride + (columnStart + j0) * b.columnStride
+        if b.columnStride == 1 && cols == tileColumns {
+            for p in 0..<depth {
+                let source = UnsafeRawPointer(origin + p * b.rowStride)
+                let target = UnsafeMutableRawPointer(out + p * tileColumns)
+                target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+                (target + 32).storeBytes(of: (source + 32).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+            }
+        } else {
+            for col in 0..<cols {
+                let column = origin + col * b.columnStride
+                for p in 0..<depth { out[p * tileColumns + col] = column[p * b.rowStride] }
+            }
+            for col in cols..<tileColumns {
+                for p in 0..<depth { out[p * tileColumns + col] = 0 }
+            }
+        }
+        out += tileColumns * depth
+    }
+}
+
+/// C[6×16] (+)= Apacked[6×kc] · Bpacked[kc×16], accumulating in twelve SIMD8 registers.
+@inline(__always)
+private func microKernel(
+    _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool
+) {
+    typealias V = SIMD8<Float>
+    var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
+    var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
+    var ap = a
+    var bp = UnsafeRawPointer(b)
+    for _ in 0..<kc {
+        let b0 = bp.loadUnaligned(as: V.self)
+        let b1 = (bp + 32).loadUnaligned(as: V.self)
+        var x = V(repeating: ap[0])
+        c00.addProduct(x, b0); c01.addProduct(x, b1)
+        x = V(repeating: ap[1])
+        c10.addProduct(x, b0); c11.addProduct(x, b1)
+        x = V(repeating: ap[2])
+        c20.addProduct(x, b0); c21.addProduct(x, b1)
+        x = V(repeating: ap[3])
+        c30.addProduct(x, b0); c31.addProduct(x, b1)
+        x = V(repeating: ap[4])
+        c40.addProduct(x, b0); c41.addProduct(x, b1)
+        x = V(repeating: ap[5])
+        c50.addProduct(x, b0); c51.addProduct(x, b1)
+        ap += tileRows
+        bp += tileColumns * 4
+    }
+    @inline(__always) func store(_ row: Int, _ v0: V, _ v1: V) {
+        let p = UnsafeMutableRawPointer(c + row * ldc)
+        if accumulate {
+            p.storeBytes(of: p.loadUnaligned(as: V.self) + v0, as: V.self)
+            (p + 32).storeBytes(of: (p + 32).loadUnaligned(as: V.self) + v1, as: V.self)
+        } else {
+            p.storeBytes(of: v0, as: V.self)
+            (p + 32).storeBytes(of: v1, as: V.self)
+        }
+    }
+    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
+    store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+}

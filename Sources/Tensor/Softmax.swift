@@ -1,0 +1,28 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// probabilities[i, ·] = softmax(logits[i, ·]) for `rows` rows of `classes` values,
+/// shifted by the row maximum so that large logits cannot overflow.
+public func softmaxRows(_ probabilities: UnsafeMutablePointer<Float>, _ logits: UnsafePointer<Float>, rows: Int, classes: Int) {
+    for i in 0..<rows {
+        let z = logits + i * classes
+        let p = probabilities + i * classes
+        var maxLogit = z[0]
+        for j in 1..<classes { maxLogit = max(maxLogit, z[j]) }
+        var sum: Float = 0
+        for j in 0..<classes {
+            p[j] = expf(z[j] - maxLogit)
+            sum += p[j]
+        }
+        let inverse = 1 / sum
+        for j in 0..<classes { p[j] *= inverse }
+    }
+}
+
+/// Index of the largest of `count` values (the first one on ties).
+public func argmax(_ values: UnsafePointer<Float>, count: Int) -> Int {
+    var best = 0
+    for j in 1..<count where values[j] > values[best] { best = j }
+    return best
+}

@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct MNISTCtl: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mnistctl",
+        abstract: "Train, evaluate and run the mnistd digit classifier.",
+        subcommands: [Train.self, Eval.self, Predict.self]
+    )
+}

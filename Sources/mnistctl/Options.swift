@@ -1,0 +1,24 @@
+import ArgumentParser
+import NeuralNet
+
+extension ModelKind: ExpressibleByArgument {}
+
+/// Where a labeled MNIST-style dataset lives.
+struct DataOptions: ParsableArguments {
+    @Option(name: .long, help: "Directory holding train-/t10k- images and labels in IDX format (plain or .gz).")
+    var data: String
+}
+
+/// Which weights to use; the shipped default model when not given.
+struct WeightsOptions: ParsableArguments {
+    @Option(name: .long, help: "Weights file (default: the shipped model, found next to the binary, in the source tree or in /usr/local/share/mnistd/).")
+    var weights: String?
+
+    func load() throws -> WeightsFile {
+        guard let path = weights ?? DefaultWeights.locate() else {
+            throw ValidationError("no --weights given and no default model found; looked in:\n  "
+                + DefaultWeights.candidates().joined(separator: "\n  "))
+        }
+        return try loadWeights(path)
+    }
+}

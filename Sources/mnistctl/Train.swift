@@ -1,0 +1,98 @@
+import ArgumentParser
+import Formats
+import NeuralNet
+
+struct Train: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a model on an MNIST-style dataset and write its weights, metrics and learning curve.")
+
+    @OptionGroup var dataset: DataOptions
+
+    @Option(name: .long, help: "Model to train: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var model: ModelKind = .cnn
+
+    @Option(name: .long, help: "Epochs (default: the model's standard recipe: 10 for mlp-seed, 12 for cnn).")
+    var epochs: Int?
+
+    @Option(name: .long, help: "Random seed: the same seed gives the same weights.")
+    var seed: UInt64 = 1
+
+    @Option(name: .long, help: "Where to write the weights.")
+    var out: String
+
+    @Option(name: .long, help: "Per-epoch metrics as CSV (default: <out>.metrics.csv).")
+    var metrics: String?
+
+    @Option(name: .long, help: "Learning curve as SVG (default: <out>.curve.svg).")
+    var plot: String?
+
+    func validate() throws {
+        if let epochs, !(1...1000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 1000") }
+    }
+
+    func run() throws {
+        let train = try loadDataset(dataset.data, .train)
+        let test = try loadDataset(dataset.data, .test)
+        var recipe = TrainingRecipe.standard(for: model)
+        if let epochs { recipe.epochs = epochs }
+        let network = Network(kind: model, seed: seed)
+        print("training \(model.rawValue) (\(network.parameterCount) parameters) on \(train.count) images, testing on \(test.count); \(recipe.epochs) epochs, batch \(recipe.batchSize), seed \(seed)")
+
+        let trainer = Trainer(network: network, recipe: recipe, seed: seed)
+        var bar = ProgressBar()
+        let reports = trainer.train(on: train, validation: test, progress: { event in
+            switch event {
+            case let .batch(epoch, batch, batches, meanLoss):
+                bar.update(label: "epoch \(epoch)/\(recipe.epochs)", done: batch, total: batches,
+                           detail: "loss \(fixed(Double(meanLoss), 4))")
+            case let .epochFinished(report):
+                bar.finish()
+                print(epochLine(report, of: recipe.epochs))
+            }
+        })
+        let final = reports.last!
+        let file = WeightsFile(network: trainer.network, metadata: [
+            "dataset": dataset.data,
+            "epochs": String(recipe.epochs),
+            "seed": String(seed),
+            "test_accuracy": fixed(Double(final.testAccuracy ?? 0), 4),
+            "train_seconds": fixed(final.elapsedSeconds, 1),
+            "created": utcTimestamp(),
+        ])
+        try writeFileAtomically(out, file.encoded())
+        let metricsPath = metrics ?? out + ".metrics.csv"
+        let plotPath = plot ?? out + ".curve.svg"
+        try writeText(metricsCSV(reports), to: metricsPath)
+        try writeText(learningCurve(reports, model: model).render(), to: plotPath)
+        print("wrote \(out) (model \(file.modelID)), \(metricsPath), \(plotPath)")
+    }
+}
+
+func epochLine(_ report: EpochReport, of epochs: Int) -> String {
+    var line = "epoch \(report.epoch)/\(epochs)  loss \(fixed(Double(report.trainLoss), 4))  train \(percent(report.trainAccuracy))"
+    if let accuracy = report.testAccuracy, let loss = report.testLoss {
+        line += "  test \(percent(accuracy)) (loss \(fixed(Double(loss), 4)))"
+    }
+    return line + "  \(fixed(report.elapsedSeconds, 1)) s"
+}
+
+func metricsCSV(_ reports: [EpochReport]) -> String {
+    var csv = CSVWriter(header: ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds"])
+    for r in reports {
+        csv.appendRow([String(r.epoch), fixed(Double(r.trainLoss), 6), fixed(Double(r.trainAccuracy), 6),
+                       r.testLoss.map { fixed(Double($0), 6) } ?? "", r.testAccuracy.map { fixed(Double($0), 6) } ?? "",
+                       fixed(r.elapsedSeconds, 3)])
+    }
+    return csv.text
+}
+
+func learningCurve(_ reports: [EpochReport], model: ModelKind) -> LineChartSVG {
+    LineChartSVG(
+        title: "\(model.rawValue) learning curve", xLabel: "epoch", leftLabel: "accuracy", rightLabel: "loss",
+        series: [
+            .init(name: "train accuracy", values: reports.map { Double($0.trainAccuracy) }, color: "#1f77b4"),
+            .init(name: "test accuracy", values: reports.map { Double($0.testAccuracy ?? .nan) }, color: "#ff7f0e"),
+            .init(name: "train loss", values: reports.map { Double($0.trainLoss) }, color: "#2ca02c", onRightAxis: true),
+            .init(name: "test loss", values: reports.map { Double($0.testLoss ?? .nan) }, color: "#d62728", onRightAxis: true),
+        ])
+}
