@@ -9,7 +9,7 @@ let targetCPU = Context.environment["MNISTD_TARGET_CPU"] ?? "native"
 
 // Kernel-heavy targets are optimised even in debug builds, so `swift test` trains in seconds.
 let kernelSettings: [SwiftSetting] = [
-    .unsafeFlags(["-Ounchecked", "-wmo", "-target-cpu", targetCPU]),
+    .unsafeFlags(["-Ounchecked", "-target-cpu", targetCPU]),
 ]
 
 let package = Package(

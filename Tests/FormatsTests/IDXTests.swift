@@ -1,0 +1,104 @@
+import Formats
+import XCTest
+
+final class IDXTests: XCTestCase {
+    var directory = ""
+
+    override func setUpWithError() throws {
+        directory = "/tmp/mnistd-formats-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        XCTAssertEqual(mkdir(directory, 0o755), 0)
+    }
+
+    override func tearDown() {
+        _ = try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    let images = IDXArray(dimensions: [3, 2, 4], bytes: Array(0..<24))
+
+    func testRoundTripPlainAndGzip() throws {
+        for compressed in [false, true] {
+            let path = "\(directory)/images-\(compressed)"
+            try writeIDX(images, to: path, compressed: compressed)
+            let raw = try readFile(path)
+            XCTAssertEqual(isGzip(raw), compressed)
+            XCTAssertEqual(try readIDX(path), images)
+        }
+    }
+
+    func testHeaderLayout() {
+        XCTAssertEqual(Array(images.encoded.prefix(16)), [0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 4])
+    }
+
+    func expectError(_ bytes: [UInt8], _ reason: String, limits: IDXLimits = IDXLimits(), line: UInt = #line) {
+        XCTAssertThrowsError(try parseIDX(bytes, source: "in.idx", limits: limits), line: line) { error in
+            XCTAssertEqual("\(error)", "in.idx: \(reason)", line: line)
+        }
+    }
+
+    func testMalformedFilesGetTheirReason() {
+        let good = images.encoded
+        expectError([], "too short for an IDX header (0 bytes)")
+        expectError([0x89, 0x50, 0x4E, 0x47, 1, 2], "not an IDX file (magic 89 50 4e 47, expected 00 00 08 0N)")
+        expectError([0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0], "IDX element type 0xd is not supported (only unsigned bytes, 0x08)")
+        expectError([0, 0, 8, 9], "IDX rank 9 is not supported (1 to 4)")
+        expectError([0, 0, 8, 3, 0, 0], "truncated IDX header: 3 dimensions need 16 bytes, file has 6")
+        expectError(Array(good.dropLast(5)), "IDX header claims 3×2×4 = 24 bytes of data, the file holds only 19")
+        expectError(good + [1, 2], "IDX header claims 3×2×4 = 24 bytes of data, the file holds 26 (trailing garbage)")
+        // A header claiming 4 × 2³² bytes is refused from the header alone.
+        expectError([0, 0, 8, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 4],
+                    "IDX header claims 4294967295×4 = 17179869180 bytes, over the limit of 536870912")
+    }
+
+    func testBrokenGzipIsReported() {
+        let compressed = gzip(images.encoded)
+        expectError(Array(compressed.prefix(compressed.count / 2)), "gzip data is truncated")
+        var corrupt = compressed
+        corrupt[12] ^= 0xFF
+        corrupt[13] ^= 0xFF
+        XCTAssertThrowsError(try parseIDX(corrupt, source: "in.idx")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("in.idx: gzip data is corrupt"), "\(error)")
+        }
+    }
+
+    func testGzipBombStopsAtTheLimit() {
+        let bomb = gzip([0, 0, 8, 1, 0, 1, 0, 0] + [UInt8](repeating: 0, count: 65_536))
+        expectError(bomb, "gzip data expands beyond the limit of 1000 bytes", limits: IDXLimits(maxDataBytes: 1000))
+    }
+
+    func testReadsTheMNISTPairAndChecksCounts() throws {
+        let labels = IDXArray(dimensions: [3], bytes: [7, 2, 1])
+        try writeIDX(images, to: "\(directory)/t10k-images-idx3-ubyte.gz", compressed: true)
+        try writeIDX(labels, to: "\(directory)/t10k-labels-idx1-ubyte", compressed: false)
+        let pair = try readMNIST(directory: directory, split: .test)
+        XCTAssertEqual(pair.count, 3)
+        XCTAssertEqual(pair.height, 2)
+        XCTAssertEqual(pair.width, 4)
+        XCTAssertEqual(pair.labels, [7, 2, 1])
+
+        try writeIDX(IDXArray(dimensions: [2], bytes: [1, 2]), to: "\(directory)/t10k-labels-idx1-ubyte", compressed: false)
+        XCTAssertThrowsError(try readMNIST(directory: directory, split: .test)) { error in
+            XCTAssertEqual("\(error)", "\(directory)/t10k-labels-idx1-ubyte: 2 labels for 3 images in \(directory)/t10k-images-idx3-ubyte.gz")
+        }
+        XCTAssertThrowsError(try readMNIST(directory: directory, split: .train)) { error in
+            XCTAssertEqual("\(error)", "\(directory)/train-images-idx3-ubyte: not found (looked for train-images-idx3-ubyte and train-images-idx3-ubyte.gz)")
+        }
+    }
+
+    func testReadFileRefusesDirectoriesAndOversizedFiles() throws {
+        XCTAssertThrowsError(try readFile(directory)) { XCTAssertEqual("\($0)", "\(directory): not a regular file") }
+        try writeFileAtomically("\(directory)/big", [UInt8](repeating: 1, count: 100))
+        XCTAssertThrowsError(try readFile("\(directory)/big", maxBytes: 99)) {
+            XCTAssertEqual("\($0)", "\(directory)/big: file is 100 bytes, over the limit of 99")
+        }
+        XCTAssertThrowsError(try readFile("\(directory)/missing")) {
+            XCTAssertEqual("\($0)", "\(directory)/missing: cannot open: No such file or directory")
+        }
+    }
+
+    func testAtomicWriteLeavesNoTemporaryFiles() throws {
+        try writeFileAtomically("\(directory)/a.csv", Array("one".utf8))
+        try writeFileAtomically("\(directory)/a.csv", Array("two".utf8))
+        XCTAssertEqual(try readFile("\(directory)/a.csv"), Array("two".utf8))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: directory), ["a.csv"])
+    }
+}

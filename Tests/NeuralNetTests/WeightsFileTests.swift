@@ -1,0 +1,86 @@
+import Foundation
+import NeuralNet
+import XCTest
+
+final class WeightsFileTests: XCTestCase {
+    func sample() -> WeightsFile {
+        WeightsFile(network: Network(kind: .cnn, seed: 9), metadata: ["dataset": "mnist", "epochs": "3"])
+    }
+
+    func testRoundTripKeepsEverything() throws {
+        let original = sample()
+        let decoded = try WeightsFile(decoding: original.encoded(), source: "x.weights")
+        XCTAssertEqual(decoded.network.parameters, original.network.parameters)
+        XCTAssertEqual(decoded.network.kind, .cnn)
+        XCTAssertEqual(decoded.network.architecture, ModelKind.cnn.architecture)
+        XCTAssertEqual(decoded.metadata, original.metadata)
+        XCTAssertEqual(decoded.modelID, original.modelID)
+        XCTAssertTrue(original.modelID.hasPrefix("cnn-"))
+    }
+
+    func testEveryTruncationIsAnErrorNotACrash() {
+        let bytes = sample().encoded()
+        for length in Array(0..<64) + stride(from: 64, to: bytes.count, by: 997).map { $0 } + [bytes.count - 1] {
+            XCTAssertThrowsError(try WeightsFile(decoding: Array(bytes[0..<length]), source: "cut.weights"), "length \(length)") { error in
+                XCTAssertTrue("\(error)".hasPrefix("cut.weights: "), "\(error)")
+            }
+        }
+    }
+
+    func testCorruptedByteFailsTheChecksum() {
+        var bytes = sample().encoded()
+        bytes[bytes.count / 2] ^= 0x40
+        XCTAssertThrowsError(try WeightsFile(decoding: bytes, source: "bad.weights")) { error in
+            XCTAssertEqual("\(error)", "bad.weights: checksum mismatch: the file is truncated or corrupted")
+        }
+    }
+
+    func testBadMagicAndFutureVersion() {
+        XCTAssertThrowsError(try WeightsFile(decoding: Array("PNG not weights at all".utf8), source: "a")) { error in
+            XCTAssertEqual("\(error)", "a: not an mnistd weights file (bad magic number)")
+        }
+        var bytes = sample().encoded()
+        bytes[8] = 2
+        XCTAssertThrowsError(try WeightsFile(decoding: resealed(bytes), source: "b")) { error in
+            XCTAssertEqual("\(error)", "b: format version 2 is not supported (this build reads version 1)")
+        }
+    }
+
+    /// A file whose tensors do not fit the architecture it declares.
+    func testWrongArchitectureIsRefused() throws {
+        let file = sample()
+        var bytes = file.encoded()
+        let text = Array(file.network.architecture.utf8)
+        let patched = Array(file.network.architecture.replacingOccurrences(of: "dense 128", with: "dense 127").utf8)
+        let start = try XCTUnwrap(bytes.firstRange(of: text)).lowerBound
+        bytes.replaceSubrange(start..<start + text.count, with: patched)
+        XCTAssertThrowsError(try WeightsFile(decoding: resealed(bytes), source: "c")) { error in
+            XCTAssertTrue("\(error)".contains("wrong architecture: found tensor layer7.weight [1568, 128], expected layer7.weight [1568, 127]"), "\(error)")
+        }
+    }
+
+    func testUnknownKindAndNonFiniteWeights() throws {
+        var bytes = sample().encoded()
+        let kind = Array("kind=cnn".utf8)
+        let start = try XCTUnwrap(bytes.firstRange(of: kind)).lowerBound
+        bytes.replaceSubrange(start..<start + kind.count, with: Array("kind=rnn".utf8))
+        XCTAssertThrowsError(try WeightsFile(decoding: resealed(bytes), source: "d")) { error in
+            XCTAssertTrue("\(error)".contains("unknown model kind \"rnn\""), "\(error)")
+        }
+        var network = try Network(kind: .mlpSeed, architecture: ModelKind.mlpSeed.architecture, parameters: nil)
+        var values = network.parameters
+        values[5] = .nan
+        network = try Network(kind: .mlpSeed, architecture: ModelKind.mlpSeed.architecture, parameters: values)
+        XCTAssertThrowsError(try WeightsFile(decoding: WeightsFile(network: network).encoded(), source: "e")) { error in
+            XCTAssertEqual("\(error)", "e: weights contain NaN or infinity")
+        }
+    }
+
+    /// Recomputes the trailing checksum after a deliberate edit.
+    func resealed(_ bytes: [UInt8]) -> [UInt8] {
+        var body = Array(bytes.dropLast(4))
+        let crc = CRC32.checksum(body)
+        body += [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)]
+        return body
+    }
+}

@@ -1,0 +1,78 @@
+import Tensor
+import XCTest
+
+final class ConvolutionTests: XCTestCase {
+    let shapes = [
+        ConvolutionShape(inputChannels: 1, outputChannels: 3, height: 7, width: 5, kernel: 3, padding: 1),
+        ConvolutionShape(inputChannels: 3, outputChannels: 5, height: 9, width: 11, kernel: 5, padding: 2),
+        ConvolutionShape(inputChannels: 2, outputChannels: 7, height: 6, width: 6, kernel: 5, padding: 0),
+        ConvolutionShape(inputChannels: 4, outputChannels: 1, height: 3, width: 4, kernel: 1, padding: 0),
+    ]
+
+    func testForwardMatchesDirectConvolution() {
+        var random = SystemRandomNumberGenerator()
+        for s in shapes {
+            for batch in [1, 3] {
+                let x = (0..<s.inputChannels * batch * s.height * s.width).map { _ in Float.random(in: -1...1, using: &random) }
+                let w = (0..<s.weightCount).map { _ in Float.random(in: -1...1, using: &random) }
+                let bias = (0..<s.outputChannels).map { _ in Float.random(in: -1...1, using: &random) }
+                let outputs = s.outputChannels * batch * s.outputHeight * s.outputWidth
+                var fast = [Float](repeating: 0, count: outputs), slow = fast
+                var cols = [Float](repeating: 0, count: s.patchSize * batch * s.outputHeight * s.outputWidth)
+                fast.withUnsafeMutableBufferPointer { y in
+                    cols.withUnsafeMutableBufferPointer { c in
+                        convolutionForward(y.baseAddress!, c.baseAddress!, x, w, bias, s, batch: batch)
+                    }
+                }
+                slow.withUnsafeMutableBufferPointer { convolutionNaive($0.baseAddress!, x, w, bias, s, batch: batch) }
+                let worst = zip(fast, slow).map { abs($0 - $1) }.max()!
+                XCTAssertLessThan(worst, 1e-4, "\(s) batch \(batch)")
+            }
+        }
+    }
+
+    /// col2im must be the exact adjoint of im2col: ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩.
+    func testCol2imIsAdjointOfIm2col() {
+        var random = SystemRandomNumberGenerator()
+        for s in shapes {
+            let batch = 2
+            let x = (0..<s.inputChannels * batch * s.height * s.width).map { _ in Float.random(in: -1...1, using: &random) }
+            let columnCount = s.patchSize * batch * s.outputHeight * s.outputWidth
+            let c = (0..<columnCount).map { _ in Float.random(in: -1...1, using: &random) }
+            var cols = [Float](repeating: 0, count: columnCount)
+            var folded = [Float](repeating: 0, count: x.count)
+            cols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, x, s, batch: batch) }
+            folded.withUnsafeMutableBufferPointer { col2im($0.baseAddress!, c, s, batch: batch) }
+            let left = zip(cols, c).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+            let right = zip(x, folded).reduce(0.0) { $0 + Double($1.0 * $1.1) }
+            XCTAssertEqual(left, right, accuracy: 1e-3, "\(s)")
+        }
+    }
+
+    func testMaxPoolPicksWinnersAndRoutesGradients() {
+        // One 3×4 plane: the odd last row is dropped.
+        let x: [Float] = [1, 5, 2, 0,
+                          3, 4, 8, 1,
+                          9, 9, 9, 9]
+        var y = [Float](repeating: 0, count: 2)
+        var winners = [Int32](repeating: 0, count: 2)
+        y.withUnsafeMutableBufferPointer { yp in
+            winners.withUnsafeMutableBufferPointer { maxPoolForward(yp.baseAddress!, $0.baseAddress!, x, planes: 1, height: 3, width: 4) }
+        }
+        XCTAssertEqual(y, [5, 8])
+        XCTAssertEqual(winners, [1, 6])
+        var dx = [Float](repeating: 0, count: 12)
+        dx.withUnsafeMutableBufferPointer { maxPoolBackward($0.baseAddress!, [10, 20], winners, outputCount: 2) }
+        XCTAssertEqual(dx, [0, 10, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0])
+    }
+
+    func testSoftmaxRowsSumToOneAndSurviveLargeLogits() {
+        let logits: [Float] = [1000, 1001, 1002, -5, 0, 5]
+        var p = [Float](repeating: 0, count: 6)
+        p.withUnsafeMutableBufferPointer { softmaxRows($0.baseAddress!, logits, rows: 2, classes: 3) }
+        XCTAssertEqual(p[0] + p[1] + p[2], 1, accuracy: 1e-6)
+        XCTAssertEqual(p[3] + p[4] + p[5], 1, accuracy: 1e-6)
+        XCTAssertEqual(p[2], 0.66524, accuracy: 1e-4)
+        XCTAssertEqual(argmax(p, count: 3), 2)
+    }
+}
