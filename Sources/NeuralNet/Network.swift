@@ -122,7 +122,7 @@ public final class Workspace {
 
     deinit { storage.deallocate() }
 
-    /// Where the caller puts the batch: (B, C·H·W) images, which is also (C, B, H, W) for C = 1.
+    /// Where the caller puts the batch: (B, H, W, C) images, row-major.
     public var input: UnsafeMutablePointer<Float> { activations[0] }
 
     /// Runs every layer on the batch in `input`; returns the logits, (B, classes).

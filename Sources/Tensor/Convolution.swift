@@ -1,6 +1,9 @@
-// 2-D convolution through im2col + GEMM. Activations are stored channel-major over the batch
-// ("CNHW": channel, image, row, column), so the GEMM output of one layer is directly the input
-// layout of the next and the batch folds into the GEMM's wide side.
+// 2-D convolution through im2col + GEMM on channels-last activations ("NHWC": image, row,
+// column, channel). Channels-last makes each patch row a contiguous run of K·C values, so the
+// unfolding copies long runs instead of K-wide slivers, and the GEMM's wide side is the pixels.
+// Work is split over the images of the batch: each part unfolds a few images at a time into a
+// cache-sized buffer and runs single-threaded GEMMs on it, so the unfolded matrix (25× the
+// input for a 5×5 kernel) never travels through main memory.
 
 /// Geometry of one convolution: square kernel, equal padding on every side, stride 1.
 public struct ConvolutionShape: Equatable, Sendable {
@@ -22,107 +25,151 @@ public struct ConvolutionShape: Equatable, Sendable {
 
     public var outputHeight: Int { height + 2 * padding - kernel + 1 }
     public var outputWidth: Int { width + 2 * padding - kernel + 1 }
+    public var outputPlane: Int { outputHeight * outputWidth }
     /// Rows of the im2col matrix: one per (input channel, kernel row, kernel column).
     public var patchSize: Int { inputChannels * kernel * kernel }
     public var weightCount: Int { outputChannels * patchSize }
+
+    /// Images unfolded at a time: enough for wide GEMMs, few enough to stay in L2/L3 (~1 MB).
+    var imagesPerChunk: Int { max(1, (1 << 18) / (patchSize * outputPlane)) }
 }
 
-/// cols is (C·K·K, B·OH·OW): column (b, oh, ow) holds the patch under output pixel (oh, ow) of image b.
-/// x is (C, B, H, W).
-public func im2col(_ cols: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ s: ConvolutionShape, batch: Int) {
-    let oh = s.outputHeight, ow = s.outputWidth
-    let columns = batch * oh * ow
-    let rowsPerChannel = s.kernel * s.kernel
-    parallelFor(min(kernelThreadCount, s.patchSize)) { part in
-        let rowCount = (s.patchSize + kernelThreadCount - 1) / kernelThreadCount
-        let firstRow = part * rowCount
-        for row in firstRow..<min(firstRow + rowCount, s.patchSize) {
-            let c = row / rowsPerChannel, kh = row % rowsPerChannel / s.kernel, kw = row % s.kernel
-            var out = cols + row * columns
-            // Output columns ow whose input column ow + kw − padding lies inside the image.
-            let firstValid = max(0, s.padding - kw), endValid = min(ow, s.width + s.padding - kw)
-            for b in 0..<batch {
-                let image = x + (c * batch + b) * s.height * s.width
-                for y in 0..<oh {
-                    let iy = y + kh - s.padding
-                    if iy < 0 || iy >= s.height || firstValid >= endValid {
-                        out.update(repeating: 0, count: ow)
+/// Parts the batch is split into. Fixed (not the core count) so that the order in which
+/// per-part weight gradients are summed, and so the trained weights, are the same on every machine.
+let batchParts = 4
+
+/// cols is (n·OH·OW, K·K·C) for the n = images.count images of x, row (b, oy, ox) holding the
+/// patch under output pixel (oy, ox) of image images.lowerBound + b, ordered (kh, kw, c).
+/// x is (batch, H, W, C).
+public func im2col(_ cols: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ s: ConvolutionShape, images: Range<Int>) {
+    let c = s.inputChannels, k = s.kernel
+    let rowLength = k * c
+    var out = cols
+    for b in images {
+        let image = x + b * s.height * s.width * c
+        for oy in 0..<s.outputHeight {
+            for ox in 0..<s.outputWidth {
+                // Kernel columns whose input column ox + kw − padding lies inside the image.
+                let firstKw = max(0, s.padding - ox), endKw = min(k, s.width + s.padding - ox)
+                for kh in 0..<k {
+                    let iy = oy + kh - s.padding
+                    if iy < 0 || iy >= s.height || firstKw >= endKw {
+                        for i in 0..<rowLength { out[i] = 0 }
                     } else {
-                        let source = image + iy * s.width + kw - s.padding
-                        for j in 0..<firstValid { out[j] = 0 }
-                        for j in firstValid..<endValid { out[j] = source[j] }
-                        for j in endValid..<ow { out[j] = 0 }
+                        let source = image + (iy * s.width + ox - s.padding) * c
+                        for i in 0..<firstKw * c { out[i] = 0 }
+                        for i in firstKw * c..<endKw * c { out[i] = source[i] }
+                        for i in endKw * c..<rowLength { out[i] = 0 }
                     }
-                    out += ow
+                    out += rowLength
                 }
             }
         }
     }
 }
 
-/// dx += the patches of dcols folded back onto the image: the adjoint of `im2col`.
-/// dcols is (C·K·K, B·OH·OW), dx is (C, B, H, W).
-public func col2im(_ dx: UnsafeMutablePointer<Float>, _ dcols: UnsafePointer<Float>, _ s: ConvolutionShape, batch: Int) {
-    let oh = s.outputHeight, ow = s.outputWidth
-    let columns = batch * oh * ow
-    let rowsPerChannel = s.kernel * s.kernel
-    // Parallel over input channels: each channel's rows only touch that channel's planes.
-    parallelFor(min(kernelThreadCount, s.inputChannels)) { part in
-        for c in stride(from: part, to: s.inputChannels, by: kernelThreadCount) {
-            for row in c * rowsPerChannel..<(c + 1) * rowsPerChannel {
-                let kh = row % rowsPerChannel / s.kernel, kw = row % s.kernel
-                var grad = dcols + row * columns
-                let firstValid = max(0, s.padding - kw), endValid = min(ow, s.width + s.padding - kw)
-                for b in 0..<batch {
-                    let image = dx + (c * batch + b) * s.height * s.width
-                    for y in 0..<oh {
-                        let iy = y + kh - s.padding
-                        if iy >= 0 && iy < s.height && firstValid < endValid {
-                            let target = image + iy * s.width + kw - s.padding
-                            for j in firstValid..<endValid { target[j] += grad[j] }
-                        }
-                        grad += ow
+/// dx += the patches of dcols added back onto their images: the adjoint of `im2col`.
+public func col2im(_ dx: UnsafeMutablePointer<Float>, _ dcols: UnsafePointer<Float>, _ s: ConvolutionShape, images: Range<Int>) {
+    let c = s.inputChannels, k = s.kernel
+    let rowLength = k * c
+    var grad = dcols
+    for b in images {
+        let image = dx + b * s.height * s.width * c
+        for oy in 0..<s.outputHeight {
+            for ox in 0..<s.outputWidth {
+                let firstKw = max(0, s.padding - ox), endKw = min(k, s.width + s.padding - ox)
+                for kh in 0..<k {
+                    let iy = oy + kh - s.padding
+                    if iy >= 0 && iy < s.height && firstKw < endKw {
+                        let target = image + (iy * s.width + ox - s.padding) * c
+                        for i in firstKw * c..<endKw * c { target[i] += grad[i] }
                     }
+                    grad += rowLength
                 }
             }
         }
     }
 }
 
-/// y = w ⊛ x + bias. x is (C, B, H, W), w is (OC, C, K, K), bias is (OC), y is (OC, B, OH, OW).
-/// cols receives the im2col matrix, which backward needs again.
+/// Runs body(part, images, cols) over chunks of the batch, the parts in parallel, each part
+/// with its own im2col buffer.
+private func forEachChunk(
+    _ s: ConvolutionShape, batch: Int,
+    _ body: (_ part: Int, _ images: Range<Int>, _ cols: UnsafeMutablePointer<Float>) -> Void
+) {
+    let parts = min(batchParts, batch)
+    let perPart = (batch + parts - 1) / parts
+    parallelFor(parts) { part in
+        let first = part * perPart, end = min(batch, first + perPart)
+        guard first < end else { return }
+        let chunk = min(s.imagesPerChunk, end - first)
+        let cols = UnsafeMutablePointer<Float>.allocate(capacity: s.patchSize * chunk * s.outputPlane)
+        defer { cols.deallocate() }
+        for start in stride(from: first, to: end, by: chunk) {
+            body(part, start..<min(end, start + chunk), cols)
+        }
+    }
+}
+
+/// y = w ⊛ x + bias. x is (B, H, W, C), w is (OC, K, K, C), bias is (OC), y is (B, OH, OW, OC).
+/// Each output channel's weights are one contiguous patch-shaped row, so the weight gradient
+/// dyᵀ · cols streams the unfolded input row by row, the fast way for GEMM's packing.
 public func convolutionForward(
-    _ y: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>,
+    _ y: UnsafeMutablePointer<Float>,
     _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
     _ s: ConvolutionShape, batch: Int
 ) {
-    let columns = batch * s.outputHeight * s.outputWidth
-    im2col(cols, x, s, batch: batch)
-    gemm(y, ldc: columns,
-         MatrixRef(w, rows: s.outputChannels, columns: s.patchSize),
-         MatrixRef(UnsafePointer(cols), rows: s.patchSize, columns: columns),
-         accumulate: false)
-    addChannelBias(y, bias, channels: s.outputChannels, planeSize: columns)
+    let pixels = s.outputPlane, oc = s.outputChannels
+    let yBox = UncheckedSendable(y)
+    forEachChunk(s, batch: batch) { _, images, cols in
+        let out = yBox.value + images.lowerBound * pixels * oc
+        let rows = images.count * pixels
+        im2col(cols, x, s, images: images)
+        gemm(out, ldc: oc,
+             MatrixRef(UnsafePointer(cols), rows: rows, columns: s.patchSize),
+             MatrixRef(w, rows: oc, columns: s.patchSize).transposed,
+             accumulate: false, parallel: false)
+        addRowBias(out, bias, rows: rows, columns: oc)
+    }
 }
 
-/// dx += ∂L/∂x, dw += ∂L/∂w, dbias += ∂L/∂bias, given dy and what forward cached (cols).
-/// dx may be nil for the first layer, whose input needs no gradient. dcols is scratch of cols' size.
+/// dx += ∂L/∂x, dw += ∂L/∂w, dbias += ∂L/∂bias given dy; x is forward's input. dx may be nil
+/// for the first layer, whose input needs no gradient.
 public func convolutionBackward(
     _ dx: UnsafeMutablePointer<Float>?, _ dw: UnsafeMutablePointer<Float>, _ dbias: UnsafeMutablePointer<Float>,
-    _ dy: UnsafePointer<Float>, _ cols: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
-    _ dcols: UnsafeMutablePointer<Float>,
+    _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>,
     _ s: ConvolutionShape, batch: Int
 ) {
-    let columns = batch * s.outputHeight * s.outputWidth
-    let dyMatrix = MatrixRef(dy, rows: s.outputChannels, columns: columns)
-    gemm(dw, ldc: s.patchSize, dyMatrix, MatrixRef(cols, rows: s.patchSize, columns: columns).transposed, accumulate: true)
-    sumChannels(into: dbias, dy, channels: s.outputChannels, planeSize: columns)
-    guard let dx else { return }
-    gemm(dcols, ldc: columns, MatrixRef(w, rows: s.outputChannels, columns: s.patchSize).transposed, dyMatrix, accumulate: false)
-    col2im(dx, dcols, s, batch: batch)
+    let pixels = s.outputPlane, oc = s.outputChannels
+    let gradientCount = s.weightCount + oc
+    // Each part accumulates its own weight and bias gradients; they are summed in part order.
+    let partials = UnsafeMutablePointer<Float>.allocate(capacity: batchParts * gradientCount)
+    partials.initialize(repeating: 0, count: batchParts * gradientCount)
+    defer { partials.deallocate() }
+    let shared = UncheckedSendable((partials, dx))
+    forEachChunk(s, batch: batch) { part, images, cols in
+        let (partials, dx) = shared.value
+        let dwPart = partials + part * gradientCount
+        let rows = images.count * pixels
+        let dyChunk = dy + images.lowerBound * pixels * oc
+        im2col(cols, x, s, images: images)
+        gemm(dwPart, ldc: s.patchSize, MatrixRef(dyChunk, rows: rows, columns: oc).transposed,
+             MatrixRef(UnsafePointer(cols), rows: rows, columns: s.patchSize), accumulate: true, parallel: false)
+        sumRows(into: dwPart + s.weightCount, dyChunk, rows: rows, columns: oc)
+        guard let dx else { return }
+        // The unfolded input is no longer needed: its buffer receives the patch gradients.
+        gemm(cols, ldc: s.patchSize, MatrixRef(dyChunk, rows: rows, columns: oc),
+             MatrixRef(w, rows: oc, columns: s.patchSize), accumulate: false, parallel: false)
+        col2im(dx, cols, s, images: images)
+    }
+    for part in 0..<batchParts {
+        let partial = partials + part * gradientCount
+        for i in 0..<s.weightCount { dw[i] += partial[i] }
+        for o in 0..<oc { dbias[o] += partial[s.weightCount + o] }
+    }
 }
 
-/// Direct six-loop convolution, the reference `convolutionForward` is tested against.
+/// Direct six-loop convolution (same layouts), the reference `convolutionForward` is tested against.
 public func convolutionNaive(
     _ y: UnsafeMutablePointer<Float>,
     _ x: UnsafePointer<Float>, _ w: UnsafePointer<Float>, _ bias: UnsafePointer<Float>,
@@ -139,12 +186,12 @@ public func convolutionNaive(
                             for kw in 0..<s.kernel {
                                 let iy = i + kh - s.padding, ix = j + kw - s.padding
                                 guard iy >= 0, iy < s.height, ix >= 0, ix < s.width else { continue }
-                                sum += w[((o * s.inputChannels + c) * s.kernel + kh) * s.kernel + kw]
-                                    * x[((c * batch + b) * s.height + iy) * s.width + ix]
+                                sum += w[((o * s.kernel + kh) * s.kernel + kw) * s.inputChannels + c]
+                                    * x[((b * s.height + iy) * s.width + ix) * s.inputChannels + c]
                             }
                         }
                     }
-                    y[((o * batch + b) * oh + i) * ow + j] = sum
+                    y[((b * oh + i) * ow + j) * s.outputChannels + o] = sum
                 }
             }
         }

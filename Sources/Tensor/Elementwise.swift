@@ -7,12 +7,18 @@ import Glibc
 
 /// out = max(0, x), n values.
 public func reluForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
-    for i in 0..<n { out[i] = max(x[i], 0) }
+    let outBox = UncheckedSendable(out)
+    parallelRanges(n) { range in
+        for i in range { outBox.value[i] = max(x[i], 0) }
+    }
 }
 
 /// dx += dout · [out > 0], n values.
 public func reluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ out: UnsafePointer<Float>, count n: Int) {
-    for i in 0..<n where out[i] > 0 { dx[i] += dout[i] }
+    let dxBox = UncheckedSendable(dx)
+    parallelRanges(n) { range in
+        for i in range { dxBox.value[i] += out[i] > 0 ? dout[i] : 0 }
+    }
 }
 
 /// out = tanh(x), n values.
@@ -47,24 +53,5 @@ public func sumRows(into dbias: UnsafeMutablePointer<Float>, _ dy: UnsafePointer
     for i in 0..<rows {
         let row = dy + i * columns
         for j in 0..<columns { dbias[j] += row[j] }
-    }
-}
-
-/// y[c, ·] += bias[c] for `channels` planes of `planeSize` values (a bias per channel).
-public func addChannelBias(_ y: UnsafeMutablePointer<Float>, _ bias: UnsafePointer<Float>, channels: Int, planeSize: Int) {
-    for c in 0..<channels {
-        let plane = y + c * planeSize
-        let b = bias[c]
-        for i in 0..<planeSize { plane[i] += b }
-    }
-}
-
-/// dbias[c] += Σ dy[c, ·] over each of `channels` planes of `planeSize` values.
-public func sumChannels(into dbias: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, channels: Int, planeSize: Int) {
-    for c in 0..<channels {
-        let plane = dy + c * planeSize
-        var sum: Float = 0
-        for i in 0..<planeSize { sum += plane[i] }
-        dbias[c] += sum
     }
 }

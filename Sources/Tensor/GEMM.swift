@@ -47,11 +47,14 @@ let blockRows = 96
 let blockColumns = 2048
 
 /// C (m × n, row-major, rows `ldc` apart) = A · B, or C += A · B when `accumulate`.
-/// A is m × k, B is k × n. Packed, register-blocked, and split over the cores when large.
+/// A is m × k, B is k × n. Packed, register-blocked, and split over the cores when large and
+/// `parallel` (callers that already run one GEMM per core pass false).
+/// Every element of C is summed in the same order however the work is split, so results do
+/// not depend on the number of cores.
 public func gemm(
     _ c: UnsafeMutablePointer<Float>, ldc: Int,
     _ a: MatrixRef, _ b: MatrixRef,
-    accumulate: Bool
+    accumulate: Bool, parallel: Bool = true
 ) {
     let m = a.rows, n = b.columns, k = a.columns
     precondition(b.rows == k, "gemm: inner dimensions differ (\(a.rows)×\(a.columns) · \(b.rows)×\(b.columns))")
@@ -61,7 +64,7 @@ public func gemm(
         return
     }
     let flops = 2 * m * n * k
-    let threads = flops < 400_000 ? 1 : kernelThreadCount
+    let threads = !parallel || flops < 400_000 ? 1 : kernelThreadCount
     if threads == 1 {
         gemmSerial(c, ldc: ldc, a, b, accumulate: accumulate)
         return

@@ -35,3 +35,14 @@ public struct UncheckedSendable<Value>: @unchecked Sendable {
     public let value: Value
     @inline(__always) public init(_ value: Value) { self.value = value }
 }
+
+/// Splits 0..<count into one contiguous range per core and runs body on each in parallel;
+/// small counts (under `minimumPerThread` per core) run on the calling thread.
+@inline(__always)
+public func parallelRanges(_ count: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Void) {
+    let parts = max(1, min(kernelThreadCount, count / minimumPerThread))
+    let size = (count + parts - 1) / parts
+    parallelFor(parts) { part in
+        body(part * size..<min(count, (part + 1) * size))
+    }
+}

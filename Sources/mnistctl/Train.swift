@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Formats
 import NeuralNet
@@ -48,6 +51,7 @@ struct Train: ParsableCommand {
             case let .epochFinished(report):
                 bar.finish()
                 print(epochLine(report, of: recipe.epochs))
+                fflush(nil)
             }
         })
         let final = reports.last!

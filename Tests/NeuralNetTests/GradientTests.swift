@@ -123,7 +123,7 @@ final class GradientTests: XCTestCase {
         }
     }
 
-    /// The whole chain through a workspace, including the channel-major to row layout change.
+    /// The whole chain through a workspace: convolution, pooling, flattening, dense layers, loss.
     func testNetworkBackwardMatchesFiniteDifferences() throws {
         let architecture = "input 1x6x6, conv 2 3 1, relu, maxpool, flatten, dense 3, tanh, dense 4"
         let shape = try Network(kind: .cnn, architecture: architecture, parameters: nil)

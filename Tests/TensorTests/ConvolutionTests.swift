@@ -18,12 +18,7 @@ final class ConvolutionTests: XCTestCase {
                 let bias = (0..<s.outputChannels).map { _ in Float.random(in: -1...1, using: &random) }
                 let outputs = s.outputChannels * batch * s.outputHeight * s.outputWidth
                 var fast = [Float](repeating: 0, count: outputs), slow = fast
-                var cols = [Float](repeating: 0, count: s.patchSize * batch * s.outputHeight * s.outputWidth)
-                fast.withUnsafeMutableBufferPointer { y in
-                    cols.withUnsafeMutableBufferPointer { c in
-                        convolutionForward(y.baseAddress!, c.baseAddress!, x, w, bias, s, batch: batch)
-                    }
-                }
+                fast.withUnsafeMutableBufferPointer { convolutionForward($0.baseAddress!, x, w, bias, s, batch: batch) }
                 slow.withUnsafeMutableBufferPointer { convolutionNaive($0.baseAddress!, x, w, bias, s, batch: batch) }
                 let worst = zip(fast, slow).map { abs($0 - $1) }.max()!
                 XCTAssertLessThan(worst, 1e-4, "\(s) batch \(batch)")
@@ -41,8 +36,8 @@ final class ConvolutionTests: XCTestCase {
             let c = (0..<columnCount).map { _ in Float.random(in: -1...1, using: &random) }
             var cols = [Float](repeating: 0, count: columnCount)
             var folded = [Float](repeating: 0, count: x.count)
-            cols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, x, s, batch: batch) }
-            folded.withUnsafeMutableBufferPointer { col2im($0.baseAddress!, c, s, batch: batch) }
+            cols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, x, s, images: 0..<batch) }
+            folded.withUnsafeMutableBufferPointer { col2im($0.baseAddress!, c, s, images: 0..<batch) }
             let left = zip(cols, c).reduce(0.0) { $0 + Double($1.0 * $1.1) }
             let right = zip(x, folded).reduce(0.0) { $0 + Double($1.0 * $1.1) }
             XCTAssertEqual(left, right, accuracy: 1e-3, "\(s)")
@@ -50,20 +45,26 @@ final class ConvolutionTests: XCTestCase {
     }
 
     func testMaxPoolPicksWinnersAndRoutesGradients() {
-        // One 3×4 plane: the odd last row is dropped.
-        let x: [Float] = [1, 5, 2, 0,
-                          3, 4, 8, 1,
-                          9, 9, 9, 9]
-        var y = [Float](repeating: 0, count: 2)
-        var winners = [Int32](repeating: 0, count: 2)
+        // One 3×4 image with two channels, interleaved (channels last); the odd last row is dropped.
+        let first: [Float] = [1, 5, 2, 0,
+                              3, 4, 8, 1,
+                              9, 9, 9, 9]
+        let second = first.map { -$0 }
+        let x = zip(first, second).flatMap { [$0, $1] }
+        var y = [Float](repeating: 0, count: 4)
+        var winners = [Int32](repeating: 0, count: 4)
         y.withUnsafeMutableBufferPointer { yp in
-            winners.withUnsafeMutableBufferPointer { maxPoolForward(yp.baseAddress!, $0.baseAddress!, x, planes: 1, height: 3, width: 4) }
+            winners.withUnsafeMutableBufferPointer {
+                maxPoolForward(yp.baseAddress!, $0.baseAddress!, x, images: 1, height: 3, width: 4, channels: 2)
+            }
         }
-        XCTAssertEqual(y, [5, 8])
-        XCTAssertEqual(winners, [1, 6])
-        var dx = [Float](repeating: 0, count: 12)
-        dx.withUnsafeMutableBufferPointer { maxPoolBackward($0.baseAddress!, [10, 20], winners, outputCount: 2) }
-        XCTAssertEqual(dx, [0, 10, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0])
+        XCTAssertEqual(y, [5, -1, 8, 0])
+        XCTAssertEqual(winners, [2, 1, 12, 7])
+        var dx = [Float](repeating: 0, count: 24)
+        dx.withUnsafeMutableBufferPointer { maxPoolBackward($0.baseAddress!, [10, 20, 30, 40], winners, outputCount: 4) }
+        var expected = [Float](repeating: 0, count: 24)
+        expected[2] = 10; expected[1] = 20; expected[12] = 30; expected[7] = 40
+        XCTAssertEqual(dx, expected)
     }
 
     func testSoftmaxRowsSumToOneAndSurviveLargeLogits() {

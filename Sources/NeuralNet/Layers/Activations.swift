@@ -48,7 +48,8 @@ public struct Tanh: Layer {
     }
 }
 
-/// Turns channel-major (C, B, H, W) activations into per-image rows (B, C·H·W) for dense layers.
+/// Marks the end of the image-shaped layers: (B, H, W, C) activations already are per-image
+/// rows (B, H·W·C), so this only relabels the shape and copies.
 public struct Flatten: Layer {
     public let inputShape: FeatureShape
     public init(input: FeatureShape) { inputShape = input }
@@ -59,12 +60,7 @@ public struct Flatten: Layer {
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
         _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
-        let plane = inputShape.height * inputShape.width, channels = inputShape.channels
-        for c in 0..<channels {
-            for b in 0..<batch {
-                (y + (b * channels + c) * plane).update(from: x + (c * batch + b) * plane, count: plane)
-            }
-        }
+        y.update(from: x, count: inputShape.count * batch)
     }
 
     public func backward(
@@ -73,12 +69,6 @@ public struct Flatten: Layer {
         _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
         guard let dx else { return }
-        let plane = inputShape.height * inputShape.width, channels = inputShape.channels
-        for c in 0..<channels {
-            for b in 0..<batch {
-                let target = dx + (c * batch + b) * plane, source = dy + (b * channels + c) * plane
-                for i in 0..<plane { target[i] += source[i] }
-            }
-        }
+        for i in 0..<inputShape.count * batch { dx[i] += dy[i] }
     }
 }

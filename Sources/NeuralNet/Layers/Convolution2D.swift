@@ -1,8 +1,7 @@
 import Tensor
 
-/// Square-kernel convolution, stride 1, "same"-style padding. x is (C, B, H, W) and y is
-/// (OC, B, OH, OW) — channel-major over the batch, see `Tensor/Convolution.swift`.
-/// Parameters: weight (OC, C, K, K), then bias (OC).
+/// Square-kernel convolution, stride 1, zero padding. x is (B, H, W, C) and y is (B, OH, OW, OC),
+/// channels last (see `Tensor/Convolution.swift`). Parameters: weight (OC, K, K, C), then bias (OC).
 public struct Convolution2D: Layer {
     public let geometry: ConvolutionShape
 
@@ -20,15 +19,11 @@ public struct Convolution2D: Layer {
     }
 
     public var parameterTensors: [ParameterTensor] {
-        [ParameterTensor(name: "weight", shape: [geometry.outputChannels, geometry.inputChannels, geometry.kernel, geometry.kernel]),
+        [ParameterTensor(name: "weight", shape: [geometry.outputChannels, geometry.kernel, geometry.kernel, geometry.inputChannels]),
          ParameterTensor(name: "bias", shape: [geometry.outputChannels])]
     }
 
     public var specification: String { "conv \(geometry.outputChannels) \(geometry.kernel) \(geometry.padding)" }
-
-    public func cacheCount(batch: Int) -> Int {
-        geometry.patchSize * batch * geometry.outputHeight * geometry.outputWidth
-    }
 
     /// He initialisation: normal with standard deviation √(2 / fan_in), suited to ReLU.
     public func initialize(_ parameters: UnsafeMutableBufferPointer<Float>, _ random: inout SeededRandom) {
@@ -41,7 +36,7 @@ public struct Convolution2D: Layer {
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
         _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
-        convolutionForward(y, cache, x, parameters, parameters + geometry.weightCount, geometry, batch: batch)
+        convolutionForward(y, x, parameters, parameters + geometry.weightCount, geometry, batch: batch)
     }
 
     public func backward(
@@ -49,8 +44,7 @@ public struct Convolution2D: Layer {
         _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
         _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
-        // The im2col matrix is dead once dW is computed, so its buffer takes the patch gradients.
         convolutionBackward(dx, dparameters, dparameters + geometry.weightCount,
-                            dy, cache, parameters, cache, geometry, batch: batch)
+                            dy, x, parameters, geometry, batch: batch)
     }
 }

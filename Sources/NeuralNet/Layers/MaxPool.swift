@@ -1,6 +1,6 @@
 import Tensor
 
-/// 2×2 max pooling, stride 2, on (C, B, H, W) activations.
+/// 2×2 max pooling, stride 2, on (B, H, W, C) activations.
 public struct MaxPool: Layer {
     public let inputShape: FeatureShape
 
@@ -21,8 +21,8 @@ public struct MaxPool: Layer {
     ) {
         let count = cacheCount(batch: batch)
         cache.withMemoryRebound(to: Int32.self, capacity: count) { winners in
-            maxPoolForward(y, winners, x, planes: inputShape.channels * batch,
-                           height: inputShape.height, width: inputShape.width)
+            maxPoolForward(y, winners, x, images: batch, height: inputShape.height,
+                           width: inputShape.width, channels: inputShape.channels)
         }
     }
 
