@@ -11,7 +11,7 @@ public enum ModelKind: String, CaseIterable, Sendable {
         case .mlpSeed:
             return "input 1x28x28, flatten, dense 128, tanh, dense 10"
         case .cnn:
-            return "input 1x28x28, conv 16 5 2, relu, maxpool, conv 32 5 2, relu, maxpool, flatten, dense 128, relu, dense 10"
+            return "input 1x28x28, conv 24 5 2, relu, maxpool, conv 48 5 2, relu, maxpool, flatten, dense 128, relu, dense 10"
         }
     }
 }
@@ -62,9 +62,10 @@ public func parseArchitecture(_ text: String) throws -> (input: FeatureShape, la
         case ("maxpool", 0):
             guard shape.height >= 2, shape.width >= 2 else { throw fail("maxpool on \(shape)") }
             layer = MaxPool(input: shape)
-        case ("relu", 0): layer = ReLU(input: shape)
-        case ("tanh", 0): layer = Tanh(input: shape)
+        case (let name, 0) where ActivationFunction(rawValue: name) != nil:
+            layer = Activation(ActivationFunction(rawValue: name)!, input: shape)
         case ("flatten", 0): layer = Flatten(input: shape)
+        case ("batchnorm", 0): layer = BatchNorm(input: shape)
         default:
             throw fail("unknown layer \"\(words.joined(separator: " "))\"")
         }

@@ -10,11 +10,20 @@ public struct Network: Sendable {
     public internal(set) var parameters: [Float]
     /// Where each layer's parameters start in `parameters`.
     public let parameterOffsets: [Int]
+    /// Non-trained state (batch-norm running averages), updated by training forward passes.
+    public internal(set) var statistics: [Float]
+    /// Where each layer's statistics start in `statistics`.
+    public let statisticOffsets: [Int]
 
     /// A freshly initialised network of the given kind.
     public init(kind: ModelKind, seed: UInt64) {
         // The built-in descriptions are valid by construction; the tests parse every one.
-        try! self.init(kind: kind, architecture: kind.architecture, parameters: nil)
+        try! self.init(kind: kind, architecture: kind.architecture, seed: seed)
+    }
+
+    /// A freshly initialised network with another architecture, trained with `kind`'s recipe.
+    public init(kind: ModelKind, architecture: String, seed: UInt64) throws {
+        try self.init(kind: kind, architecture: architecture, parameters: nil)
         var random = SeededRandom(seed: seed)
         parameters.withUnsafeMutableBufferPointer { all in
             for (layer, offset) in zip(layers, parameterOffsets) {
@@ -24,7 +33,8 @@ public struct Network: Sendable {
         }
     }
 
-    /// A network from a stored description and parameters (nil: zeros).
+    /// A network from a stored description and parameters (nil: zeros); statistics start at
+    /// their initial values.
     public init(kind: ModelKind, architecture: String, parameters: [Float]?) throws {
         let parsed = try parseArchitecture(architecture)
         guard let last = parsed.layers.last, last.outputShape.height == 1, last.outputShape.width == 1,
@@ -42,6 +52,16 @@ public struct Network: Sendable {
             total += layer.parameterCount
         }
         self.parameterOffsets = offsets
+        var statisticOffsets: [Int] = []
+        var statistics: [Float] = []
+        for layer in parsed.layers {
+            statisticOffsets.append(statistics.count)
+            for (tensor, initialValue) in layer.statisticTensors {
+                statistics += [Float](repeating: initialValue, count: tensor.count)
+            }
+        }
+        self.statisticOffsets = statisticOffsets
+        self.statistics = statistics
         if let parameters {
             guard parameters.count == total else {
                 throw ArchitectureError.malformed(architecture, reason: "it needs \(total) parameters, got \(parameters.count)")
@@ -55,14 +75,29 @@ public struct Network: Sendable {
     public var classCount: Int { layers.last!.outputShape.channels }
     public var parameterCount: Int { parameters.count }
 
-    /// Every parameter tensor with its qualified name (`layer3.weight`) and its offset.
-    public var namedTensors: [(tensor: ParameterTensor, offset: Int)] {
-        var result: [(ParameterTensor, Int)] = []
+    /// Which flat buffer a tensor lives in.
+    public enum Buffer: Sendable {
+        case parameters
+        case statistics
+    }
+
+    /// Every tensor with its qualified name (`layer3.weight`), its buffer and its offset there:
+    /// all parameters, then all statistics.
+    public var namedTensors: [(tensor: ParameterTensor, buffer: Buffer, offset: Int)] {
+        var result: [(ParameterTensor, Buffer, Int)] = []
         for (index, (layer, start)) in zip(layers, parameterOffsets).enumerated() {
             var offset = start
             for var tensor in layer.parameterTensors {
                 tensor.name = "layer\(index).\(tensor.name)"
-                result.append((tensor, offset))
+                result.append((tensor, .parameters, offset))
+                offset += tensor.count
+            }
+        }
+        for (index, (layer, start)) in zip(layers, statisticOffsets).enumerated() {
+            var offset = start
+            for (var tensor, _) in layer.statisticTensors {
+                tensor.name = "layer\(index).\(tensor.name)"
+                result.append((tensor, .statistics, offset))
                 offset += tensor.count
             }
         }
@@ -74,13 +109,17 @@ public struct Network: Sendable {
         var result = [Float](repeating: 0, count: count * classCount)
         guard count > 0 else { return result }
         let workspace = Workspace(network: self, batchCapacity: min(batchSize, count))
+        // Inference only reads the statistics; a copy keeps this method free of shared writes.
+        var statistics = self.statistics
         result.withUnsafeMutableBufferPointer { out in
             parameters.withUnsafeBufferPointer { weights in
-                for start in stride(from: 0, to: count, by: workspace.batchCapacity) {
-                    let batch = min(workspace.batchCapacity, count - start)
-                    workspace.input.update(from: images + start * inputShape.count, count: batch * inputShape.count)
-                    let logits = workspace.forward(self, weights.baseAddress!, batch: batch)
-                    softmaxRows(out.baseAddress! + start * classCount, logits, rows: batch, classes: classCount)
+                statistics.withUnsafeMutableBufferPointer { statistics in
+                    for start in stride(from: 0, to: count, by: workspace.batchCapacity) {
+                        let batch = min(workspace.batchCapacity, count - start)
+                        workspace.input.update(from: images + start * inputShape.count, count: batch * inputShape.count)
+                        let logits = workspace.forward(self, weights.baseAddress!, statistics.baseAddress!, mode: .inference, batch: batch)
+                        softmaxRows(out.baseAddress! + start * classCount, logits, rows: batch, classes: classCount)
+                    }
                 }
             }
         }
@@ -126,11 +165,15 @@ public final class Workspace {
     public var input: UnsafeMutablePointer<Float> { activations[0] }
 
     /// Runs every layer on the batch in `input`; returns the logits, (B, classes).
-    public func forward(_ network: Network, _ parameters: UnsafePointer<Float>, batch: Int) -> UnsafeMutablePointer<Float> {
+    public func forward(
+        _ network: Network, _ parameters: UnsafePointer<Float>, _ statistics: UnsafeMutablePointer<Float>,
+        mode: ForwardMode, batch: Int
+    ) -> UnsafeMutablePointer<Float> {
         precondition(batch <= batchCapacity, "batch \(batch) exceeds workspace capacity \(batchCapacity)")
         for (index, layer) in network.layers.enumerated() {
             layer.forward(activations[index + 1], caches[index], activations[index],
-                          parameters + network.parameterOffsets[index], batch: batch)
+                          parameters + network.parameterOffsets[index], statistics + network.statisticOffsets[index],
+                          mode: mode, batch: batch)
         }
         return activations[network.layers.count]
     }

@@ -38,56 +38,57 @@ public struct ConvolutionShape: Equatable, Sendable {
 /// per-part weight gradients are summed, and so the trained weights, are the same on every machine.
 let batchParts = 4
 
-/// cols is (n·OH·OW, K·K·C) for the n = images.count images of x, row (b, oy, ox) holding the
-/// patch under output pixel (oy, ox) of image images.lowerBound + b, ordered (kh, kw, c).
-/// x is (batch, H, W, C).
-public func im2col(_ cols: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ s: ConvolutionShape, images: Range<Int>) {
+/// Walks the im2col matrix of `images` row segment by row segment: for each output pixel and
+/// kernel row, body gets the segment's offset in cols (K·C values), the offset in x of the
+/// input pixel under its first kernel column (nil when that kernel row lies in the padding),
+/// and the range of the segment that lies inside the image. im2col and col2im share it, so
+/// the two stay exact adjoints.
+@inline(__always)
+private func forEachPatchSegment(
+    _ s: ConvolutionShape, images: Range<Int>,
+    _ body: (_ colsOffset: Int, _ inputOffset: Int?, _ inside: Range<Int>) -> Void
+) {
     let c = s.inputChannels, k = s.kernel
-    let rowLength = k * c
-    var out = cols
+    var colsOffset = 0
     for b in images {
-        let image = x + b * s.height * s.width * c
         for oy in 0..<s.outputHeight {
             for ox in 0..<s.outputWidth {
                 // Kernel columns whose input column ox + kw − padding lies inside the image.
-                let firstKw = max(0, s.padding - ox), endKw = min(k, s.width + s.padding - ox)
+                let firstKw = max(0, s.padding - ox), endKw = max(firstKw, min(k, s.width + s.padding - ox))
                 for kh in 0..<k {
                     let iy = oy + kh - s.padding
-                    if iy < 0 || iy >= s.height || firstKw >= endKw {
-                        for i in 0..<rowLength { out[i] = 0 }
-                    } else {
-                        let source = image + (iy * s.width + ox - s.padding) * c
-                        for i in 0..<firstKw * c { out[i] = 0 }
-                        for i in firstKw * c..<endKw * c { out[i] = source[i] }
-                        for i in endKw * c..<rowLength { out[i] = 0 }
-                    }
-                    out += rowLength
+                    let inside = iy >= 0 && iy < s.height
+                    body(colsOffset, inside ? ((b * s.height + iy) * s.width + ox - s.padding) * c : nil,
+                         inside ? firstKw * c..<endKw * c : 0..<0)
+                    colsOffset += k * c
                 }
             }
         }
     }
 }
 
+/// cols is (n·OH·OW, K·K·C) for the n = images.count images of x, row (b, oy, ox) holding the
+/// patch under output pixel (oy, ox) of image images.lowerBound + b, ordered (kh, kw, c).
+/// x is (batch, H, W, C).
+public func im2col(_ cols: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ s: ConvolutionShape, images: Range<Int>) {
+    let segment = s.kernel * s.inputChannels
+    forEachPatchSegment(s, images: images) { colsOffset, inputOffset, inside in
+        let out = cols + colsOffset
+        for i in 0..<inside.lowerBound { out[i] = 0 }
+        if let inputOffset {
+            let source = x + inputOffset
+            for i in inside { out[i] = source[i] }
+        }
+        for i in inside.upperBound..<segment { out[i] = 0 }
+    }
+}
+
 /// dx += the patches of dcols added back onto their images: the adjoint of `im2col`.
 public func col2im(_ dx: UnsafeMutablePointer<Float>, _ dcols: UnsafePointer<Float>, _ s: ConvolutionShape, images: Range<Int>) {
-    let c = s.inputChannels, k = s.kernel
-    let rowLength = k * c
-    var grad = dcols
-    for b in images {
-        let image = dx + b * s.height * s.width * c
-        for oy in 0..<s.outputHeight {
-            for ox in 0..<s.outputWidth {
-                let firstKw = max(0, s.padding - ox), endKw = min(k, s.width + s.padding - ox)
-                for kh in 0..<k {
-                    let iy = oy + kh - s.padding
-                    if iy >= 0 && iy < s.height && firstKw < endKw {
-                        let target = image + (iy * s.width + ox - s.padding) * c
-                        for i in firstKw * c..<endKw * c { target[i] += grad[i] }
-                    }
-                    grad += rowLength
-                }
-            }
-        }
+    forEachPatchSegment(s, images: images) { colsOffset, inputOffset, inside in
+        guard let inputOffset else { return }
+        let target = dx + inputOffset, gradient = dcols + colsOffset
+        for i in inside { target[i] += gradient[i] }
     }
 }
 

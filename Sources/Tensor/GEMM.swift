@@ -124,7 +124,10 @@ private func gemmSerial(
     let panelDepth = min(k, blockDepth)
     let blockHeight = min(roundUp(m, to: tileRows), blockRows)
     let packedB = UnsafeMutablePointer<Float>.allocate(capacity: panelDepth * panelWidth)
-    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: blockHeight * panelDepth)
+    // Row-major A is read in place: its rows are contiguous streams the prefetcher follows, so
+    // packing would only copy it. Transposed A is packed into row slivers.
+    let readsAInPlace = a.columnStride == 1
+    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: readsAInPlace ? 0 : blockHeight * panelDepth)
     defer {
         packedB.deallocate()
         packedA.deallocate()
@@ -139,14 +142,18 @@ private func gemmSerial(
             let addToC = accumulate || pc > 0
             for ic in stride(from: 0, to: m, by: blockRows) {
                 let mc = min(blockRows, m - ic)
-                packBlockA(packedA, a, rowStart: ic, height: mc, columnStart: pc, depth: kc)
+                if !readsAInPlace {
+                    packBlockA(packedA, a, rowStart: ic, height: mc, columnStart: pc, depth: kc)
+                }
                 for jr in stride(from: 0, to: nc, by: tileColumns) {
                     let cols = min(tileColumns, nc - jr)
                     let bSliver = packedB + jr * kc
                     for ir in stride(from: 0, to: mc, by: tileRows) {
                         let rows = min(tileRows, mc - ir)
                         let cTile = c + (ic + ir) * ldc + jc + jr
-                        let aSliver = packedA + ir * kc
+                        let aSliver = readsAInPlace
+                            ? ASliver(rowsAt: a.base + (ic + ir) * a.rowStride + pc, rowStride: a.rowStride, step: 1, rows: rows)
+                            : ASliver(rowsAt: packedA + ir * kc, rowStride: 1, step: tileRows, rows: tileRows)
                         if rows == tileRows && cols == tileColumns {
                             microKernel(kc, aSliver, bSliver, cTile, ldc, addToC)
                         } else {
@@ -229,33 +236,48 @@ private func packPanelB(
     }
 }
 
-/// C[6×16] (+)= Apacked[6×kc] · Bpacked[kc×16], accumulating in twelve SIMD8 registers.
+/// Six rows of A for the micro-kernel: row r, element p is at rows[r] + p · step.
+/// Packed slivers have step 6; rows read in place have step 1. Rows past the matrix's end
+/// repeat row 0, so every load stays in bounds (their results are discarded).
+struct ASliver {
+    let row0, row1, row2, row3, row4, row5: UnsafePointer<Float>
+    let step: Int
+
+    @inline(__always)
+    init(rowsAt base: UnsafePointer<Float>, rowStride: Int, step: Int, rows: Int) {
+        func row(_ r: Int) -> UnsafePointer<Float> { r < rows ? base + r * rowStride : base }
+        row0 = row(0); row1 = row(1); row2 = row(2); row3 = row(3); row4 = row(4); row5 = row(5)
+        self.step = step
+    }
+}
+
+/// C[6×16] (+)= A[6×kc] · Bpacked[kc×16], accumulating in twelve SIMD8 registers.
 @inline(__always)
 private func microKernel(
-    _ kc: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ kc: Int, _ a: ASliver, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool
 ) {
     typealias V = SIMD8<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
     var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-    var ap = a
+    var p = 0
     var bp = UnsafeRawPointer(b)
     for _ in 0..<kc {
         let b0 = bp.loadUnaligned(as: V.self)
         let b1 = (bp + 32).loadUnaligned(as: V.self)
-        var x = V(repeating: ap[0])
+        var x = V(repeating: a.row0[p])
         c00.addProduct(x, b0); c01.addProduct(x, b1)
-        x = V(repeating: ap[1])
+        x = V(repeating: a.row1[p])
         c10.addProduct(x, b0); c11.addProduct(x, b1)
-        x = V(repeating: ap[2])
+        x = V(repeating: a.row2[p])
         c20.addProduct(x, b0); c21.addProduct(x, b1)
-        x = V(repeating: ap[3])
+        x = V(repeating: a.row3[p])
         c30.addProduct(x, b0); c31.addProduct(x, b1)
-        x = V(repeating: ap[4])
+        x = V(repeating: a.row4[p])
         c40.addProduct(x, b0); c41.addProduct(x, b1)
-        x = V(repeating: ap[5])
+        x = V(repeating: a.row5[p])
         c50.addProduct(x, b0); c51.addProduct(x, b1)
-        ap += tileRows
+        p += a.step
         bp += tileColumns * 4
     }
     @inline(__always) func store(_ row: Int, _ v0: V, _ v1: V) {

@@ -14,6 +14,9 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Model to train: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var model: ModelKind = .cnn
 
+    @Option(name: .long, help: "Layers to train instead of the model's own, e.g. \"input 1x28x28, conv 16 5 2, relu, maxpool, flatten, dense 10\" (layers: conv C K P, dense N, maxpool, relu, tanh, batchnorm, flatten).")
+    var architecture: String?
+
     @Option(name: .long, help: "Epochs (default: the model's standard recipe: 10 for mlp-seed, 12 for cnn).")
     var epochs: Int?
 
@@ -38,7 +41,8 @@ struct Train: ParsableCommand {
         let test = try loadDataset(dataset.data, .test)
         var recipe = TrainingRecipe.standard(for: model)
         if let epochs { recipe.epochs = epochs }
-        let network = Network(kind: model, seed: seed)
+        let network = try architecture.map { try Network(kind: model, architecture: $0, seed: seed) }
+            ?? Network(kind: model, seed: seed)
         print("training \(model.rawValue) (\(network.parameterCount) parameters) on \(train.count) images, testing on \(test.count); \(recipe.epochs) epochs, batch \(recipe.batchSize), seed \(seed)")
 
         let trainer = Trainer(network: network, recipe: recipe, seed: seed)

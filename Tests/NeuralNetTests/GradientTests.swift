@@ -19,12 +19,15 @@ final class GradientTests: XCTestCase {
         var parameters = (0..<layer.parameterCount).map { _ in random.nextNormal() * 0.5 }
         let g = (0..<outputCount).map { _ in random.nextNormal() }
         var cache = [Float](repeating: 0, count: max(layer.cacheCount(batch: batch), 1))
+        var statistics = [Float](repeating: 1, count: max(layer.statisticCount, 1))
 
         func objective() -> Double {
             var y = [Float](repeating: 0, count: outputCount)
             y.withUnsafeMutableBufferPointer { yp in
                 cache.withUnsafeMutableBufferPointer { cp in
-                    layer.forward(yp.baseAddress!, cp.baseAddress!, x, parameters, batch: batch)
+                    statistics.withUnsafeMutableBufferPointer { sp in
+                        layer.forward(yp.baseAddress!, cp.baseAddress!, x, parameters, sp.baseAddress!, mode: .training, batch: batch)
+                    }
                 }
             }
             return zip(y, g).reduce(0) { $0 + Double($1.0) * Double($1.1) }
@@ -35,7 +38,9 @@ final class GradientTests: XCTestCase {
         var dparameters = [Float](repeating: 0, count: max(layer.parameterCount, 1))
         y.withUnsafeMutableBufferPointer { yp in
             cache.withUnsafeMutableBufferPointer { cp in
-                layer.forward(yp.baseAddress!, cp.baseAddress!, x, parameters, batch: batch)
+                statistics.withUnsafeMutableBufferPointer { sp in
+                    layer.forward(yp.baseAddress!, cp.baseAddress!, x, parameters, sp.baseAddress!, mode: .training, batch: batch)
+                }
                 dx.withUnsafeMutableBufferPointer { dxp in
                     dparameters.withUnsafeMutableBufferPointer { dpp in
                         layer.backward(dxp.baseAddress!, dpp.baseAddress!, g, x, yp.baseAddress!, cp.baseAddress!, parameters, batch: batch)
@@ -83,8 +88,13 @@ final class GradientTests: XCTestCase {
     }
 
     func testActivations() {
-        checkLayer(ReLU(input: FeatureShape(channels: 3, height: 2, width: 2)), batch: 2)
-        checkLayer(Tanh(input: FeatureShape(channels: 11)), batch: 3)
+        checkLayer(Activation(.relu, input: FeatureShape(channels: 3, height: 2, width: 2)), batch: 2)
+        checkLayer(Activation(.tanh, input: FeatureShape(channels: 11)), batch: 3)
+    }
+
+    func testBatchNorm() {
+        checkLayer(BatchNorm(input: FeatureShape(channels: 3, height: 2, width: 3)), batch: 2)
+        checkLayer(BatchNorm(input: FeatureShape(channels: 5)), batch: 4)
     }
 
     func testFlatten() {
@@ -125,7 +135,7 @@ final class GradientTests: XCTestCase {
 
     /// The whole chain through a workspace: convolution, pooling, flattening, dense layers, loss.
     func testNetworkBackwardMatchesFiniteDifferences() throws {
-        let architecture = "input 1x6x6, conv 2 3 1, relu, maxpool, flatten, dense 3, tanh, dense 4"
+        let architecture = "input 1x6x6, conv 2 3 1, batchnorm, relu, maxpool, flatten, dense 3, tanh, dense 4"
         let shape = try Network(kind: .cnn, architecture: architecture, parameters: nil)
         let values = (0..<shape.parameterCount).map { _ in random.nextNormal() * 0.5 }
         func networkWith(_ parameters: [Float]) -> Network {
@@ -139,7 +149,10 @@ final class GradientTests: XCTestCase {
 
         func loss(_ net: Network) -> Double {
             workspace.input.update(from: images, count: images.count)
-            let logits = net.parameters.withUnsafeBufferPointer { workspace.forward(net, $0.baseAddress!, batch: batch) }
+            var statistics = net.statistics
+            let logits = net.parameters.withUnsafeBufferPointer { p in
+                statistics.withUnsafeMutableBufferPointer { workspace.forward(net, p.baseAddress!, $0.baseAddress!, mode: .training, batch: batch) }
+            }
             var p = [Float](repeating: 0, count: batch * 4), d = p
             return Double(d.withUnsafeMutableBufferPointer { dp in
                 p.withUnsafeMutableBufferPointer { pp in
@@ -151,7 +164,10 @@ final class GradientTests: XCTestCase {
         workspace.input.update(from: images, count: images.count)
         var gradients = [Float](repeating: 0, count: network.parameterCount)
         network.parameters.withUnsafeBufferPointer { p in
-            let logits = workspace.forward(network, p.baseAddress!, batch: batch)
+            var statistics = network.statistics
+            let logits = statistics.withUnsafeMutableBufferPointer {
+                workspace.forward(network, p.baseAddress!, $0.baseAddress!, mode: .training, batch: batch)
+            }
             var probabilities = [Float](repeating: 0, count: batch * 4), dlogits = probabilities
             _ = dlogits.withUnsafeMutableBufferPointer { d in
                 probabilities.withUnsafeMutableBufferPointer { pp in

@@ -81,3 +81,53 @@ final class TrainingTests: XCTestCase {
         XCTAssertNil(confusion.precision(2))
     }
 }
+
+final class BatchNormTests: XCTestCase {
+    /// Training normalises with the batch's statistics and moves the running averages toward
+    /// them; inference then uses the running averages.
+    func testTrainingUpdatesRunningAveragesThatInferenceUses() {
+        let layer = BatchNorm(input: FeatureShape(channels: 2))
+        let x: [Float] = [1, 10, 3, 30]          // two rows: channel 0 = {1, 3}, channel 1 = {10, 30}
+        let parameters: [Float] = [2, 2, 0.5, 0.5]  // γ = 2, β = 0.5
+        var statistics: [Float] = [0, 0, 1, 1]
+        var y = [Float](repeating: 0, count: 4)
+        var cache = [Float](repeating: 0, count: layer.cacheCount(batch: 2))
+        y.withUnsafeMutableBufferPointer { yp in
+            cache.withUnsafeMutableBufferPointer { cp in
+                statistics.withUnsafeMutableBufferPointer {
+                    layer.forward(yp.baseAddress!, cp.baseAddress!, x, parameters, $0.baseAddress!, mode: .training, batch: 2)
+                }
+            }
+        }
+        for (value, expected) in zip(y, [-1.5, -1.5, 2.5, 2.5] as [Float]) { XCTAssertEqual(value, expected, accuracy: 1e-3) }
+        // Running mean: 0.9·0 + 0.1·batch mean; running variance: 0.9·1 + 0.1·unbiased variance.
+        for (value, expected) in zip(statistics, [0.2, 2, 0.9 + 0.1 * 2, 0.9 + 0.1 * 200] as [Float]) {
+            XCTAssertEqual(value, expected, accuracy: 1e-3)
+        }
+        y.withUnsafeMutableBufferPointer { yp in
+            cache.withUnsafeMutableBufferPointer { cp in
+                statistics.withUnsafeMutableBufferPointer {
+                    layer.forward(yp.baseAddress!, cp.baseAddress!, x, parameters, $0.baseAddress!, mode: .inference, batch: 2)
+                }
+            }
+        }
+        let expected0 = 2 * (1 - 0.2) / (1.1 + 1e-5).squareRoot() + 0.5
+        XCTAssertEqual(Double(y[0]), Double(expected0), accuracy: 1e-3)
+        XCTAssertEqual(statistics[0], 0.2, accuracy: 1e-6, "inference leaves the averages alone")
+    }
+
+    func testStatisticsSurviveTheWeightsFile() throws {
+        let network = try Network(kind: .cnn, architecture: "input 1x4x4, conv 2 3 1, batchnorm, relu, flatten, dense 3", parameters: nil)
+        var random = SeededRandom(seed: 2)
+        let data = LabeledImages(shape: FeatureShape(channels: 1, height: 4, width: 4),
+                                 pixels: (0..<16 * 8).map { _ in random.nextUniform() }, labels: (0..<8).map { Int32($0 % 3) })
+        var recipe = TrainingRecipe.standard(for: .cnn)
+        recipe.epochs = 1
+        let trained = Trainer(network: network, recipe: recipe, seed: 1)
+        trained.train(on: data, validation: nil)
+        XCTAssertNotEqual(trained.network.statistics, [0, 0, 1, 1])
+        let decoded = try WeightsFile(decoding: WeightsFile(network: trained.network).encoded(), source: "bn")
+        XCTAssertEqual(decoded.network.statistics, trained.network.statistics)
+        XCTAssertEqual(decoded.network.parameters, trained.network.parameters)
+    }
+}

@@ -25,12 +25,14 @@ public struct WeightsFile: Sendable {
         self.metadata = metadata
     }
 
-    /// A stable identifier of the parameters (64-bit FNV-1a of the values, hex): identical
-    /// training gives the identical id whatever the metadata says.
+    /// A stable identifier of the weights (64-bit FNV-1a of parameters and statistics, hex):
+    /// identical training gives the identical id whatever the metadata says.
     public var modelID: String {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        network.parameters.withUnsafeBytes { bytes in
-            for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        for values in [network.parameters, network.statistics] {
+            values.withUnsafeBytes { bytes in
+                for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+            }
         }
         let hex = String(hash, radix: 16)
         return "\(network.kind.rawValue)-" + String(repeating: "0", count: 16 - hex.count) + hex
@@ -50,15 +52,14 @@ public struct WeightsFile: Sendable {
         out.bytes += text
         let tensors = network.namedTensors
         out.u32(UInt32(tensors.count))
-        network.parameters.withUnsafeBufferPointer { values in
-            for (tensor, offset) in tensors {
-                let name = Array(tensor.name.utf8)
-                out.u16(UInt16(name.count))
-                out.bytes += name
-                out.bytes.append(UInt8(tensor.shape.count))
-                for dimension in tensor.shape { out.u32(UInt32(dimension)) }
-                for value in values[offset..<offset + tensor.count] { out.u32(value.bitPattern) }
-            }
+        for (tensor, buffer, offset) in tensors {
+            let name = Array(tensor.name.utf8)
+            out.u16(UInt16(name.count))
+            out.bytes += name
+            out.bytes.append(UInt8(tensor.shape.count))
+            for dimension in tensor.shape { out.u32(UInt32(dimension)) }
+            let values = buffer == .parameters ? network.parameters : network.statistics
+            for value in values[offset..<offset + tensor.count] { out.u32(value.bitPattern) }
         }
         out.u32(CRC32.checksum(out.bytes))
         return out.bytes
@@ -105,7 +106,7 @@ public struct WeightsFile: Sendable {
         guard let tensorCount = reader.u32(), Int(tensorCount) == expected.count else {
             throw fail("wrong architecture: the file holds a different number of tensors than \"\(architecture)\" needs (\(expected.count))")
         }
-        for (tensor, offset) in expected {
+        for (tensor, buffer, offset) in expected {
             guard let nameLength = reader.u16(), let nameBytes = reader.take(Int(nameLength)),
                   let rank = reader.take(1)?.first else { throw fail("truncated tensor header") }
             let name = String(decoding: nameBytes, as: UTF8.self)
@@ -118,16 +119,19 @@ public struct WeightsFile: Sendable {
                 throw fail("wrong architecture: found tensor \(name) \(shape), expected \(tensor.name) \(tensor.shape)")
             }
             guard let values = reader.take(tensor.count * 4) else { throw fail("truncated values of \(name)") }
-            network.parameters.withUnsafeMutableBufferPointer { parameters in
-                for i in 0..<tensor.count {
-                    let at = values.startIndex + i * 4
-                    let bits = UInt32(values[at]) | UInt32(values[at + 1]) << 8 | UInt32(values[at + 2]) << 16 | UInt32(values[at + 3]) << 24
-                    parameters[offset + i] = Float(bitPattern: bits)
-                }
+            let floats = (0..<tensor.count).map { i in
+                let at = values.startIndex + i * 4
+                return Float(bitPattern: UInt32(values[at]) | UInt32(values[at + 1]) << 8 | UInt32(values[at + 2]) << 16 | UInt32(values[at + 3]) << 24)
+            }
+            switch buffer {
+            case .parameters: network.parameters.replaceSubrange(offset..<offset + tensor.count, with: floats)
+            case .statistics: network.statistics.replaceSubrange(offset..<offset + tensor.count, with: floats)
             }
         }
         guard reader.position == bytes.count - 4 else { throw fail("unexpected bytes after the last tensor") }
-        guard network.parameters.allSatisfy({ $0.isFinite }) else { throw fail("weights contain NaN or infinity") }
+        guard network.parameters.allSatisfy(\.isFinite), network.statistics.allSatisfy(\.isFinite) else {
+            throw fail("weights contain NaN or infinity")
+        }
         metadata["kind"] = nil
         metadata["architecture"] = nil
         self.network = network

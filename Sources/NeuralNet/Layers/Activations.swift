@@ -1,41 +1,35 @@
 import Tensor
 
-/// y = max(0, x), elementwise.
-public struct ReLU: Layer {
-    public let inputShape: FeatureShape
-    public init(input: FeatureShape) { inputShape = input }
-    public var outputShape: FeatureShape { inputShape }
-    public var specification: String { "relu" }
-
-    public func forward(
-        _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
-    ) {
-        reluForward(y, x, count: inputShape.count * batch)
-    }
-
-    public func backward(
-        _ dx: UnsafeMutablePointer<Float>?, _ dparameters: UnsafeMutablePointer<Float>,
-        _ dy: UnsafePointer<Float>, _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>,
-        _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
-    ) {
-        guard let dx else { return }
-        reluBackward(dx, dy, y, count: inputShape.count * batch)
-    }
+/// An elementwise nonlinearity.
+public enum ActivationFunction: String, Sendable {
+    /// y = max(0, x)
+    case relu
+    /// y = tanh(x)
+    case tanh
 }
 
-/// y = tanh(x), elementwise.
-public struct Tanh: Layer {
+/// Applies an activation function to every value; the shape is unchanged.
+public struct Activation: Layer {
+    public let function: ActivationFunction
     public let inputShape: FeatureShape
-    public init(input: FeatureShape) { inputShape = input }
+
+    public init(_ function: ActivationFunction, input: FeatureShape) {
+        self.function = function
+        inputShape = input
+    }
+
     public var outputShape: FeatureShape { inputShape }
-    public var specification: String { "tanh" }
+    public var specification: String { function.rawValue }
 
     public func forward(
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
+        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
+        _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int
     ) {
-        tanhForward(y, x, count: inputShape.count * batch)
+        switch function {
+        case .relu: reluForward(y, x, count: inputShape.count * batch)
+        case .tanh: tanhForward(y, x, count: inputShape.count * batch)
+        }
     }
 
     public func backward(
@@ -44,7 +38,10 @@ public struct Tanh: Layer {
         _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
         guard let dx else { return }
-        tanhBackward(dx, dy, y, count: inputShape.count * batch)
+        switch function {
+        case .relu: reluBackward(dx, dy, y, count: inputShape.count * batch)
+        case .tanh: tanhBackward(dx, dy, y, count: inputShape.count * batch)
+        }
     }
 }
 
@@ -58,7 +55,8 @@ public struct Flatten: Layer {
 
     public func forward(
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
+        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
+        _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int
     ) {
         y.update(from: x, count: inputShape.count * batch)
     }

@@ -34,7 +34,8 @@ public struct Convolution2D: Layer {
 
     public func forward(
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
+        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
+        _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int
     ) {
         convolutionForward(y, x, parameters, parameters + geometry.weightCount, geometry, batch: batch)
     }

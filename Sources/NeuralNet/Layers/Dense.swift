@@ -30,7 +30,8 @@ public struct Dense: Layer {
 
     public func forward(
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
+        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
+        _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int
     ) {
         gemm(y, ldc: outputs,
              MatrixRef(x, rows: batch, columns: inputs),

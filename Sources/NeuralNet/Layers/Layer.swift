@@ -16,6 +16,12 @@ public struct FeatureShape: Equatable, Sendable, CustomStringConvertible {
     public var description: String { height == 1 && width == 1 ? "\(channels)" : "\(channels)x\(height)x\(width)" }
 }
 
+/// Whether a forward pass trains (batch statistics, running averages updated) or infers.
+public enum ForwardMode: Sendable {
+    case training
+    case inference
+}
+
 /// A named view into the flat parameter buffer: what the checkpoint stores.
 public struct ParameterTensor: Equatable, Sendable {
     public var name: String
@@ -35,13 +41,19 @@ public protocol Layer: Sendable {
     var outputShape: FeatureShape { get }
     /// The layer's parameter tensors, in the order they sit in the flat buffer.
     var parameterTensors: [ParameterTensor] { get }
+    /// State the layer keeps that training does not differentiate (running averages), in the
+    /// order it sits in the network's statistics buffer, with initial values.
+    var statisticTensors: [(tensor: ParameterTensor, initialValue: Float)] { get }
     /// Floats this layer keeps from forward to backward for a batch (im2col matrix, pool winners).
     func cacheCount(batch: Int) -> Int
     /// Fills this layer's slice of the parameter buffer with initial values.
     func initialize(_ parameters: UnsafeMutableBufferPointer<Float>, _ random: inout SeededRandom)
+    /// `statistics` are the layer's non-trained state (batch-norm running averages): training
+    /// updates them, inference reads them.
     func forward(
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int)
+        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
+        _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int)
     /// `dx` is nil when no one needs the input gradient (the first layer).
     func backward(
         _ dx: UnsafeMutablePointer<Float>?, _ dparameters: UnsafeMutablePointer<Float>,
@@ -54,6 +66,8 @@ public protocol Layer: Sendable {
 extension Layer {
     public var parameterCount: Int { parameterTensors.reduce(0) { $0 + $1.count } }
     public var parameterTensors: [ParameterTensor] { [] }
+    public var statisticTensors: [(tensor: ParameterTensor, initialValue: Float)] { [] }
+    public var statisticCount: Int { statisticTensors.reduce(0) { $0 + $1.tensor.count } }
     public func cacheCount(batch: Int) -> Int { 0 }
     public func initialize(_ parameters: UnsafeMutableBufferPointer<Float>, _ random: inout SeededRandom) {}
 }

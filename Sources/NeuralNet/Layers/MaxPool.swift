@@ -17,7 +17,8 @@ public struct MaxPool: Layer {
 
     public func forward(
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,
-        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
+        _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
+        _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int
     ) {
         let count = cacheCount(batch: batch)
         cache.withMemoryRebound(to: Int32.self, capacity: count) { winners in

@@ -119,9 +119,10 @@ public final class Trainer {
         let classes = network.classCount
         let count = network.parameterCount
         return network.parameters.withUnsafeMutableBufferPointer { parameters in
+            network.statistics.withUnsafeMutableBufferPointer { statistics in
             gradients.withUnsafeMutableBufferPointer { gradients in
                 let p = parameters.baseAddress!, g = gradients.baseAddress!
-                let logits = workspace.forward(network, p, batch: batch)
+                let logits = workspace.forward(network, p, statistics.baseAddress!, mode: .training, batch: batch)
                 let loss = labels.withUnsafeBufferPointer { l in
                     probabilities.withUnsafeMutableBufferPointer { probs in
                         logitGradients.withUnsafeMutableBufferPointer { dlogits in
@@ -136,6 +137,7 @@ public final class Trainer {
                 }
                 optimizer.update(p, g, count: count, learningRate: learningRate)
                 return loss
+            }
             }
         }
     }

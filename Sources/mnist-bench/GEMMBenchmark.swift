@@ -1,0 +1,71 @@
+import Tensor
+
+/// GFLOP/s of the GEMM shapes training runs, on one thread and on all, against the peak of
+/// the FMA units as a register-only loop measures it.
+func benchmarkGEMM() {
+    print("\n== GEMM, GFLOP/s (float32)")
+    let peak = fmaPeakPerCore()
+    print("peak (register-only FMA loop, AVX2 width): \(format(peak, 1)) per core, \(format(peak * Double(kernelThreadCount), 1)) for \(kernelThreadCount) cores")
+    let shapes: [(name: String, m: Int, n: Int, k: Int, transposeA: Bool)] = [
+        ("mlp forward x·W1, batch 100", 100, 128, 784, false),
+        ("mlp dW1 = xᵀ·dZ1, batch 100", 784, 128, 100, true),
+        ("conv2 forward, 3 images", 588, 32, 400, false),
+        ("conv2 dW = dyᵀ·cols, 3 images", 32, 400, 588, true),
+        ("conv2 dcols = dy·W, 3 images", 588, 400, 32, false),
+        ("conv1 forward, 13 images", 10192, 16, 25, false),
+        ("square 512", 512, 512, 512, false),
+    ]
+    print(padded("shape (m×n×k)", 16) + padded("role", 34) + padded("1 thread", 12) + padded("\(kernelThreadCount) threads", 12) + "of peak")
+    for shape in shapes {
+        let single = measureGEMM(shape.m, shape.n, shape.k, transposeA: shape.transposeA, parallel: false)
+        let all = measureGEMM(shape.m, shape.n, shape.k, transposeA: shape.transposeA, parallel: true)
+        let share = max(single / peak, all / (peak * Double(kernelThreadCount)))
+        print(padded("\(shape.m)×\(shape.n)×\(shape.k)", 16) + padded(shape.name, 34) + padded(format(single, 1), 12)
+              + padded(format(all, 1), 12) + "\(Int((share * 100).rounded()))%")
+    }
+}
+
+private func measureGEMM(_ m: Int, _ n: Int, _ k: Int, transposeA: Bool, parallel: Bool) -> Double {
+    var random = SystemRandomNumberGenerator()
+    let a = (0..<m * k).map { _ in Float.random(in: -1...1, using: &random) }
+    let b = (0..<k * n).map { _ in Float.random(in: -1...1, using: &random) }
+    var c = [Float](repeating: 0, count: m * n)
+    var repetitions = 0
+    let start = seconds()
+    while seconds() - start < 0.4 {
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    let aRef = transposeA ? MatrixRef(ap.baseAddress!, rows: k, columns: m).transposed
+                                          : MatrixRef(ap.baseAddress!, rows: m, columns: k)
+                    gemm(cp.baseAddress!, ldc: n, aRef, MatrixRef(bp.baseAddress!, rows: k, columns: n),
+                         accumulate: true, parallel: parallel)
+                }
+            }
+        }
+        repetitions += 1
+    }
+    return Double(2 * m * n * k * repetitions) / (seconds() - start) / 1e9
+}
+
+/// Twelve independent SIMD8 fused multiply-adds per iteration: what the FMA units can do.
+private func fmaPeakPerCore() -> Double {
+    typealias V = SIMD8<Float>
+    var accumulators = (0..<12).map { V(repeating: Float($0) * 1e-3) }
+    let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
+    let iterations = 20_000_000
+    let start = seconds()
+    accumulators.withUnsafeMutableBufferPointer { acc in
+        var a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], a4 = acc[4], a5 = acc[5]
+        var a6 = acc[6], a7 = acc[7], a8 = acc[8], a9 = acc[9], a10 = acc[10], a11 = acc[11]
+        for _ in 0..<iterations {
+            a0.addProduct(a0, x); a1.addProduct(a1, x); a2.addProduct(a2, x); a3.addProduct(a3, x)
+            a4.addProduct(a4, x); a5.addProduct(a5, x); a6.addProduct(a6, x); a7.addProduct(a7, x)
+            a8.addProduct(a8, x); a9.addProduct(a9, x); a10.addProduct(a10, x); a11.addProduct(a11, y)
+        }
+        acc[0] = a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9 + a10 + a11
+    }
+    let elapsed = seconds() - start
+    if accumulators[0].sum() == .infinity { print("") }
+    return Double(iterations * 12 * 16) / elapsed / 1e9
+}

@@ -1,0 +1,63 @@
+import NeuralNet
+
+/// The seed's MLP, 10 epochs as specified: training wall time and inference rate, against the
+/// same network in PyTorch.
+func benchmarkSeedMLP(train: LabeledImages, test: LabeledImages, reference: ReferenceRunner) {
+    print("\n== Seed MLP (784-128-10 tanh, squared error, SGD 0.01, batch 100, 10 epochs)")
+    let trainer = Trainer(network: Network(kind: .mlpSeed, seed: 1), recipe: .standard(for: .mlpSeed), seed: 1)
+    let reports = trainer.train(on: train, validation: nil)
+    let ours = reports.last!.elapsedSeconds
+    let accuracy = Evaluation(network: trainer.network, data: test).confusion.accuracy
+    let oursRate = inferenceRate(trainer.network, test)
+    print("mnistd : train \(format(ours)) s, test accuracy \(format(Double(accuracy) * 100))%, inference \(Int(oursRate)) images/s")
+    guard let torch = reference.run("seed_torch.py", environment: ["QUIET": "1", "THREADS": "2", "EPOCHS": "10"]).last,
+          let torchSeconds = torch["train_s"].flatMap(Double.init),
+          let torchRate = torch["images_per_s"].flatMap(Double.init) else { return }
+    print("PyTorch: train \(format(torchSeconds)) s, test accuracy \(format((torch["test_acc"].flatMap(Double.init) ?? 0) * 100))%, inference \(Int(torchRate)) images/s")
+    print("ratio  : training time mnistd/PyTorch = \(format(ours / torchSeconds)) (goal ≤ 0.5), inference speed mnistd/PyTorch = \(format(oursRate / torchRate))× (goal > 1)")
+}
+
+/// How long the fastest recipe needs to reach 99.0% test accuracy, against PyTorch's light CNN,
+/// and the convolutional model's inference rate.
+func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: ReferenceRunner) {
+    print("\n== Time to ≥ 99.0% test accuracy (cnn, 2-epoch one-cycle recipe)")
+    var recipe = TrainingRecipe.standard(for: .cnn)
+    recipe.epochs = 2
+    let trainer = Trainer(network: Network(kind: .cnn, seed: 1), recipe: recipe, seed: 1)
+    var reached: (epoch: Int, seconds: Double, accuracy: Float)?
+    let reports = trainer.train(on: train, validation: test, progress: { event in
+        if case let .epochFinished(report) = event, reached == nil, let accuracy = report.testAccuracy, accuracy >= 0.99 {
+            reached = (report.epoch, report.elapsedSeconds, accuracy)
+        }
+    })
+    let final = reports.last!
+    if let reached {
+        print("mnistd : \(format(Double(reached.accuracy) * 100))% after epoch \(reached.epoch), \(format(reached.seconds, 1)) s of training")
+    } else {
+        print("mnistd : not reached; \(format(Double(final.testAccuracy ?? 0) * 100))% after \(final.epoch) epochs, \(format(final.elapsedSeconds, 1)) s")
+    }
+    let cnnRate = inferenceRate(trainer.network, test)
+    print("mnistd : cnn inference \(Int(cnnRate)) images/s")
+
+    let epochs = reference.run("cnn_torch.py", environment: ["THREADS": "2", "EPOCHS": "3"])
+    guard !epochs.isEmpty else { return }
+    let torchReached = epochs.first { ($0["test_acc"].flatMap(Double.init) ?? 0) >= 0.99 && $0["epochs"] == nil }
+    if let torchReached, let torchSeconds = torchReached["train_s"].flatMap(Double.init) {
+        print("PyTorch: \(format((torchReached["test_acc"].flatMap(Double.init) ?? 0) * 100))% after \(format(torchSeconds, 1)) s of training")
+        if let reached { print("ratio  : time to 99% mnistd/PyTorch = \(format(reached.seconds / torchSeconds)) (goal ≤ 0.5)") }
+    }
+    if let torchRate = epochs.last?["images_per_s"].flatMap(Double.init) {
+        print("PyTorch: cnn inference \(Int(torchRate)) images/s; ratio mnistd/PyTorch = \(format(cnnRate / torchRate))× (goal > 1)")
+    }
+}
+
+/// Images per second classifying the whole set, best of three passes.
+func inferenceRate(_ network: Network, _ data: LabeledImages) -> Double {
+    var best = Double.infinity
+    for _ in 0..<3 {
+        let start = seconds()
+        _ = data.pixels.withUnsafeBufferPointer { network.probabilities(for: $0.baseAddress!, count: data.count) }
+        best = min(best, seconds() - start)
+    }
+    return Double(data.count) / best
+}

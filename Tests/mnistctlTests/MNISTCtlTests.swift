@@ -1,0 +1,143 @@
+import Formats
+import Foundation
+import XCTest
+
+/// Runs the real `mnistctl` binary and checks what it prints and writes.
+final class MNISTCtlTests: XCTestCase {
+    var directory = ""
+
+    /// The binary sits next to the test bundle in the build directory.
+    var mnistctl: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+        return (exe as NSString).deletingLastPathComponent + "/mnistctl"
+    }
+
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    func run(_ arguments: [String]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: mnistctl)
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                   stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    override func setUpWithError() throws {
+        directory = NSTemporaryDirectory() + "mnistctl-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+
+    /// A small MNIST-style directory cut from the shared MNIST: 2,000 training and 500 test images.
+    func smallDataset() throws -> String {
+        var root = #filePath
+        for _ in 0..<3 { root = (root as NSString).deletingLastPathComponent }
+        let mnist = root + "/../shared/datasets/mnist"
+        guard FileManager.default.fileExists(atPath: mnist + "/train-labels-idx1-ubyte.gz") else {
+            throw XCTSkip("MNIST not found at \(mnist)")
+        }
+        let data = directory + "/data"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        for (split, count) in [(DatasetSplit.train, 2000), (.test, 500)] {
+            let full = try readMNIST(directory: mnist, split: split)
+            try writeIDX(IDXArray(dimensions: [count, 28, 28], bytes: Array(full.pixels.prefix(count * 784))),
+                         to: "\(data)/\(split.rawValue)-images-idx3-ubyte.gz", compressed: true)
+            try writeIDX(IDXArray(dimensions: [count], bytes: Array(full.labels.prefix(count))),
+                         to: "\(data)/\(split.rawValue)-labels-idx1-ubyte", compressed: false)
+        }
+        return data
+    }
+
+    func testTrainWritesWeightsMetricsAndCurveThenEvalAndPredictUseThem() throws {
+        let data = try smallDataset()
+        let weights = directory + "/seed.weights"
+        let train = try run(["train", "--data", data, "--model", "mlp-seed", "--epochs", "2", "--seed", "3", "--out", weights])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        let lines = train.stdout.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines[0].hasPrefix("training mlp-seed (101770 parameters) on 2000 images, testing on 500; 2 epochs, batch 100, seed 3"), lines[0])
+        XCTAssertTrue(lines[1].hasPrefix("epoch 1/2  loss "), lines[1])
+        XCTAssertTrue(lines[2].hasPrefix("epoch 2/2  loss "), lines[2])
+        XCTAssertTrue(lines[2].contains(" test "), lines[2])
+
+        let metrics = parseCSV(try String(contentsOfFile: weights + ".metrics.csv", encoding: .utf8))
+        XCTAssertEqual(metrics.first, ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds"])
+        XCTAssertEqual(metrics.dropFirst().map { $0[0] }, ["1", "2"])
+        let svg = try String(contentsOfFile: weights + ".curve.svg", encoding: .utf8)
+        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("test accuracy") && svg.contains(">epoch<"))
+
+        let eval = try run(["eval", "--weights", weights, "--data", data])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let accuracyLine = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("accuracy: ") })
+        let accuracy = try XCTUnwrap(Double(accuracyLine.dropFirst("accuracy: ".count)))
+        XCTAssertEqual(accuracyLine.count, "accuracy: 0.0000".count)
+        let testAccuracy = try XCTUnwrap(Double(metrics[2][4]))
+        XCTAssertEqual(accuracy, testAccuracy, accuracy: 0.00006, "eval agrees with the last epoch's test accuracy")
+        XCTAssertTrue(eval.stdout.contains("confusion matrix (rows: true label, columns: predicted)"))
+        XCTAssertTrue(eval.stdout.contains("class  precision  recall"))
+
+        let predict = try run(["predict", "--weights", weights, data + "/t10k-images-idx3-ubyte.gz"])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        let rows = parseCSV(predict.stdout)
+        XCTAssertEqual(rows.first, ["source", "index", "label", "confidence", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "model"])
+        XCTAssertEqual(rows.count, 501)
+        XCTAssertEqual(rows[1][0], "t10k-images-idx3-ubyte.gz")
+        XCTAssertEqual(rows[500][1], "499")
+        let probabilities = rows[1][4..<14].compactMap(Double.init)
+        XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 1e-4)
+        XCTAssertEqual(Double(rows[1][3]), probabilities.max())
+    }
+
+    func testSameSeedGivesTheSameModel() throws {
+        let data = try smallDataset()
+        var ids: [String] = []
+        for name in ["a", "b"] {
+            let result = try run(["train", "--data", data, "--model", "cnn", "--epochs", "1", "--seed", "5", "--out", "\(directory)/\(name).weights"])
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let last = try XCTUnwrap(result.stdout.split(separator: "\n").last)
+            ids.append(String(try XCTUnwrap(last.split(separator: "(model ").last?.split(separator: ")").first)))
+        }
+        XCTAssertTrue(ids[0].hasPrefix("cnn-"), ids[0])
+        XCTAssertEqual(ids[0], ids[1])
+    }
+
+    func testErrorsNameTheFileAndTheReason() throws {
+        let missing = try run(["eval", "--weights", "/nonexistent.weights", "--data", directory])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.stderr.contains("/nonexistent.weights: cannot open: No such file or directory"), missing.stderr)
+
+        let bogus = directory + "/bogus.weights"
+        try Data("definitely not weights".utf8).write(to: URL(fileURLWithPath: bogus))
+        let corrupt = try run(["predict", "--weights", bogus, bogus])
+        XCTAssertEqual(corrupt.status, 1)
+        XCTAssertTrue(corrupt.stderr.contains("\(bogus): not an mnistd weights file (bad magic number)"), corrupt.stderr)
+
+        let noData = try run(["train", "--data", directory, "--out", directory + "/x.weights"])
+        XCTAssertEqual(noData.status, 1)
+        XCTAssertTrue(noData.stderr.contains("\(directory)/train-images-idx3-ubyte: not found"), noData.stderr)
+
+        let badEpochs = try run(["train", "--data", directory, "--epochs", "0", "--out", "x"])
+        XCTAssertEqual(badEpochs.status, 64)
+        XCTAssertTrue(badEpochs.stderr.contains("--epochs must be between 1 and 1000"), badEpochs.stderr)
+    }
+
+    func testEvalWithoutWeightsUsesTheShippedModel() throws {
+        let data = try smallDataset()
+        let eval = try run(["eval", "--data", data])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(eval.stdout.hasPrefix("model: cnn-"), eval.stdout)
+    }
+}
