@@ -13,8 +13,13 @@ import Glibc
 #endif
 
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))
-let train = try loadSplit(options.data, .train)
-let test = try loadSplit(options.data, .test)
+let train: LabeledImages, test: LabeledImages
+do {
+    train = try loadSplit(options.data, .train)
+    test = try loadSplit(options.data, .test)
+} catch {
+    fail("\(error)")
+}
 let reference = ReferenceRunner(python: options.python, directory: options.reference, data: options.data)
 
 print("mnist-bench: \(kernelThreadCount) threads, data \(options.data)")

@@ -1,3 +1,5 @@
+import Dispatch
+import Synchronization
 import Tensor
 import XCTest
 
@@ -70,6 +72,19 @@ final class GEMMTests: XCTestCase {
             }
         }
         XCTAssertEqual(c, [0, 0])
+    }
+
+    /// Kernels called from several threads at once (the daemon classifies while it retrains)
+    /// share the kernel thread pool: whoever finds it busy runs its parts itself.
+    func testConcurrentCallersGetCorrectResults() {
+        let a = Tensor(shape: [97, 300], scalars: (0..<97 * 300).map { Float($0 % 17) - 8 })
+        let b = Tensor(shape: [300, 70], scalars: (0..<300 * 70).map { Float($0 % 13) - 6 })
+        let expected = Tensor.matmul(a, b)
+        let mismatches = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 8) { _ in
+            for _ in 0..<20 where Tensor.matmul(a, b) != expected { mismatches.add(1, ordering: .relaxed) }
+        }
+        XCTAssertEqual(mismatches.load(ordering: .relaxed), 0)
     }
 
     func testTensorMatmul() {
