@@ -3,7 +3,7 @@ import PackageDescription
 
 // The kernels are only as fast as the SIMD width the compiler may use: without a target CPU,
 // SIMD types fall back to SSE2 and GEMM runs ~100x slower. `native` builds for the CPU doing
-// the build (what a source build wants); set MNISTD_TARGET_CPU=x86-64-v3 for a portable binary
+// the build (what a source build wants); set MNISTD_TARGET_CPU=haswell for a portable binary
 // (AVX2 + FMA, the floor our packages assume).
 let targetCPU = Context.environment["MNISTD_TARGET_CPU"] ?? "native"
 

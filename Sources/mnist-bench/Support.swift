@@ -8,6 +8,7 @@ struct BenchOptions {
     var data = "../shared/datasets/mnist"
     var python = "/tmp/torch-ref/bin/python"
     var reference = "../shared/reference"
+    var sections: Set<String> = ["gemm", "seed", "cnn"]
 
     init(arguments: [String]) {
         var rest = arguments[...]
@@ -17,7 +18,8 @@ struct BenchOptions {
             case "--data": data = value
             case "--python": python = value
             case "--reference": reference = value
-            default: fail("unknown option \(flag) (known: --data, --python, --reference)")
+            case "--sections": sections = Set(value.split(separator: ",").map(String.init))
+            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn)")
             }
         }
     }
