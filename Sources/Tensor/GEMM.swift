@@ -138,12 +138,12 @@ private func gemmSerial(
         let nc = min(blockColumns, n - jc)
         for pc in stride(from: 0, to: k, by: blockDepth) {
             let kc = min(blockDepth, k - pc)
-            packPanelB(packedB, b, rowStart: pc, depth: kc, columnStart: jc, width: nc)
+            packSlivers(packedB, b.transposed, rowStart: jc, count: nc, columnStart: pc, depth: kc, width: tileColumns)
             let addToC = accumulate || pc > 0
             for ic in stride(from: 0, to: m, by: blockRows) {
                 let mc = min(blockRows, m - ic)
                 if !readsAInPlace {
-                    packBlockA(packedA, a, rowStart: ic, height: mc, columnStart: pc, depth: kc)
+                    packSlivers(packedA, a, rowStart: ic, count: mc, columnStart: pc, depth: kc, width: tileRows)
                 }
                 for jr in stride(from: 0, to: nc, by: tileColumns) {
                     let cols = min(tileColumns, nc - jr)
@@ -175,64 +175,35 @@ private func gemmSerial(
     }
 }
 
-/// Packs rows `rowStart..<rowStart+height` × columns `columnStart..<+depth` of A into slivers
-/// of `tileRows` rows, each stored column by column; short slivers are zero-padded.
+/// Packs rows `rowStart..<+count` × columns `columnStart..<+depth` of m into slivers of
+/// `width` rows, each stored column by column (`width` values per column), the last one
+/// zero-padded. A is packed this way directly, B as its transpose (its columns are Bᵀ's rows).
 @inline(__always)
-private func packBlockA(
-    _ packed: UnsafeMutablePointer<Float>, _ a: MatrixRef,
-    rowStart: Int, height: Int, columnStart: Int, depth: Int
+private func packSlivers(
+    _ packed: UnsafeMutablePointer<Float>, _ m: MatrixRef,
+    rowStart: Int, count: Int, columnStart: Int, depth: Int, width: Int
 ) {
     var out = packed
-    for i0 in stride(from: 0, to: height, by: tileRows) {
-        let rows = min(tileRows, height - i0)
-        let origin = a.base + (rowStart + i0) * a.rowStride + columnStart * a.columnStride
-        if a.rowStride == 1 {
+    for i0 in stride(from: 0, to: count, by: width) {
+        let rows = min(width, count - i0)
+        let origin = m.base + (rowStart + i0) * m.rowStride + columnStart * m.columnStride
+        if m.rowStride == 1 {
+            // Each column of the sliver is contiguous in memory.
             for p in 0..<depth {
-                let column = origin + p * a.columnStride
-                for r in 0..<rows { out[p * tileRows + r] = column[r] }
-                for r in rows..<tileRows { out[p * tileRows + r] = 0 }
+                let column = origin + p * m.columnStride, target = out + p * width
+                for r in 0..<rows { target[r] = column[r] }
+                for r in rows..<width { target[r] = 0 }
             }
         } else {
             for r in 0..<rows {
-                let row = origin + r * a.rowStride
-                for p in 0..<depth { out[p * tileRows + r] = row[p * a.columnStride] }
+                let row = origin + r * m.rowStride
+                for p in 0..<depth { out[p * width + r] = row[p * m.columnStride] }
             }
-            for r in rows..<tileRows {
-                for p in 0..<depth { out[p * tileRows + r] = 0 }
-            }
-        }
-        out += tileRows * depth
-    }
-}
-
-/// Packs rows `rowStart..<+depth` × columns `columnStart..<+width` of B into slivers of
-/// `tileColumns` columns, each stored row by row; short slivers are zero-padded.
-@inline(__always)
-private func packPanelB(
-    _ packed: UnsafeMutablePointer<Float>, _ b: MatrixRef,
-    rowStart: Int, depth: Int, columnStart: Int, width: Int
-) {
-    var out = packed
-    for j0 in stride(from: 0, to: width, by: tileColumns) {
-        let cols = min(tileColumns, width - j0)
-        let origin = b.base + rowStart * b.rowStride + (columnStart + j0) * b.columnStride
-        if b.columnStride == 1 && cols == tileColumns {
-            for p in 0..<depth {
-                let source = UnsafeRawPointer(origin + p * b.rowStride)
-                let target = UnsafeMutableRawPointer(out + p * tileColumns)
-                target.storeBytes(of: source.loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-                (target + 32).storeBytes(of: (source + 32).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
-            }
-        } else {
-            for col in 0..<cols {
-                let column = origin + col * b.columnStride
-                for p in 0..<depth { out[p * tileColumns + col] = column[p * b.rowStride] }
-            }
-            for col in cols..<tileColumns {
-                for p in 0..<depth { out[p * tileColumns + col] = 0 }
+            for r in rows..<width {
+                for p in 0..<depth { out[p * width + r] = 0 }
             }
         }
-        out += tileColumns * depth
+        out += width * depth
     }
 }
 
