@@ -56,7 +56,9 @@ public struct Evaluation: Sendable {
                 let predicted = argmax(row, count: classes)
                 let truth = Int(data.labels[i])
                 predictions.append(predicted)
-                if truth < classes { confusion.add(truth: truth, predicted: predicted) }
+                // Labels outside the classes (unlabeled or foreign data) have no loss to count.
+                guard truth >= 0, truth < classes else { continue }
+                confusion.add(truth: truth, predicted: predicted)
                 lossSum += Double(loss.value(probabilities: row, label: truth, classes: classes))
             }
         }

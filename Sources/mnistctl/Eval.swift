@@ -11,6 +11,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         let weights = try weightsOptions.load()
         let test = try loadDataset(dataset.data, .test)
+        try checkFits(test, weights.network, source: dataset.data + " (t10k)")
         let evaluation = Evaluation(network: weights.network, data: test)
         print("model: \(weights.modelID)")
         print("images: \(test.count)")

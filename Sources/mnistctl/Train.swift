@@ -43,6 +43,8 @@ struct Train: ParsableCommand {
         if let epochs { recipe.epochs = epochs }
         let network = try architecture.map { try Network(kind: model, architecture: $0, seed: seed) }
             ?? Network(kind: model, seed: seed)
+        try checkFits(train, network, source: dataset.data + " (train)")
+        try checkFits(test, network, source: dataset.data + " (t10k)")
         print("training \(model.rawValue) (\(network.parameterCount) parameters) on \(train.count) images, testing on \(test.count); \(recipe.epochs) epochs, batch \(recipe.batchSize), seed \(seed)")
 
         let trainer = Trainer(network: network, recipe: recipe, seed: seed)

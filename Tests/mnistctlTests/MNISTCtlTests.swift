@@ -129,6 +129,19 @@ final class MNISTCtlTests: XCTestCase {
         XCTAssertEqual(noData.status, 1)
         XCTAssertTrue(noData.stderr.contains("\(directory)/train-images-idx3-ubyte: not found"), noData.stderr)
 
+        // Labels out of range are refused before training starts.
+        let data = directory + "/badlabels"
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        for split in ["train", "t10k"] {
+            try writeIDX(IDXArray(dimensions: [4, 28, 28], bytes: [UInt8](repeating: 9, count: 4 * 784)),
+                         to: "\(data)/\(split)-images-idx3-ubyte", compressed: false)
+            try writeIDX(IDXArray(dimensions: [4], bytes: split == "train" ? [1, 2, 3, 4] : [1, 12, 3, 4]),
+                         to: "\(data)/\(split)-labels-idx1-ubyte", compressed: false)
+        }
+        let badLabels = try run(["train", "--data", data, "--out", directory + "/y.weights"])
+        XCTAssertEqual(badLabels.status, 1)
+        XCTAssertTrue(badLabels.stderr.contains("\(data) (t10k): label 12 is outside 0...9"), badLabels.stderr)
+
         let badEpochs = try run(["train", "--data", directory, "--epochs", "0", "--out", "x"])
         XCTAssertEqual(badEpochs.status, 64)
         XCTAssertTrue(badEpochs.stderr.contains("--epochs must be between 1 and 1000"), badEpochs.stderr)

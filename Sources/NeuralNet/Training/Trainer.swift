@@ -50,6 +50,7 @@ public final class Trainer {
         shouldStop: () -> Bool = { false }
     ) -> [EpochReport] {
         precondition(data.shape == network.inputShape, "training images are \(data.shape), the network takes \(network.inputShape)")
+        precondition(data.labels.allSatisfy { $0 >= 0 && Int($0) < network.classCount }, "training labels outside 0..<\(network.classCount)")
         let batchSize = recipe.batchSize
         let batchesPerEpoch = (data.count + batchSize - 1) / batchSize
         let totalSteps = recipe.epochs * batchesPerEpoch
@@ -63,7 +64,8 @@ public final class Trainer {
         let clock = ContinuousClock()
         var step = 0
 
-        for epoch in 1...max(recipe.epochs, 1) where recipe.epochs > 0 {
+        guard recipe.epochs > 0, data.count > 0 else { return [] }
+        for epoch in 1...recipe.epochs {
             let started = clock.now
             order.shuffle(using: &shuffleRandom)
             var lossSum: Double = 0, correct = 0, seen = 0
