@@ -1,3 +1,4 @@
+import Formats
 import Tensor
 
 /// GFLOP/s of the GEMM shapes training runs, on one thread and on all, against the peak of
@@ -5,7 +6,7 @@ import Tensor
 func benchmarkGEMM() {
     print("\n== GEMM, GFLOP/s (float32)")
     let peak = fmaPeakPerCore()
-    print("peak (register-only FMA loop, AVX2 width): \(format(peak, 1)) per core, \(format(peak * Double(kernelThreadCount), 1)) for \(kernelThreadCount) cores")
+    print("peak (register-only FMA loop, AVX2 width): \(fixed(peak, 1)) per core, \(fixed(peak * Double(kernelThreadCount), 1)) for \(kernelThreadCount) cores")
     let shapes: [(name: String, m: Int, n: Int, k: Int, transposeA: Bool)] = [
         ("mlp forward x·W1, batch 100", 100, 128, 784, false),
         ("mlp dW1 = xᵀ·dZ1, batch 100", 784, 128, 100, true),
@@ -20,8 +21,8 @@ func benchmarkGEMM() {
         let single = measureGEMM(shape.m, shape.n, shape.k, transposeA: shape.transposeA, parallel: false)
         let all = measureGEMM(shape.m, shape.n, shape.k, transposeA: shape.transposeA, parallel: true)
         let share = max(single / peak, all / (peak * Double(kernelThreadCount)))
-        print(padded("\(shape.m)×\(shape.n)×\(shape.k)", 16) + padded(shape.name, 34) + padded(format(single, 1), 12)
-              + padded(format(all, 1), 12) + "\(Int((share * 100).rounded()))%")
+        print(padded("\(shape.m)×\(shape.n)×\(shape.k)", 16) + padded(shape.name, 34) + padded(fixed(single, 1), 12)
+              + padded(fixed(all, 1), 12) + "\(Int((share * 100).rounded()))%")
     }
 }
 

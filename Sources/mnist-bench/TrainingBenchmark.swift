@@ -10,12 +10,12 @@ func benchmarkSeedMLP(train: LabeledImages, test: LabeledImages, reference: Refe
     let ours = reports.last!.elapsedSeconds
     let accuracy = Evaluation(network: trainer.network, data: test).confusion.accuracy
     let oursRate = inferenceRate(trainer.network, test)
-    print("mnistd : train \(format(ours)) s, test accuracy \(format(Double(accuracy) * 100))%, inference \(Int(oursRate)) images/s")
+    print("mnistd : train \(fixed(ours, 2)) s, test accuracy \(fixed(Double(accuracy) * 100, 2))%, inference \(Int(oursRate)) images/s")
     guard let torch = reference.run("seed_torch.py", environment: ["QUIET": "1", "THREADS": "2", "EPOCHS": "10"]).last,
           let torchSeconds = torch["train_s"].flatMap(Double.init),
           let torchRate = torch["images_per_s"].flatMap(Double.init) else { return }
-    print("PyTorch: train \(format(torchSeconds)) s, test accuracy \(format((torch["test_acc"].flatMap(Double.init) ?? 0) * 100))%, inference \(Int(torchRate)) images/s")
-    print("ratio  : training time mnistd/PyTorch = \(format(ours / torchSeconds)) (goal ≤ 0.5), inference speed mnistd/PyTorch = \(format(oursRate / torchRate))× (goal > 1)")
+    print("PyTorch: train \(fixed(torchSeconds, 2)) s, test accuracy \(fixed((torch["test_acc"].flatMap(Double.init) ?? 0) * 100, 2))%, inference \(Int(torchRate)) images/s")
+    print("ratio  : training time mnistd/PyTorch = \(fixed(ours / torchSeconds, 2)) (goal ≤ 0.5), inference speed mnistd/PyTorch = \(fixed(oursRate / torchRate, 2))× (goal > 1)")
 }
 
 /// The fastest recipe found to 99%: the cnn recipe over 2 epochs, on the light network
@@ -37,9 +37,9 @@ func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: Ref
     })
     let final = reports.last!
     if let reached {
-        print("mnistd : \(format(Double(reached.accuracy) * 100))% after epoch \(reached.epoch), \(format(reached.seconds, 1)) s of training")
+        print("mnistd : \(fixed(Double(reached.accuracy) * 100, 2))% after epoch \(reached.epoch), \(fixed(reached.seconds, 1)) s of training")
     } else {
-        print("mnistd : not reached; \(format(Double(final.testAccuracy ?? 0) * 100))% after \(final.epoch) epochs, \(format(final.elapsedSeconds, 1)) s")
+        print("mnistd : not reached; \(fixed(Double(final.testAccuracy ?? 0) * 100, 2))% after \(final.epoch) epochs, \(fixed(final.elapsedSeconds, 1)) s")
     }
     let cnnRate = inferenceRate(trainer.network, test)
     print("mnistd : light cnn inference \(Int(cnnRate)) images/s")
@@ -52,11 +52,11 @@ func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: Ref
     guard !epochs.isEmpty else { return }
     let torchReached = epochs.first { ($0["test_acc"].flatMap(Double.init) ?? 0) >= 0.99 && $0["epochs"] == nil }
     if let torchReached, let torchSeconds = torchReached["train_s"].flatMap(Double.init) {
-        print("PyTorch: \(format((torchReached["test_acc"].flatMap(Double.init) ?? 0) * 100))% after \(format(torchSeconds, 1)) s of training")
-        if let reached { print("ratio  : time to 99% mnistd/PyTorch = \(format(reached.seconds / torchSeconds)) (goal ≤ 0.5)") }
+        print("PyTorch: \(fixed((torchReached["test_acc"].flatMap(Double.init) ?? 0) * 100, 2))% after \(fixed(torchSeconds, 1)) s of training")
+        if let reached { print("ratio  : time to 99% mnistd/PyTorch = \(fixed(reached.seconds / torchSeconds, 2)) (goal ≤ 0.5)") }
     }
     if let torchRate = epochs.last?["images_per_s"].flatMap(Double.init) {
-        print("PyTorch: cnn inference \(Int(torchRate)) images/s; ratio light cnn mnistd/PyTorch = \(format(cnnRate / torchRate))× (goal > 1)")
+        print("PyTorch: cnn inference \(Int(torchRate)) images/s; ratio light cnn mnistd/PyTorch = \(fixed(cnnRate / torchRate, 2))× (goal > 1)")
     }
 }
 

@@ -1,19 +1,7 @@
+import Formats
 #if canImport(Glibc)
 import Glibc
 #endif
-
-/// `value` with exactly `digits` decimals, without Foundation's formatters.
-func fixed(_ value: Double, _ digits: Int) -> String {
-    guard value.isFinite else { return String(value) }
-    var scale = 1.0
-    for _ in 0..<digits { scale *= 10 }
-    let scaled = (abs(value) * scale).rounded()
-    let whole = Int(scaled / scale)
-    var fraction = String(Int(scaled) - whole * Int(scale))
-    fraction = String(repeating: "0", count: max(0, digits - fraction.count)) + fraction
-    let sign = value < 0 && scaled > 0 ? "-" : ""
-    return digits == 0 ? "\(sign)\(whole)" : "\(sign)\(whole).\(fraction)"
-}
 
 func percent(_ fraction: Float) -> String { fixed(Double(fraction) * 100, 2) + "%" }
 

@@ -31,3 +31,14 @@ final class CSVTests: XCTestCase {
         XCTAssertFalse(chart.contains("nan"))
     }
 }
+
+final class NumberFormattingTests: XCTestCase {
+    func testFixedPointRoundsAndPads() {
+        XCTAssertEqual(fixed(0.99555, 4), "0.9956")
+        XCTAssertEqual(fixed(3, 2), "3.00")
+        XCTAssertEqual(fixed(-0.05, 1), "-0.1")
+        XCTAssertEqual(fixed(-0.0001, 2), "0.00")
+        XCTAssertEqual(fixed(12.7, 0), "13")
+        XCTAssertEqual(fixed(.nan, 2), "nan")
+    }
+}
