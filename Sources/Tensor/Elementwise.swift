@@ -23,12 +23,18 @@ public func reluBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointe
 
 /// out = tanh(x), n values.
 public func tanhForward(_ out: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, count n: Int) {
-    for i in 0..<n { out[i] = fastTanh(x[i]) }
+    let outBox = UncheckedSendable(out)
+    parallelRanges(n, minimumPerThread: 4096) { range in
+        for i in range { outBox.value[i] = fastTanh(x[i]) }
+    }
 }
 
 /// dx += dout · (1 − out²), n values.
 public func tanhBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointer<Float>, _ out: UnsafePointer<Float>, count n: Int) {
-    for i in 0..<n { dx[i] += dout[i] * (1 - out[i] * out[i]) }
+    let dxBox = UncheckedSendable(dx)
+    parallelRanges(n, minimumPerThread: 4096) { range in
+        for i in range { dxBox.value[i] += dout[i] * (1 - out[i] * out[i]) }
+    }
 }
 
 /// tanh through exp: |error| < 1e-6, and it vectorises where Glibc's tanhf does not.
