@@ -85,22 +85,18 @@ public struct Network: Sendable {
     /// all parameters, then all statistics.
     public var namedTensors: [(tensor: ParameterTensor, buffer: Buffer, offset: Int)] {
         var result: [(ParameterTensor, Buffer, Int)] = []
-        for (index, (layer, start)) in zip(layers, parameterOffsets).enumerated() {
-            var offset = start
-            for var tensor in layer.parameterTensors {
-                tensor.name = "layer\(index).\(tensor.name)"
-                result.append((tensor, .parameters, offset))
-                offset += tensor.count
+        func append(_ buffer: Buffer, _ offsets: [Int], _ tensorsOf: (any Layer) -> [ParameterTensor]) {
+            for (index, (layer, start)) in zip(layers, offsets).enumerated() {
+                var offset = start
+                for var tensor in tensorsOf(layer) {
+                    tensor.name = "layer\(index).\(tensor.name)"
+                    result.append((tensor, buffer, offset))
+                    offset += tensor.count
+                }
             }
         }
-        for (index, (layer, start)) in zip(layers, statisticOffsets).enumerated() {
-            var offset = start
-            for (var tensor, _) in layer.statisticTensors {
-                tensor.name = "layer\(index).\(tensor.name)"
-                result.append((tensor, .statistics, offset))
-                offset += tensor.count
-            }
-        }
+        append(.parameters, parameterOffsets) { $0.parameterTensors }
+        append(.statistics, statisticOffsets) { $0.statisticTensors.map(\.tensor) }
         return result
     }
 
