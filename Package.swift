@@ -16,22 +16,41 @@ let package = Package(
     name: "mnistd",
     platforms: [.macOS(.v15)],
     products: [
+        .executable(name: "mnistd", targets: ["mnistd"]),
         .executable(name: "mnistctl", targets: ["mnistctl"]),
         .library(name: "NeuralNet", targets: ["NeuralNet"]),
         .library(name: "Formats", targets: ["Formats"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         .target(name: "Tensor", swiftSettings: kernelSettings),
         .target(name: "NeuralNet", dependencies: ["Tensor"], exclude: ["DefaultWeights"], swiftSettings: kernelSettings),
-        .target(name: "Formats", dependencies: ["CZlib"]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
+        .target(name: "Formats", dependencies: ["CZlib", "CPNG"]),
+        .target(name: "CLinux"),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "NeuralNet", "Formats", "CSystemd", "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "mnistd",
+            dependencies: [
+                "Daemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .executableTarget(
             name: "mnistctl",
             dependencies: [
-                "NeuralNet", "Formats",
+                "NeuralNet", "Formats", "Daemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -43,6 +62,8 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl"]),
+        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Formats"]),
     ]
 )

@@ -14,11 +14,16 @@ struct WeightsOptions: ParsableArguments {
     @Option(name: .long, help: "Weights file (default: the shipped model, found next to the binary, in the source tree or in /usr/local/share/mnistd/).")
     var weights: String?
 
-    func load() throws -> WeightsFile {
+    /// The weights file to use: the one given, or the shipped default.
+    func path() throws -> String {
         guard let path = weights ?? DefaultWeights.locate() else {
             throw ValidationError("no --weights given and no default model found; looked in:\n  "
                 + DefaultWeights.candidates().joined(separator: "\n  "))
         }
-        return try loadWeights(path)
+        return path
+    }
+
+    func load() throws -> WeightsFile {
+        try loadWeights(path())
     }
 }

@@ -1,0 +1,8 @@
+// GNU extensions of glibc that Swift's Glibc module does not import (they need _GNU_SOURCE).
+#pragma once
+
+/// syncfs(2): flushes the whole filesystem holding `fd`.
+int linux_syncfs(int fd);
+
+/// Names the calling thread (at most 15 bytes show), for ps, top and gdb.
+int linux_set_thread_name(const char *name);

@@ -1,0 +1,112 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// Watches the inbox with inotify and offers every arrived input to the work queue. It
+/// blocks in poll() with no timeout, so an idle daemon uses no CPU.
+///
+/// A file has arrived when it is closed after writing (`IN_CLOSE_WRITE`) or renamed into the
+/// inbox (`IN_MOVED_TO`). Entries that are never written — symbolic links, FIFOs, hard links —
+/// announce themselves only by `IN_CREATE`, so that event counts for them. If the kernel's
+/// event queue overflows, or the inbox itself is removed and made again, the whole inbox is
+/// rescanned: events may be lost, files are not.
+public final class InboxWatcher: @unchecked Sendable {
+    private let inbox: String
+    private let queue: WorkQueue
+    private let logger: Logger
+    /// Called when the inbox was missing and has been made again.
+    private let recreateInbox: () throws -> Void
+    private let inotify: Int32
+    private var watch: Int32 = -1
+    private let stopPipe: (read: Int32, write: Int32)
+
+    static let events = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+
+    public init(inbox: String, queue: WorkQueue, logger: Logger, recreateInbox: @escaping () throws -> Void) throws {
+        self.inbox = inbox
+        self.queue = queue
+        self.logger = logger
+        self.recreateInbox = recreateInbox
+        inotify = inotify_init1(Int32(IN_CLOEXEC))
+        guard inotify >= 0 else { throw FileSystemError("start inotify for", inbox) }
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw FileSystemError("create a pipe for", inbox) }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        stopPipe = (fds[0], fds[1])
+        watch = inotify_add_watch(inotify, inbox, Self.events)
+        guard watch >= 0 else { throw FileSystemError("watch", inbox) }
+    }
+
+    deinit {
+        close(inotify)
+        close(stopPipe.read)
+        close(stopPipe.write)
+    }
+
+    /// Reads events until `stop()`.
+    public func run() {
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while true {
+            var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+            // Only while the inbox is gone is there anything to retry; otherwise wait forever.
+            let ready = poll(&fds, 2, watch < 0 ? 1000 : -1)
+            if ready < 0 && errno == EINTR { continue }
+            if fds[1].revents != 0 { return }
+            if watch < 0 { rewatch() }
+            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
+            guard count > 0 else { continue }
+            buffer.withUnsafeBytes { handle(events: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+        }
+    }
+
+    public func stop() {
+        var byte: UInt8 = 1
+        _ = write(stopPipe.write, &byte, 1)
+    }
+
+    private func handle(events: UnsafeRawBufferPointer) {
+        var offset = 0
+        while offset + 16 <= events.count {
+            let descriptor = events.loadUnaligned(fromByteOffset: offset, as: Int32.self)
+            let mask = events.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
+            let length = Int(events.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
+            let nameBytes = events[(offset + 16)..<min(events.count, offset + 16 + length)]
+            let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+            offset += 16 + length
+
+            if mask & UInt32(IN_Q_OVERFLOW) != 0 {
+                logger.warning("inotify queue overflowed; rescanning the inbox")
+                queue.requestRescan()
+            } else if descriptor == watch, mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 {
+                logger.error("the inbox was removed or moved; waiting for it to come back", metadata: ["file": "\(inbox)"])
+                inotify_rm_watch(inotify, watch)
+                watch = -1
+            } else if !name.isEmpty, InboxNames.isInput(name), arrived(name, mask: mask) {
+                queue.offer(name)
+            }
+        }
+    }
+
+    /// Creation alone is an arrival only for entries that will never be written and closed.
+    private func arrived(_ name: String, mask: UInt32) -> Bool {
+        if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0 { return true }
+        guard mask & UInt32(IN_CREATE) != 0, mask & UInt32(IN_ISDIR) == 0,
+              let info = linkStatus("\(inbox)/\(name)") else { return false }
+        return info.st_mode & S_IFMT != S_IFREG || info.st_nlink > 1
+    }
+
+    private func rewatch() {
+        do {
+            try recreateInbox()
+        } catch {
+            return
+        }
+        watch = inotify_add_watch(inotify, inbox, Self.events)
+        guard watch >= 0 else { return }
+        logger.notice("the inbox is back; rescanning it", metadata: ["file": "\(inbox)"])
+        queue.requestRescan()
+    }
+}

@@ -1,0 +1,33 @@
+import Formats
+import NeuralNet
+
+/// A network ready to classify, with the id its CSV rows carry.
+public struct LoadedModel: Sendable {
+    public let network: Network
+    public let id: String
+    public let path: String
+    public let metadata: [String: String]
+
+    /// Reads and validates a weights file; the model must take 28×28 single-channel images.
+    public static func load(path: String) throws -> LoadedModel {
+        let weights = try WeightsFile(decoding: readFile(path, maxBytes: 256 << 20), source: path)
+        let shape = weights.network.inputShape
+        guard shape.channels == 1, shape.height == DigitNormalization.side, shape.width == DigitNormalization.side else {
+            throw FormatError(file: path, reason: "the model takes \(shape) images; mnistd classifies 28×28 single-channel digits")
+        }
+        return LoadedModel(network: weights.network, id: weights.modelID, path: path, metadata: weights.metadata)
+    }
+}
+
+/// The model in use. Readers take a snapshot and classify a whole input with it, so a swap
+/// never splits one input between two models.
+public final class ModelHolder: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var model: LoadedModel
+
+    public init(_ model: LoadedModel) { self.model = model }
+
+    public var current: LoadedModel { lock.withLock { model } }
+
+    public func replace(with newModel: LoadedModel) { lock.withLock { model = newModel } }
+}

@@ -1,0 +1,93 @@
+import Formats
+
+/// Limits on what one input may cost; each refusal names the limit and the flag that raises it.
+public struct InputLimits: Sendable {
+    public var maxFileBytes: Int
+    public var maxPNGPixels: Int
+    public var maxIDXImages: Int
+
+    public init(maxFileBytes: Int = 64 << 20, maxPNGPixels: Int = 16_000_000, maxIDXImages: Int = 100_000) {
+        self.maxFileBytes = maxFileBytes
+        self.maxPNGPixels = maxPNGPixels
+        self.maxIDXImages = maxIDXImages
+    }
+}
+
+/// An input's digits, ready for the network.
+public struct DecodedInput: Sendable {
+    public enum Kind: String, Sendable {
+        case png
+        case idx
+    }
+
+    public let kind: Kind
+    /// count × 28 × 28 bytes, 255 = ink.
+    public let pixels: [UInt8]
+
+    public var count: Int { pixels.count / (DigitNormalization.side * DigitNormalization.side) }
+}
+
+/// Reads an input file and recognises it by its content (the name only helps say what a
+/// broken file was meant to be): a PNG becomes one normalised digit, an IDX batch N digits.
+public struct InputDecoder: Sendable {
+    public let limits: InputLimits
+
+    public init(limits: InputLimits) { self.limits = limits }
+
+    /// `path` is read without following links; errors name `displayName`.
+    public func decode(path: String, displayName: String) throws -> DecodedInput {
+        let bytes: [UInt8]
+        do {
+            bytes = try readFile(path, maxBytes: limits.maxFileBytes, followSymlinks: false)
+        } catch let error as FormatError {
+            var reason = error.reason
+            if reason.contains("over the limit") { reason += " (raise --max-file-bytes to accept it)" }
+            throw FormatError(file: displayName, reason: reason)
+        }
+        return try decode(bytes: bytes, name: displayName)
+    }
+
+    public func decode(bytes: [UInt8], name: String) throws -> DecodedInput {
+        if isPNG(bytes) || (!looksLikeIDX(bytes) && Self.isPNGName(name)) {
+            let image = try decodePNG(bytes, source: name, limits: PNGLimits(maxPixels: limits.maxPNGPixels))
+            return DecodedInput(kind: .png, pixels: DigitNormalization.normalize(image).pixels)
+        }
+        if looksLikeIDX(bytes) || Self.isIDXName(name) {
+            return try decodeIDX(bytes, name: name)
+        }
+        if bytes.isEmpty { throw FormatError(file: name, reason: "the file is empty") }
+        let start = bytes.prefix(4).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
+        throw FormatError(file: name, reason: "neither a PNG nor an IDX image file (it starts with \(start))")
+    }
+
+    private func decodeIDX(_ bytes: [UInt8], name: String) throws -> DecodedInput {
+        let side = DigitNormalization.side
+        let idxLimits = IDXLimits(maxFileBytes: limits.maxFileBytes, maxDataBytes: limits.maxIDXImages * side * side + 16)
+        let array: IDXArray
+        do {
+            array = try parseIDX(bytes, source: name, limits: idxLimits)
+        } catch let error as FormatError where error.reason.contains("over the limit") {
+            throw FormatError(file: name, reason: "\(error.reason): more than \(limits.maxIDXImages) images (raise --max-idx-images to accept it)")
+        }
+        let dimensions = array.dimensions
+        guard dimensions.count == 3, dimensions[1] == side, dimensions[2] == side else {
+            throw FormatError(file: name, reason: "expected N×28×28 images, found \(dimensions.map(String.init).joined(separator: "×"))")
+        }
+        guard dimensions[0] <= limits.maxIDXImages else {
+            throw FormatError(file: name, reason: "holds \(dimensions[0]) images, over the limit of \(limits.maxIDXImages) (raise --max-idx-images to accept it)")
+        }
+        return DecodedInput(kind: .idx, pixels: array.bytes)
+    }
+
+    private func looksLikeIDX(_ bytes: [UInt8]) -> Bool {
+        isGzip(bytes) || (bytes.count >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08)
+    }
+
+    static func isPNGName(_ name: String) -> Bool { name.lowercased().hasSuffix(".png") }
+
+    static func isIDXName(_ name: String) -> Bool {
+        let lowercased = name.lowercased()
+        let base = lowercased.hasSuffix(".gz") ? String(lowercased.dropLast(3)) : lowercased
+        return base.hasSuffix("-idx3-ubyte") || base.hasSuffix(".idx3") || base.hasSuffix(".idx")
+    }
+}

@@ -1,0 +1,223 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Formats
+
+/// The directories the daemon works in.
+public struct StateDirectories: Sendable {
+    public var inbox: String
+    public var outbox: String
+    public var failed: String
+    public var processed: String
+
+    public init(stateDirectory: String, inbox: String? = nil, outbox: String? = nil, failed: String? = nil, processed: String? = nil) {
+        self.inbox = inbox ?? "\(stateDirectory)/inbox"
+        self.outbox = outbox ?? "\(stateDirectory)/outbox"
+        self.failed = failed ?? "\(stateDirectory)/failed"
+        self.processed = processed ?? "\(stateDirectory)/processed"
+    }
+
+    /// Claimed inputs live inside the inbox (hidden, so never taken for a new arrival): a
+    /// rename there is atomic because it never leaves the inbox's filesystem.
+    public var claimed: String { "\(inbox)/.claimed" }
+}
+
+/// An input taken out of the inbox, at `claimed/<id>/<name>`, until its outcome is committed.
+public struct ClaimedInput: Sendable, Equatable {
+    public let id: String
+    public let name: String
+    let directory: String
+
+    public var path: String { "\(directory)/\(name)" }
+}
+
+/// What became of one input.
+public enum Outcome: Sendable, Equatable {
+    /// Its predictions, as the CSV to publish in the outbox.
+    case classified(csv: [UInt8])
+    /// Why it could not be classified, for the `.error` file beside it in failed/.
+    case failed(reason: String)
+}
+
+/// Where an input's report and the input itself ended up.
+public struct Committed: Sendable, Equatable {
+    public let input: ClaimedInput
+    /// The published file: `outbox/<name>.csv` or `failed/<name>.error`, as a path.
+    public let report: String
+    /// Where the input now is (nil when processed inputs are deleted).
+    public let movedTo: String?
+}
+
+/// The life of an input, made crash-safe: claimed by an atomic rename out of the inbox,
+/// its report written under a temporary name unique to the claim, synced, linked to its
+/// public name (never replacing a file), then the input moved to processed/ or failed/.
+/// Every step can be redone after a crash, and `unfinished()` tells which inputs need it:
+/// a report already published is recognised by its inode and never written twice.
+public final class Spool: @unchecked Sendable {
+    public let directories: StateDirectories
+    let deleteProcessed: Bool
+    private let lock = ConditionLock()
+    private var claims: UInt64 = 0
+
+    public init(directories: StateDirectories, deleteProcessed: Bool = false) throws {
+        self.directories = directories
+        self.deleteProcessed = deleteProcessed
+        for directory in [directories.inbox, directories.claimed, directories.outbox, directories.failed, directories.processed] {
+            try makeDirectories(directory)
+        }
+        // Inputs move from the inbox to processed/ and failed/ by link and unlink, which only
+        // works within one filesystem; say so at start rather than fail on every file.
+        let inboxDevice = linkStatus(directories.inbox)?.st_dev
+        for directory in [directories.failed] + (deleteProcessed ? [] : [directories.processed])
+        where linkStatus(directory)?.st_dev != inboxDevice {
+            throw FileSystemError("use \(directory) with inbox \(directories.inbox): they must be on the same filesystem", directory, code: EXDEV)
+        }
+    }
+
+    /// Takes `name` out of the inbox. Nil when it is gone (claimed already) or is a directory.
+    public func claim(_ name: String) throws -> ClaimedInput? {
+        let source = "\(directories.inbox)/\(name)"
+        guard let info = linkStatus(source), info.st_mode & S_IFMT != S_IFDIR else { return nil }
+        let id = try makeClaimDirectory()
+        let input = ClaimedInput(id: id, name: name, directory: "\(directories.claimed)/\(id)")
+        guard rename(source, input.path) == 0 else {
+            let code = errno
+            rmdir(input.directory)
+            if code == ENOENT { return nil }
+            throw FileSystemError("claim", source, code: code)
+        }
+        return input
+    }
+
+    private func makeClaimDirectory() throws -> String {
+        while true {
+            // Time first, so that ids stay unique across restarts; the counter within one.
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            let sequence = lock.withLock { claims += 1; return claims }
+            let id = String(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000, radix: 16) + "-" + String(sequence, radix: 16)
+            if mkdir("\(directories.claimed)/\(id)", 0o700) == 0 { return id }
+            guard errno == EEXIST else { throw FileSystemError("create claim directory in", directories.claimed) }
+        }
+    }
+
+    /// Inputs claimed before a crash that still need finishing; removes what finished inputs
+    /// left behind (empty claim directories, published reports' temporary names).
+    public func unfinished() throws -> [ClaimedInput] {
+        var pending: [ClaimedInput] = []
+        for id in try directoryEntries(directories.claimed).sorted() {
+            let directory = "\(directories.claimed)/\(id)"
+            guard linkStatus(directory).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
+            let names = try directoryEntries(directory)
+            if let name = names.first {
+                pending.append(ClaimedInput(id: id, name: name, directory: directory))
+            } else {
+                rmdir(directory)
+            }
+        }
+        let live = Set(pending.map(\.id))
+        for directory in [directories.outbox, directories.failed] {
+            for name in try directoryEntries(directory) {
+                guard let id = Self.claimID(ofTemporary: name), !live.contains(id) else { continue }
+                unlink("\(directory)/\(name)")
+            }
+        }
+        return pending
+    }
+
+    static func temporaryName(_ id: String) -> String { ".mnistd-\(id).tmp" }
+
+    static func claimID(ofTemporary name: String) -> String? {
+        guard name.hasPrefix(".mnistd-"), name.hasSuffix(".tmp") else { return nil }
+        return String(name.dropFirst(".mnistd-".count).dropLast(".tmp".count))
+    }
+
+    /// Publishes the outcomes of a batch of claimed inputs with one flush to disk for all.
+    public func commit(_ batch: [(ClaimedInput, Outcome)]) throws -> [Committed] {
+        struct Report {
+            let directory: String
+            let suffix: String
+            let temporary: String
+            var name: String?
+        }
+        var reports: [Report] = []
+        for (input, outcome) in batch {
+            let (directory, suffix, bytes): (String, String, [UInt8])
+            switch outcome {
+            case .classified(let csv): (directory, suffix, bytes) = (directories.outbox, ".csv", csv)
+            case .failed(let reason): (directory, suffix, bytes) = (directories.failed, ".error", Array((reason + "\n").utf8))
+            }
+            let temporary = "\(directory)/\(Self.temporaryName(input.id))"
+            var report = Report(directory: directory, suffix: suffix, temporary: temporary)
+            if let existing = linkStatus(temporary), existing.st_nlink > 1,
+               let published = entry(in: directory, sameFileAs: existing, excluding: Self.temporaryName(input.id)) {
+                report.name = String(published.dropLast(suffix.count))
+            } else {
+                unlink(temporary)
+                try createFile(temporary, bytes)
+            }
+            reports.append(report)
+        }
+        let reportDirectories = Set(reports.map(\.directory))
+        for directory in reportDirectories { try syncFileSystem(containing: directory) }
+
+        for index in reports.indices where reports[index].name == nil {
+            let report = reports[index]
+            let isFailure = report.directory == directories.failed
+            reports[index].name = try linkWithoutReplacing(
+                report.temporary, into: report.directory, preferred: batch[index].0.name, suffix: report.suffix,
+                // A failed input takes the name of its `.error` file, so that name must be free too.
+                taken: { isFailure && linkStatus("\(report.directory)/\($0)") != nil })
+        }
+        for directory in reportDirectories { syncDirectory(directory) }
+
+        var committed: [Committed] = []
+        var destinations: Set<String> = []
+        for ((input, outcome), report) in zip(batch, reports) {
+            let reportName = report.name!
+            var movedTo: String? = nil
+            if case .classified = outcome, deleteProcessed {
+                if unlink(input.path) != 0 && errno != ENOENT { throw FileSystemError("delete", input.path) }
+            } else {
+                let destination = report.directory == directories.failed ? directories.failed : directories.processed
+                movedTo = try move(input, into: destination, preferred: reportName)
+                destinations.insert(destination)
+            }
+            committed.append(Committed(input: input, report: "\(report.directory)/\(reportName)\(report.suffix)", movedTo: movedTo))
+        }
+        for directory in destinations { syncDirectory(directory) }
+        for (input, report) in zip(batch.map(\.0), reports) {
+            unlink(report.temporary)
+            rmdir(input.directory)
+        }
+        return committed
+    }
+
+    /// Moves a claimed input into `directory` without replacing anything; a move finished
+    /// before a crash (the same inode already there) is recognised, not repeated.
+    private func move(_ input: ClaimedInput, into directory: String, preferred: String) throws -> String? {
+        guard let info = linkStatus(input.path) else { return nil }
+        let name: String
+        if info.st_nlink > 1, let existing = entry(in: directory, sameFileAs: info, excluding: "") {
+            name = existing
+        } else {
+            do {
+                name = try linkWithoutReplacing(input.path, into: directory, preferred: preferred)
+            } catch let error as FileSystemError where error.code == EPERM {
+                // fs.protected_hardlinks refuses links to other users' files: rename instead,
+                // to a name checked free first (only the daemon writes in these directories).
+                return try renameToFreeName(input, into: directory, preferred: preferred)
+            }
+        }
+        guard unlink(input.path) == 0 else { throw FileSystemError("remove claimed", input.path) }
+        return "\(directory)/\(name)"
+    }
+
+    private func renameToFreeName(_ input: ClaimedInput, into directory: String, preferred: String) throws -> String {
+        var attempt = 0
+        while linkStatus("\(directory)/\(variant(of: preferred, attempt))") != nil { attempt += 1 }
+        let target = "\(directory)/\(variant(of: preferred, attempt))"
+        guard rename(input.path, target) == 0 else { throw FileSystemError("move \(input.path) to", target) }
+        return target
+    }
+}

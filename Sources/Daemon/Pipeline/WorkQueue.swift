@@ -1,0 +1,76 @@
+/// The bounded hand-off between the watcher and the classifier worker. Offering never
+/// blocks: when the queue is full the name is not kept, and a rescan of the inbox is owed
+/// instead (the file itself stays in the inbox, so nothing is lost, only looked up later).
+public final class WorkQueue: @unchecked Sendable {
+    public enum Work: Equatable, Sendable {
+        /// Inbox names to claim, in arrival order.
+        case files([String])
+        /// Look through the whole inbox: events were missed or not kept.
+        case rescan
+    }
+
+    public let capacity: Int
+    private let lock = ConditionLock()
+    private var names: [String] = []
+    private var queued: Set<String> = []
+    private var rescanOwed = false
+    private var closed = false
+
+    public init(capacity: Int) {
+        precondition(capacity > 0, "WorkQueue capacity must be positive")
+        self.capacity = capacity
+    }
+
+    /// Adds a name unless it is already waiting. False when the queue was full.
+    @discardableResult
+    public func offer(_ name: String) -> Bool {
+        lock.withLock {
+            guard !closed, !queued.contains(name) else { return true }
+            guard names.count < capacity else {
+                rescanOwed = true
+                lock.broadcast()
+                return false
+            }
+            names.append(name)
+            queued.insert(name)
+            lock.broadcast()
+            return true
+        }
+    }
+
+    public func requestRescan() {
+        lock.withLock {
+            rescanOwed = true
+            lock.broadcast()
+        }
+    }
+
+    /// Waits for work: up to `limit` names, or a rescan once no names wait. Nil once closed.
+    public func take(limit: Int) -> Work? {
+        lock.withLock {
+            while !closed && names.isEmpty && !rescanOwed { lock.wait() }
+            if closed { return nil }
+            if names.isEmpty {
+                rescanOwed = false
+                return .rescan
+            }
+            let taken = Array(names.prefix(limit))
+            names.removeFirst(taken.count)
+            queued.subtract(taken)
+            return .files(taken)
+        }
+    }
+
+    /// Names waiting to be taken.
+    public var depth: Int { lock.withLock { names.count } }
+
+    public var isClosed: Bool { lock.withLock { closed } }
+
+    /// Wakes the worker and makes `take` return nil from now on.
+    public func close() {
+        lock.withLock {
+            closed = true
+            lock.broadcast()
+        }
+    }
+}

@@ -1,0 +1,122 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Formats
+
+/// A failed system call on a path, with the reason in words.
+public struct FileSystemError: Error, CustomStringConvertible {
+    public let path: String
+    public let operation: String
+    public let code: Int32
+
+    init(_ operation: String, _ path: String, code: Int32 = errno) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
+    public var description: String { "\(path): cannot \(operation): \(String(cString: strerror(code)))" }
+}
+
+/// Creates a directory and its missing parents.
+func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
+    var prefix = path.hasPrefix("/") ? "/" : ""
+    for component in path.split(separator: "/") {
+        prefix += component
+        if mkdir(prefix, mode) != 0 && errno != EEXIST { throw FileSystemError("create directory", prefix) }
+        prefix += "/"
+    }
+    var info = stat()
+    guard stat(path, &info) == 0 else { throw FileSystemError("stat", path) }
+    guard info.st_mode & S_IFMT == S_IFDIR else { throw FileSystemError("use as a directory", path, code: ENOTDIR) }
+}
+
+/// The names in a directory, without `.` and `..`.
+func directoryEntries(_ path: String) throws -> [String] {
+    guard let directory = opendir(path) else { throw FileSystemError("list", path) }
+    defer { closedir(directory) }
+    var names: [String] = []
+    while let entry = readdir(directory) {
+        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+        if name != "." && name != ".." { names.append(name) }
+    }
+    return names
+}
+
+/// lstat, or nil when the path does not exist.
+func linkStatus(_ path: String) -> stat? {
+    var info = stat()
+    return lstat(path, &info) == 0 ? info : nil
+}
+
+/// The entry of `directory` that is the same file (inode) as `info`, if any.
+func entry(in directory: String, sameFileAs info: stat, excluding excluded: String) -> String? {
+    guard let names = try? directoryEntries(directory) else { return nil }
+    return names.first { name in
+        guard name != excluded, let other = linkStatus("\(directory)/\(name)") else { return false }
+        return other.st_ino == info.st_ino && other.st_dev == info.st_dev
+    }
+}
+
+/// Creates `path` (which must not exist) holding `bytes`, not yet synced to disk.
+func createFile(_ path: String, _ bytes: [UInt8]) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+    guard fd >= 0 else { throw FileSystemError("create", path) }
+    guard writeAll(fd, bytes) else {
+        let code = errno
+        close(fd)
+        unlink(path)
+        throw FileSystemError("write", path, code: code)
+    }
+    guard close(fd) == 0 else {
+        let code = errno
+        unlink(path)
+        throw FileSystemError("write", path, code: code)
+    }
+}
+
+/// Flushes everything written to the filesystem holding `path`: one flush for a whole batch
+/// of files instead of an fsync each.
+func syncFileSystem(containing path: String) throws {
+    let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+    guard fd >= 0 else { throw FileSystemError("open", path) }
+    defer { close(fd) }
+    guard linux_syncfs(fd) == 0 else { throw FileSystemError("flush to disk", path) }
+}
+
+/// Gives `source` a second name in `directory`: `preferred`, or the first free variant of it
+/// (`name-1.png`, `name-2.png`, …) so that no existing file is ever replaced. `taken` can mark
+/// more names as unavailable. Returns the name used.
+func linkWithoutReplacing(_ source: String, into directory: String, preferred: String, suffix: String = "",
+                          taken: (String) -> Bool = { _ in false }) throws -> String {
+    for attempt in 0... {
+        let name = variant(of: preferred, attempt, reserving: suffix.utf8.count)
+        if taken(name) { continue }
+        if link(source, "\(directory)/\(name)\(suffix)") == 0 { return name }
+        guard errno == EEXIST else { throw FileSystemError("link \(source) as", "\(directory)/\(name)\(suffix)") }
+    }
+    fatalError("unreachable: the loop above is unbounded")
+}
+
+/// The `attempt`-th name to try for `name`: the name itself, then `-N` before its extension
+/// (before `.idx3.gz`-style double extensions too), shortened so that it still fits in a
+/// directory entry with `reserving` more bytes appended.
+func variant(of name: String, _ attempt: Int, reserving: Int = 0) -> String {
+    var stem = Substring(name)
+    var extensionPart = Substring("")
+    if let dot = name.lastIndex(of: "."), dot != name.startIndex {
+        var start = dot
+        if name[dot...] == ".gz", let previous = name[..<dot].lastIndex(of: "."), previous != name.startIndex {
+            start = previous
+        }
+        stem = name[..<start]
+        extensionPart = name[start...]
+    }
+    let tag = attempt == 0 ? "" : "-\(attempt)"
+    let room = Int(NAME_MAX) - reserving - tag.utf8.count - extensionPart.utf8.count
+    while stem.utf8.count > max(room, 1) { stem = stem.dropLast() }
+    return String(stem) + tag + String(extensionPart)
+}

@@ -1,0 +1,101 @@
+import CPNG
+
+/// An 8-bit image with `channels` interleaved samples per pixel (1 gray, 2 gray + alpha,
+/// 3 RGB, 4 RGBA), row-major, no padding.
+public struct RasterImage: Equatable, Sendable {
+    public let width: Int
+    public let height: Int
+    public let channels: Int
+    public let samples: [UInt8]
+
+    public init(width: Int, height: Int, channels: Int, samples: [UInt8]) {
+        precondition((1...4).contains(channels), "RasterImage: \(channels) channels")
+        precondition(samples.count == width * height * channels, "RasterImage: \(samples.count) samples for \(width)×\(height)×\(channels)")
+        self.width = width
+        self.height = height
+        self.channels = channels
+        self.samples = samples
+    }
+}
+
+/// Limits that keep a hostile PNG from taking the process's memory.
+public struct PNGLimits: Sendable {
+    /// Largest width × height decoded; the header is checked before any pixel is inflated, so a
+    /// small file claiming a huge image (a decompression bomb) costs nothing.
+    public var maxPixels: Int
+
+    public init(maxPixels: Int = 16_000_000) {
+        self.maxPixels = maxPixels
+    }
+}
+
+private let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+
+/// True when the bytes start with the PNG signature.
+public func isPNG(_ bytes: [UInt8]) -> Bool {
+    bytes.count >= pngSignature.count && Array(bytes[0..<pngSignature.count]) == pngSignature
+}
+
+/// Decodes a PNG with libpng into 8-bit gray + alpha, whatever its colour type, bit depth,
+/// palette, transparency or interlacing (libpng's simplified API does the conversions, and
+/// reports errors instead of jumping out of our frames). `source` names the input in errors.
+public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGLimits()) throws -> RasterImage {
+    func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
+    guard isPNG(bytes) else { throw fail(describeNonPNG(bytes)) }
+    var image = png_image()
+    image.version = UInt32(PNG_IMAGE_VERSION)
+    defer { png_image_free(&image) }
+    let headerRead = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
+    guard headerRead != 0 else { throw fail("not a valid PNG: \(libpngMessage(image))") }
+    let width = Int(image.width), height = Int(image.height)
+    let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+    guard !overflow, pixels <= limits.maxPixels else {
+        throw fail("PNG is \(width)×\(height) pixels, over the limit of \(limits.maxPixels) (raise --max-png-pixels to accept it)")
+    }
+    image.format = UInt32(PNG_FORMAT_GA)
+    var samples = [UInt8](repeating: 0, count: pixels * 2)
+    let finished = samples.withUnsafeMutableBytes {
+        png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 2), nil)
+    }
+    guard finished != 0 else { throw fail("corrupt PNG: \(libpngMessage(image))") }
+    return RasterImage(width: width, height: height, channels: 2, samples: samples)
+}
+
+/// Encodes an 8-bit image as PNG (gray, gray + alpha, RGB or RGBA by its channel count).
+public func encodePNG(_ image: RasterImage) throws -> [UInt8] {
+    var png = png_image()
+    png.version = UInt32(PNG_IMAGE_VERSION)
+    png.width = UInt32(image.width)
+    png.height = UInt32(image.height)
+    png.format = [UInt32(PNG_FORMAT_GRAY), UInt32(PNG_FORMAT_GA), UInt32(PNG_FORMAT_RGB), UInt32(PNG_FORMAT_RGB | PNG_FORMAT_FLAG_ALPHA)][image.channels - 1]
+    defer { png_image_free(&png) }
+    let stride = Int32(image.width * image.channels)
+    var size = 0
+    let sized = image.samples.withUnsafeBytes { png_image_write_to_memory(&png, nil, &size, 0, $0.baseAddress, stride, nil) }
+    guard sized != 0 else { throw FormatError(file: "<png encoder>", reason: libpngMessage(png)) }
+    var out = [UInt8](repeating: 0, count: size)
+    let written = out.withUnsafeMutableBytes { buffer in
+        image.samples.withUnsafeBytes { png_image_write_to_memory(&png, buffer.baseAddress, &size, 0, $0.baseAddress, stride, nil) }
+    }
+    guard written != 0 else { throw FormatError(file: "<png encoder>", reason: libpngMessage(png)) }
+    return Array(out.prefix(size))
+}
+
+private func libpngMessage(_ image: png_image) -> String {
+    var message = image.message
+    let text = withUnsafeBytes(of: &message) { raw in
+        String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    return text.isEmpty ? "libpng gave no reason" : text
+}
+
+/// Says what a file that is not a PNG looks like, so that a JPEG named `.png` is named as such.
+private func describeNonPNG(_ bytes: [UInt8]) -> String {
+    if bytes.isEmpty { return "not a PNG: the file is empty" }
+    if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return "not a PNG: the file holds JPEG data" }
+    if bytes.starts(with: Array("GIF8".utf8)) { return "not a PNG: the file holds GIF data" }
+    if bytes.starts(with: pngSignature.prefix(min(bytes.count, pngSignature.count))) {
+        return "not a PNG: truncated inside the signature (\(bytes.count) bytes)"
+    }
+    return "not a PNG: no PNG signature at the start of the file"
+}

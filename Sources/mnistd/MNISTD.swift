@@ -1,0 +1,58 @@
+import ArgumentParser
+import Daemon
+import Logging
+
+extension LogTarget: ExpressibleByArgument {}
+
+@main
+struct MNISTD: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mnistd",
+        abstract: "Classify handwritten digits dropped into an inbox directory (PNG or IDX) and write the predictions as CSV.")
+
+    @Option(help: "State directory holding inbox/, outbox/, failed/ and processed/ (created when missing).")
+    var stateDir = "./var"
+
+    @Option(help: "Inbox directory (default: STATE_DIR/inbox).") var inbox: String?
+    @Option(help: "Outbox directory for the CSV files (default: STATE_DIR/outbox).") var outbox: String?
+    @Option(help: "Directory for rejected inputs and their .error files (default: STATE_DIR/failed).") var failed: String?
+    @Option(help: "Directory for classified inputs (default: STATE_DIR/processed).") var processed: String?
+
+    @Option(help: "Weights file (default: the shipped model).")
+    var weights: String?
+
+    @Flag(help: "Delete classified inputs instead of moving them to processed/.")
+    var deleteProcessed = false
+
+    @Option(help: "Where events go: auto (journald when reachable, else stderr), journal or stderr.")
+    var logTarget: LogTarget = .auto
+
+    @Option(help: "Largest input file accepted, in bytes.") var maxFileBytes = InputLimits().maxFileBytes
+    @Option(help: "Largest PNG accepted, in pixels (width × height), checked before decoding.") var maxPNGPixels = InputLimits().maxPNGPixels
+    @Option(help: "Most images accepted in one IDX batch.") var maxIDXImages = InputLimits().maxIDXImages
+
+    func validate() throws {
+        for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-png-pixels", maxPNGPixels), ("--max-idx-images", maxIDXImages)]
+        where value <= 0 {
+            throw ValidationError("\(name) must be positive, got \(value)")
+        }
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap(logTarget.makeHandler(identifier: "mnistd"))
+        let logger = Logger(label: "mnistd")
+        var configuration = DaemonConfiguration(
+            directories: StateDirectories(stateDirectory: stateDir, inbox: inbox, outbox: outbox, failed: failed, processed: processed),
+            weightsPath: weights)
+        configuration.deleteProcessed = deleteProcessed
+        configuration.limits = InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages)
+        let daemon: MNISTDaemon
+        do {
+            daemon = try MNISTDaemon(configuration: configuration, logger: logger)
+        } catch {
+            logger.critical("cannot start: \(error)", metadata: ["error": "\(error)"])
+            throw ExitCode.failure
+        }
+        try daemon.run()
+    }
+}
