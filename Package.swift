@@ -61,7 +61,7 @@ let package = Package(
         ),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl"]),
         .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Formats"]),

@@ -38,10 +38,13 @@ public func isPNG(_ bytes: [UInt8]) -> Bool {
 
 /// Decodes a PNG with libpng into 8-bit gray + alpha, whatever its colour type, bit depth,
 /// palette, transparency or interlacing (libpng's simplified API does the conversions, and
-/// reports errors instead of jumping out of our frames). `source` names the input in errors.
+/// reports errors instead of jumping out of our frames). Samples are read as stored: a digit's
+/// ink is coverage, not light for a display, so gamma and colour-space chunks are ignored.
+/// `source` names the input in errors.
 public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGLimits()) throws -> RasterImage {
     func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
     guard isPNG(bytes) else { throw fail(describeNonPNG(bytes)) }
+    let bytes = withoutColourSpaceChunks(bytes)
     var image = png_image()
     image.version = UInt32(PNG_IMAGE_VERSION)
     defer { png_image_free(&image) }
@@ -79,6 +82,23 @@ public func encodePNG(_ image: RasterImage) throws -> [UInt8] {
     }
     guard written != 0 else { throw FormatError(file: "<png encoder>", reason: libpngMessage(png)) }
     return Array(out.prefix(size))
+}
+
+/// The PNG without its gAMA, cHRM, sRGB and iCCP chunks (anything unparseable is left for
+/// libpng to report).
+func withoutColourSpaceChunks(_ bytes: [UInt8]) -> [UInt8] {
+    let dropped: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
+    var out = Array(bytes[0..<pngSignature.count])
+    var offset = pngSignature.count
+    while offset + 12 <= bytes.count {
+        let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+        let end = offset + 12 + length
+        guard length < 1 << 31, end <= bytes.count else { break }
+        let type = String(decoding: bytes[offset + 4..<offset + 8], as: UTF8.self)
+        if !dropped.contains(type) { out += bytes[offset..<end] }
+        offset = end
+    }
+    return out + bytes[offset...]
 }
 
 private func libpngMessage(_ image: png_image) -> String {
