@@ -44,7 +44,7 @@ public func isPNG(_ bytes: [UInt8]) -> Bool {
 public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGLimits()) throws -> RasterImage {
     func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
     guard isPNG(bytes) else { throw fail(describeNonPNG(bytes)) }
-    let bytes = withoutColourSpaceChunks(bytes)
+    let bytes = try withoutColourSpaceChunks(bytes, source: source)
     var image = png_image()
     image.version = UInt32(PNG_IMAGE_VERSION)
     defer { png_image_free(&image) }
@@ -84,17 +84,19 @@ public func encodePNG(_ image: RasterImage) throws -> [UInt8] {
     return Array(out.prefix(size))
 }
 
-/// The PNG without its gAMA, cHRM, sRGB and iCCP chunks (anything unparseable is left for
-/// libpng to report).
-func withoutColourSpaceChunks(_ bytes: [UInt8]) -> [UInt8] {
+/// The PNG without its gAMA, cHRM, sRGB and iCCP chunks. A chunk that claims more bytes than
+/// the file holds is refused here: libpng would first allocate and fill its buffer.
+func withoutColourSpaceChunks(_ bytes: [UInt8], source: String) throws -> [UInt8] {
     let dropped: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
     var out = Array(bytes[0..<pngSignature.count])
     var offset = pngSignature.count
     while offset + 12 <= bytes.count {
         let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
+        let type = String(decoding: bytes[offset + 4..<offset + 8].map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
         let end = offset + 12 + length
-        guard length < 1 << 31, end <= bytes.count else { break }
-        let type = String(decoding: bytes[offset + 4..<offset + 8], as: UTF8.self)
+        guard end <= bytes.count else {
+            throw FormatError(file: source, reason: "truncated PNG: chunk \(type) claims \(length) bytes, the file holds \(bytes.count - offset - 12) after its header")
+        }
         if !dropped.contains(type) { out += bytes[offset..<end] }
         offset = end
     }

@@ -83,8 +83,9 @@ final class PNGTests: XCTestCase {
         assertRefused([], "empty")
         assertRefused([0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 0x4A, 0x46], "JPEG")
         assertRefused(Array(valid.prefix(5)), "truncated inside the signature")
-        assertRefused(Array(valid.prefix(valid.count / 2)), "corrupt PNG")
-        assertRefused(Array(valid.prefix(20)), "not a valid PNG")
+        assertRefused(Array(valid.prefix(valid.count / 2)), "truncated PNG: chunk IDAT claims")
+        assertRefused(Array(valid.prefix(20)), "truncated PNG: chunk IHDR claims 13 bytes")
+        assertRefused(Array(valid.prefix(33)) + valid.suffix(12), "not a valid PNG")
         var flipped = valid
         flipped[valid.count / 2] ^= 0xFF
         assertRefused(flipped, "PNG")
