@@ -1,0 +1,65 @@
+@testable import Daemon
+import XCTest
+
+final class InboxNamesTests: XCTestCase {
+    func testHiddenAndTemporaryNamesWaitForTheirRename() {
+        for name in [".digit.png", ".digit.png.Xy12Ab", "digit.png.tmp", "batch.idx3.part", "x.PARTIAL", ".claimed"] {
+            XCTAssertFalse(InboxNames.isInput(name), name)
+        }
+        for name in ["digit.png", "t10k-images-idx3-ubyte.gz", "a b, \"c\".png", "tmp.png", "part"] {
+            XCTAssertTrue(InboxNames.isInput(name), name)
+        }
+    }
+}
+
+final class NameVariantTests: XCTestCase {
+    func testVariantsKeepTheExtension() {
+        XCTAssertEqual(variant(of: "digit.png", 0), "digit.png")
+        XCTAssertEqual(variant(of: "digit.png", 2), "digit-2.png")
+        XCTAssertEqual(variant(of: "batch.idx3.gz", 1), "batch-1.idx3.gz")
+        XCTAssertEqual(variant(of: "t10k-images-idx3-ubyte", 3), "t10k-images-idx3-ubyte-3")
+        XCTAssertEqual(variant(of: ".hidden", 1), ".hidden-1")
+    }
+
+    func testVariantsFitInADirectoryEntry() {
+        let long = String(repeating: "é", count: 125) + ".png"
+        XCTAssertEqual(long.utf8.count, 254)
+        for attempt in [0, 1, 12345] {
+            let name = variant(of: long, attempt, reserving: ".error".utf8.count)
+            XCTAssertLessThanOrEqual(name.utf8.count + 6, 255)
+            XCTAssertTrue(name.hasSuffix(attempt == 0 ? ".png" : "-\(attempt).png"))
+        }
+    }
+}
+
+final class WorkQueueTests: XCTestCase {
+    func testDeduplicatesAndKeepsOrder() {
+        let queue = WorkQueue(capacity: 10)
+        for name in ["a", "b", "a", "c"] { queue.offer(name) }
+        XCTAssertEqual(queue.depth, 3)
+        XCTAssertEqual(queue.take(limit: 2), .files(["a", "b"]))
+        queue.offer("a")
+        XCTAssertEqual(queue.take(limit: 5), .files(["c", "a"]))
+    }
+
+    func testOverflowOwesARescanInsteadOfBlocking() {
+        let queue = WorkQueue(capacity: 2)
+        XCTAssertTrue(queue.offer("a"))
+        XCTAssertTrue(queue.offer("b"))
+        XCTAssertFalse(queue.offer("c"))
+        XCTAssertEqual(queue.take(limit: 10), .files(["a", "b"]))
+        XCTAssertEqual(queue.take(limit: 10), .rescan)
+    }
+
+    func testCloseWakesAWaitingTaker() {
+        let queue = WorkQueue(capacity: 2)
+        let taken = expectation(description: "take returns nil")
+        let thread = WorkerThread(name: "taker") {
+            if queue.take(limit: 1) == nil { taken.fulfill() }
+        }
+        usleep(50_000)
+        queue.close()
+        wait(for: [taken], timeout: 5)
+        thread.join()
+    }
+}

@@ -1,0 +1,121 @@
+@testable import Daemon
+import XCTest
+
+final class SpoolTests: XCTestCase {
+    var root = ""
+    var spool: Spool!
+
+    override func setUpWithError() throws {
+        root = "/tmp/mnistd-spool-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        spool = try Spool(directories: StateDirectories(stateDirectory: root))
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    func drop(_ name: String, _ text: String = "input") throws {
+        try Data(text.utf8).write(to: URL(fileURLWithPath: "\(root)/inbox/\(name)"))
+    }
+
+    func contents(_ directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: "\(root)/\(directory)").sorted()
+    }
+
+    func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
+
+    let csv = Outcome.classified(csv: Array("source,label\r\n".utf8))
+
+    func testClassifiedInputEndsInProcessedWithItsCSV() throws {
+        try drop("digit.png")
+        let input = try XCTUnwrap(try spool.claim("digit.png"))
+        XCTAssertEqual(try contents("inbox"), [".claimed"])
+        let committed = try spool.commit([(input, csv)])
+        XCTAssertEqual(committed.map(\.report), ["\(root)/outbox/digit.png.csv"])
+        XCTAssertEqual(committed.map(\.movedTo), ["\(root)/processed/digit.png"])
+        XCTAssertEqual(try contents("outbox"), ["digit.png.csv"])
+        XCTAssertEqual(try contents("processed"), ["digit.png"])
+        XCTAssertEqual(try contents("inbox/.claimed"), [])
+        XCTAssertEqual(try read("\(root)/outbox/digit.png.csv"), "source,label\r\n")
+    }
+
+    func testFailedInputLiesBesideItsReason() throws {
+        try drop("bad.png")
+        let input = try XCTUnwrap(try spool.claim("bad.png"))
+        _ = try spool.commit([(input, .failed(reason: "bad.png: not a PNG"))])
+        XCTAssertEqual(try contents("failed"), ["bad.png", "bad.png.error"])
+        XCTAssertEqual(try read("\(root)/failed/bad.png.error"), "bad.png: not a PNG\n")
+    }
+
+    func testNameCollisionsNeverOverwrite() throws {
+        for round in 0..<3 {
+            try drop("digit.png", "round \(round)")
+            try drop("bad.png", "round \(round)")
+            let good = try XCTUnwrap(try spool.claim("digit.png"))
+            let bad = try XCTUnwrap(try spool.claim("bad.png"))
+            _ = try spool.commit([(good, .classified(csv: Array("csv \(round)".utf8))), (bad, .failed(reason: "reason \(round)"))])
+        }
+        XCTAssertEqual(try contents("outbox"), ["digit-1.png.csv", "digit-2.png.csv", "digit.png.csv"])
+        XCTAssertEqual(try contents("processed"), ["digit-1.png", "digit-2.png", "digit.png"])
+        XCTAssertEqual(try contents("failed"), ["bad-1.png", "bad-1.png.error", "bad-2.png", "bad-2.png.error", "bad.png", "bad.png.error"])
+        XCTAssertEqual(try read("\(root)/outbox/digit-2.png.csv"), "csv 2")
+        XCTAssertEqual(try read("\(root)/processed/digit-2.png"), "round 2")
+        XCTAssertEqual(try read("\(root)/failed/bad-1.png"), "round 1")
+        XCTAssertEqual(try read("\(root)/failed/bad-1.png.error"), "reason 1\n")
+    }
+
+    func testClaimingTwiceOrClaimingADirectoryGivesNil() throws {
+        try drop("digit.png")
+        XCTAssertNotNil(try spool.claim("digit.png"))
+        XCTAssertNil(try spool.claim("digit.png"))
+        try FileManager.default.createDirectory(atPath: "\(root)/inbox/folder", withIntermediateDirectories: false)
+        XCTAssertNil(try spool.claim("folder"))
+        XCTAssertEqual(try contents("inbox"), [".claimed", "folder"])
+    }
+
+    /// A crash can stop a commit between any two of its steps; each state must finish with
+    /// exactly one report and the input in processed/, whatever was done before.
+    func testEveryCrashPointRecoversToExactlyOneReport() throws {
+        enum Stop: CaseIterable { case afterClaim, afterTemporaryWritten, afterLinked, afterInputLinked, afterInputMoved, afterAll }
+        for stop in Stop.allCases {
+            try? FileManager.default.removeItem(atPath: root)
+            spool = try Spool(directories: StateDirectories(stateDirectory: root))
+            try drop("digit.png")
+            let input = try XCTUnwrap(try spool.claim("digit.png"))
+            let temporary = "\(root)/outbox/\(Spool.temporaryName(input.id))"
+            switch stop {
+            case .afterClaim: break
+            case .afterTemporaryWritten:
+                try Data("partial".utf8).write(to: URL(fileURLWithPath: temporary))
+            case .afterLinked, .afterInputLinked, .afterInputMoved:
+                try Data("source,label\r\n".utf8).write(to: URL(fileURLWithPath: temporary))
+                XCTAssertEqual(link(temporary, "\(root)/outbox/digit.png.csv"), 0)
+                if stop != .afterLinked { XCTAssertEqual(link(input.path, "\(root)/processed/digit.png"), 0) }
+                if stop == .afterInputMoved { XCTAssertEqual(unlink(input.path), 0) }
+            case .afterAll:
+                _ = try spool.commit([(input, csv)])
+            }
+            // The restarted daemon: a new spool on the same directories.
+            spool = try Spool(directories: StateDirectories(stateDirectory: root))
+            let pending = try spool.unfinished()
+            XCTAssertEqual(pending.map(\.name), stop == .afterInputMoved || stop == .afterAll ? [] : ["digit.png"], "\(stop)")
+            _ = try spool.commit(pending.map { ($0, csv) })
+            XCTAssertEqual(try contents("outbox"), ["digit.png.csv"], "\(stop)")
+            XCTAssertEqual(try contents("processed"), ["digit.png"], "\(stop)")
+            XCTAssertEqual(try contents("inbox/.claimed"), [], "\(stop)")
+            XCTAssertEqual(try read("\(root)/outbox/digit.png.csv"), "source,label\r\n", "\(stop)")
+        }
+    }
+
+    func testDeleteProcessedRemovesClassifiedInputsOnly() throws {
+        spool = try Spool(directories: StateDirectories(stateDirectory: root), deleteProcessed: true)
+        try drop("digit.png")
+        try drop("bad.png")
+        let good = try XCTUnwrap(try spool.claim("digit.png"))
+        let bad = try XCTUnwrap(try spool.claim("bad.png"))
+        let committed = try spool.commit([(good, csv), (bad, .failed(reason: "no"))])
+        XCTAssertEqual(committed.map(\.movedTo), [nil, "\(root)/failed/bad.png"])
+        XCTAssertEqual(try contents("processed"), [])
+        XCTAssertEqual(try contents("outbox"), ["digit.png.csv"])
+    }
+}
