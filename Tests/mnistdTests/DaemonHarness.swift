@@ -1,0 +1,139 @@
+import Formats
+import Foundation
+import XCTest
+
+/// The repository root, from this file's path.
+let repositoryRoot: String = {
+    var root = #filePath
+    for _ in 0..<3 { root = (root as NSString).deletingLastPathComponent }
+    return root
+}()
+
+/// The built binaries sit next to the test bundle.
+func builtBinary(_ name: String) -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+    return (exe as NSString).deletingLastPathComponent + "/" + name
+}
+
+struct CommandResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+}
+
+/// Runs a command to its end (a real tool: cp, mv, rsync, journalctl, mnistctl).
+@discardableResult
+func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+}
+
+/// A real `mnistd` process on a temporary state directory, its stderr kept in a log file.
+final class DaemonHarness {
+    let root: String
+    var state: String { root + "/var" }
+    var inbox: String { state + "/inbox" }
+    var outbox: String { state + "/outbox" }
+    var failed: String { state + "/failed" }
+    var processed: String { state + "/processed" }
+    var logPath: String { root + "/mnistd.log" }
+    private(set) var process: Process?
+    var extraArguments: [String] = []
+
+    init() throws {
+        root = "/tmp/mnistd-it-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root + "/staging", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: logPath, contents: nil)
+    }
+
+    deinit {
+        if let process, process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    var staging: String { root + "/staging" }
+
+    var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// Starts the daemon and waits until it says it watches the inbox.
+    func start(logTarget: String = "stderr", file: StaticString = #filePath, line: UInt = #line) throws {
+        let starts = log.components(separatedBy: "mnistd started").count
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtBinary("mnistd"))
+        process.arguments = ["--state-dir", state, "--log-target", logTarget] + extraArguments
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        handle.seekToEndOfFile()
+        process.standardError = handle
+        process.standardOutput = handle
+        try process.run()
+        self.process = process
+        let started = waitUntil(timeout: 30) { self.log.components(separatedBy: "mnistd started").count > starts || !process.isRunning }
+        XCTAssertTrue(started && process.isRunning, "mnistd did not start:\n\(log)", file: file, line: line)
+    }
+
+    /// SIGTERM, and the exit status.
+    @discardableResult
+    func stop() -> Int32 {
+        guard let process else { return -1 }
+        process.terminate()
+        process.waitUntilExit()
+        self.process = nil
+        return process.terminationStatus
+    }
+
+    func killHard() {
+        guard let process else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    var isRunning: Bool { process?.isRunning ?? false }
+
+    func entries(_ directory: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+    }
+
+    /// The CSV for an input, parsed (nil while it does not exist).
+    func csv(for name: String) -> [[String]]? {
+        guard let text = try? String(contentsOfFile: "\(outbox)/\(name).csv", encoding: .utf8) else { return nil }
+        return parseCSV(text)
+    }
+
+    /// Waits until every name has its CSV or its `.error`; false on timeout.
+    func waitForOutcomes(_ names: [String], timeout: Double = 60) -> Bool {
+        waitUntil(timeout: timeout) {
+            let done = Set(self.entries(self.outbox)).union(self.entries(self.failed))
+            return names.allSatisfy { done.contains("\($0).csv") || done.contains("\($0).error") }
+        }
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds or `timeout` seconds pass.
+func waitUntil(timeout: Double, _ condition: () -> Bool) -> Bool {
+    let deadline = Date().addingTimeInterval(timeout)
+    while Date() < deadline {
+        if condition() { return true }
+        usleep(20_000)
+    }
+    return condition()
+}
+
+/// The MNIST test split, or a skip saying where it was looked for.
+func mnistTestSet() throws -> LabeledByteImages {
+    let directory = repositoryRoot + "/../shared/datasets/mnist"
+    guard FileManager.default.fileExists(atPath: directory + "/t10k-labels-idx1-ubyte.gz") else {
+        throw XCTSkip("MNIST not found at \(directory)")
+    }
+    return try readMNIST(directory: directory, split: .test)
+}
