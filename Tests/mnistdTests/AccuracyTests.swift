@@ -1,0 +1,43 @@
+import Formats
+import Foundation
+import XCTest
+
+/// The whole MNIST test set through the daemon, as 10,000 PNGs and as one IDX batch: the CSV
+/// labels agree with each other and with what `mnistctl eval` reports for the same weights.
+final class AccuracyThroughTheDaemonTests: XCTestCase {
+    func testMNISTTestSetAsPNGsAndAsIDXMatchesMnistctlEval() throws {
+        let test = try mnistTestSet()
+        let daemon = try DaemonHarness()
+        let batchName = "t10k-images-idx3-ubyte.gz"
+        try writeIDX(IDXArray(dimensions: [test.count, 28, 28], bytes: test.pixels), to: "\(daemon.staging)/\(batchName)", compressed: true)
+        var names: [String] = []
+        for index in 0..<test.count {
+            let name = String(format: "test-%05d.png", index)
+            let digit = RasterImage(width: 28, height: 28, channels: 1, samples: Array(test.pixels[index * 784..<(index + 1) * 784]))
+            try Data(encodePNG(digit)).write(to: URL(fileURLWithPath: "\(daemon.staging)/\(name)"))
+            names.append(name)
+        }
+        try daemon.start()
+        for name in names + [batchName] {
+            XCTAssertEqual(rename("\(daemon.staging)/\(name)", "\(daemon.inbox)/\(name)"), 0)
+        }
+        XCTAssertTrue(daemon.waitForOutcomes(names + [batchName], timeout: 300), "not all classified")
+        XCTAssertEqual(daemon.stop(), 0)
+
+        let batchRows = try XCTUnwrap(daemon.csv(for: batchName)).dropFirst()
+        XCTAssertEqual(batchRows.count, test.count)
+        let batchLabels = batchRows.map { $0[2] }
+        let pngLabels = names.map { daemon.csv(for: $0)?.last?[2] ?? "missing" }
+        XCTAssertEqual(pngLabels, batchLabels, "a PNG and its IDX row got different labels")
+        let correct = zip(batchLabels, test.labels).filter { $0 == String($1) }.count
+        let accuracy = Double(correct) / Double(test.count)
+
+        let eval = try runCommand(builtBinary("mnistctl"), ["eval", "--data", repositoryRoot + "/../shared/datasets/mnist"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let line = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("accuracy: ") })
+        XCTAssertEqual(String(line), "accuracy: " + String(format: "%.4f", accuracy))
+        XCTAssertGreaterThanOrEqual(accuracy, 0.995)
+        let model = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("model: ") }).dropFirst("model: ".count)
+        XCTAssertEqual(Set(batchRows.map { $0[14] }), [String(model)])
+    }
+}
