@@ -33,6 +33,7 @@ public final class MNISTDaemon {
     let models: ModelHolder
     let spool: Spool
     let queue: WorkQueue
+    let notifier = ServiceNotifier()
 
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -75,6 +76,7 @@ public final class MNISTDaemon {
         logger.notice("mnistd started: watching \(directories.inbox) with model \(model.id)", metadata: [
             "model": "\(model.id)", "file": "\(model.path)",
         ])
+        notifier.ready(status: "watching \(directories.inbox) with model \(model.id)")
 
         while true {
             var received: Int32 = 0
@@ -84,6 +86,7 @@ public final class MNISTDaemon {
                 continue
             }
             logger.notice("stopping on signal \(received): finishing the files in hand")
+            notifier.stopping()
             break
         }
         watcher.stop()
@@ -95,6 +98,7 @@ public final class MNISTDaemon {
 
     /// Re-reads the weights the daemon was started with; on error keeps the current model.
     public func reload() {
+        notifier.reloading()
         do {
             let model = try LoadedModel.load(path: models.current.path)
             models.replace(with: model)
@@ -102,5 +106,6 @@ public final class MNISTDaemon {
         } catch {
             logger.error("reload failed, keeping model \(models.current.id): \(error)", metadata: ["error": "\(error)"])
         }
+        notifier.ready(status: "watching \(configuration.directories.inbox) with model \(models.current.id)")
     }
 }

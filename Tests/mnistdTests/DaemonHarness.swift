@@ -38,6 +38,52 @@ func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandRe
                          stderr: String(decoding: stderr, as: UTF8.self))
 }
 
+/// A datagram socket standing in for systemd's notify socket: what the daemon reports with
+/// sd_notify arrives here.
+final class NotifyListener {
+    let path: String
+    private let fd: Int32
+
+    init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard fd >= 0, bound == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// The next datagram, or nil after `timeout` seconds.
+    func receive(timeout: Double) -> String? {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, Int32(timeout * 1000)) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
+    }
+
+    /// Reads datagrams until one contains `line` as a line; all of them, or nil on timeout.
+    func waitFor(_ line: String, timeout: Double) -> [String]? {
+        var seen: [String] = []
+        let deadline = Date().addingTimeInterval(timeout)
+        while let message = receive(timeout: max(0, deadline.timeIntervalSinceNow)) {
+            seen.append(message)
+            if message.split(separator: "\n").contains(Substring(line)) { return seen }
+        }
+        return nil
+    }
+}
+
 /// A real `mnistd` process on a temporary state directory, its stderr kept in a log file.
 final class DaemonHarness {
     let root: String
@@ -65,20 +111,21 @@ final class DaemonHarness {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Starts the daemon and waits until it says it watches the inbox.
+    /// Starts the daemon and waits until it tells the (stand-in) service manager it is ready.
     func start(logTarget: String = "stderr", file: StaticString = #filePath, line: UInt = #line) throws {
-        let starts = log.components(separatedBy: "mnistd started").count
+        let notify = try NotifyListener(path: "\(root)/notify-\(UInt32.random(in: 0...UInt32.max)).sock")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: builtBinary("mnistd"))
         process.arguments = ["--state-dir", state, "--log-target", logTarget] + extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
         process.standardError = handle
         process.standardOutput = handle
         try process.run()
         self.process = process
-        let started = waitUntil(timeout: 30) { self.log.components(separatedBy: "mnistd started").count > starts || !process.isRunning }
-        XCTAssertTrue(started && process.isRunning, "mnistd did not start:\n\(log)", file: file, line: line)
+        let ready = notify.waitFor("READY=1", timeout: 30)
+        XCTAssertTrue(ready != nil && process.isRunning, "mnistd did not become ready:\n\(log)", file: file, line: line)
     }
 
     /// SIGTERM, and the exit status.
