@@ -85,7 +85,7 @@ final class IDXTests: XCTestCase {
     }
 
     func testReadFileRefusesDirectoriesAndOversizedFiles() throws {
-        XCTAssertThrowsError(try readFile(directory)) { XCTAssertEqual("\($0)", "\(directory): not a regular file") }
+        XCTAssertThrowsError(try readFile(directory)) { XCTAssertEqual("\($0)", "\(directory): not a regular file (directory)") }
         try writeFileAtomically("\(directory)/big", [UInt8](repeating: 1, count: 100))
         XCTAssertThrowsError(try readFile("\(directory)/big", maxBytes: 99)) {
             XCTAssertEqual("\($0)", "\(directory)/big: file is 100 bytes, over the limit of 99")
