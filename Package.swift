@@ -56,7 +56,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "mnist-bench",
-            dependencies: ["NeuralNet", "Formats"],
+            dependencies: ["NeuralNet", "Formats", "Daemon"],
             swiftSettings: kernelSettings
         ),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
@@ -64,6 +64,6 @@ let package = Package(
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl"]),
-        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Formats"]),
+        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Daemon", "Formats"]),
     ]
 )

@@ -36,8 +36,9 @@ public struct IDXLimits: Sendable {
 
 /// Parses IDX bytes (plain or gzip). The header is checked against the real payload size
 /// before anything is allocated for it. `source` names the input in errors.
-public func parseIDX(_ raw: [UInt8], source: String, limits: IDXLimits = IDXLimits()) throws -> IDXArray {
-    let bytes = isGzip(raw) ? try gunzip(raw, source: source, maxBytes: limits.maxDataBytes) : raw
+/// The payload is moved out of `raw` in place, not copied: pass it consumed to keep one copy.
+public func parseIDX(_ raw: consuming [UInt8], source: String, limits: IDXLimits = IDXLimits()) throws -> IDXArray {
+    var bytes = isGzip(raw) ? try gunzip(raw, source: source, maxBytes: limits.maxDataBytes) : raw
     func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
     guard bytes.count >= 4 else { throw fail("too short for an IDX header (\(bytes.count) bytes)") }
     guard bytes[0] == 0, bytes[1] == 0 else {
@@ -68,7 +69,8 @@ public func parseIDX(_ raw: [UInt8], source: String, limits: IDXLimits = IDXLimi
             ? "IDX header claims \(claim) = \(expected) bytes of data, the file holds only \(payload)"
             : "IDX header claims \(claim) = \(expected) bytes of data, the file holds \(payload) (trailing garbage)")
     }
-    return IDXArray(dimensions: dimensions, bytes: Array(bytes[headerSize...]))
+    bytes.removeFirst(headerSize)
+    return IDXArray(dimensions: dimensions, bytes: bytes)
 }
 
 /// Reads an IDX file, plain or gzip.

@@ -102,9 +102,17 @@ public struct Network: Sendable {
 
     /// Class probabilities (count × classes) for `count` images of `inputShape`, values in [0, 1].
     public func probabilities(for images: UnsafePointer<Float>, count: Int, batchSize: Int = 500) -> [Float] {
+        guard count > 0 else { return [] }
+        return probabilities(for: images, count: count,
+                             workspace: Workspace(network: self, batchCapacity: min(batchSize, count), training: false))
+    }
+
+    /// The same, in a workspace kept by the caller (made for this network): a long-running
+    /// classifier allocates it once instead of on every call.
+    public func probabilities(for images: UnsafePointer<Float>, count: Int, workspace: Workspace) -> [Float] {
+        precondition(workspace.architecture == architecture, "workspace made for another architecture")
         var result = [Float](repeating: 0, count: count * classCount)
         guard count > 0 else { return result }
-        let workspace = Workspace(network: self, batchCapacity: min(batchSize, count))
         // Inference only reads the statistics; a copy keeps this method free of shared writes.
         var statistics = self.statistics
         result.withUnsafeMutableBufferPointer { out in
@@ -124,9 +132,13 @@ public struct Network: Sendable {
 }
 
 /// Per-thread memory for running a network on batches of up to `batchCapacity` images:
-/// every layer's output, every layer's cache, and two gradient buffers used in turn.
+/// every layer's output, every layer's cache, and (for training) two gradient buffers used
+/// in turn.
 public final class Workspace {
     public let batchCapacity: Int
+    public let architecture: String
+    /// False for an inference-only workspace, which has no room for gradients.
+    public let training: Bool
     private let storage: UnsafeMutablePointer<Float>
     private let storageCount: Int
     private var activations: [UnsafeMutablePointer<Float>] = []
@@ -134,10 +146,12 @@ public final class Workspace {
     private let gradients: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>)
     private let largestActivation: Int
 
-    public init(network: Network, batchCapacity: Int) {
+    public init(network: Network, batchCapacity: Int, training: Bool = true) {
         self.batchCapacity = batchCapacity
+        self.architecture = network.architecture
+        self.training = training
         let shapes = [network.inputShape] + network.layers.map(\.outputShape)
-        largestActivation = shapes.map(\.count).max()! * batchCapacity
+        largestActivation = training ? shapes.map(\.count).max()! * batchCapacity : 0
         let activationCounts = shapes.map { $0.count * batchCapacity }
         let cacheCounts = network.layers.map { $0.cacheCount(batch: batchCapacity) }
         storageCount = activationCounts.reduce(0, +) + cacheCounts.reduce(0, +) + 2 * largestActivation
@@ -180,6 +194,7 @@ public final class Workspace {
         _ parameterGradients: UnsafeMutablePointer<Float>, _ logitGradients: UnsafePointer<Float>,
         _ network: Network, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
+        precondition(training, "backward needs a training workspace")
         var outputGradient = logitGradients
         var (current, spare) = gradients
         for index in network.layers.indices.reversed() {

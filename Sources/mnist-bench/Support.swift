@@ -8,7 +8,7 @@ struct BenchOptions {
     var data = "../shared/datasets/mnist"
     var python = "/tmp/torch-ref/bin/python"
     var reference = "../shared/reference"
-    var sections: Set<String> = ["gemm", "seed", "cnn"]
+    var sections: Set<String> = ["gemm", "seed", "cnn", "daemon"]
 
     init(arguments: [String]) {
         var rest = arguments[...]
@@ -19,7 +19,7 @@ struct BenchOptions {
             case "--python": python = value
             case "--reference": reference = value
             case "--sections": sections = Set(value.split(separator: ",").map(String.init))
-            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn)")
+            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn,daemon)")
             }
         }
     }

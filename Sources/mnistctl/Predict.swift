@@ -19,10 +19,11 @@ struct Predict: ParsableCommand {
         let model = try LoadedModel.load(path: weightsOptions.path())
         let classes = model.network.classCount
         let decoder = InputDecoder(limits: InputLimits())
+        let classifier = Classifier()
         var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
         for file in files {
             let input = try decoder.decode(path: file, displayName: file)
-            let probabilities = Classifier.probabilities(model, pixels: input.pixels)
+            let probabilities = classifier.probabilities(model, pixels: input.pixels)
             PredictionCSV.appendRows(to: &csv, source: basename(file), probabilities: probabilities[...], classes: classes, model: model.id)
         }
         print(csv.text, terminator: "")

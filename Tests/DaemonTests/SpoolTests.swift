@@ -24,11 +24,17 @@ final class SpoolTests: XCTestCase {
 
     func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
 
+    func claim(_ name: String) throws -> ClaimedInput? {
+        let (claimed, refused) = try spool.claim([name])
+        XCTAssertTrue(refused.isEmpty)
+        return claimed.first
+    }
+
     let csv = Outcome.classified(csv: Array("source,label\r\n".utf8))
 
     func testClassifiedInputEndsInProcessedWithItsCSV() throws {
         try drop("digit.png")
-        let input = try XCTUnwrap(try spool.claim("digit.png"))
+        let input = try XCTUnwrap(try claim("digit.png"))
         XCTAssertEqual(try contents("inbox"), [".claimed"])
         let committed = try spool.commit([(input, csv)])
         XCTAssertEqual(committed.map(\.report), ["\(root)/outbox/digit.png.csv"])
@@ -41,7 +47,7 @@ final class SpoolTests: XCTestCase {
 
     func testFailedInputLiesBesideItsReason() throws {
         try drop("bad.png")
-        let input = try XCTUnwrap(try spool.claim("bad.png"))
+        let input = try XCTUnwrap(try claim("bad.png"))
         _ = try spool.commit([(input, .failed(reason: "bad.png: not a PNG"))])
         XCTAssertEqual(try contents("failed"), ["bad.png", "bad.png.error"])
         XCTAssertEqual(try read("\(root)/failed/bad.png.error"), "bad.png: not a PNG\n")
@@ -51,8 +57,8 @@ final class SpoolTests: XCTestCase {
         for round in 0..<3 {
             try drop("digit.png", "round \(round)")
             try drop("bad.png", "round \(round)")
-            let good = try XCTUnwrap(try spool.claim("digit.png"))
-            let bad = try XCTUnwrap(try spool.claim("bad.png"))
+            let good = try XCTUnwrap(try claim("digit.png"))
+            let bad = try XCTUnwrap(try claim("bad.png"))
             _ = try spool.commit([(good, .classified(csv: Array("csv \(round)".utf8))), (bad, .failed(reason: "reason \(round)"))])
         }
         XCTAssertEqual(try contents("outbox"), ["digit-1.png.csv", "digit-2.png.csv", "digit.png.csv"])
@@ -66,10 +72,10 @@ final class SpoolTests: XCTestCase {
 
     func testClaimingTwiceOrClaimingADirectoryGivesNil() throws {
         try drop("digit.png")
-        XCTAssertNotNil(try spool.claim("digit.png"))
-        XCTAssertNil(try spool.claim("digit.png"))
+        XCTAssertNotNil(try claim("digit.png"))
+        XCTAssertNil(try claim("digit.png"))
         try FileManager.default.createDirectory(atPath: "\(root)/inbox/folder", withIntermediateDirectories: false)
-        XCTAssertNil(try spool.claim("folder"))
+        XCTAssertNil(try claim("folder"))
         XCTAssertEqual(try contents("inbox"), [".claimed", "folder"])
     }
 
@@ -81,7 +87,7 @@ final class SpoolTests: XCTestCase {
             try? FileManager.default.removeItem(atPath: root)
             spool = try Spool(directories: StateDirectories(stateDirectory: root))
             try drop("digit.png")
-            let input = try XCTUnwrap(try spool.claim("digit.png"))
+            let input = try XCTUnwrap(try claim("digit.png"))
             let temporary = "\(root)/outbox/\(Spool.temporaryName(input.id))"
             switch stop {
             case .afterClaim: break
@@ -107,12 +113,29 @@ final class SpoolTests: XCTestCase {
         }
     }
 
+    func testABatchSharesOneClaimDirectoryUntilItsLastInputIsCommitted() throws {
+        for name in ["a.png", "b.png", "c.png"] { try drop(name) }
+        let (claimed, refused) = try spool.claim(["a.png", "gone.png", "b.png", "c.png"])
+        XCTAssertTrue(refused.isEmpty)
+        XCTAssertEqual(claimed.map(\.name), ["a.png", "b.png", "c.png"])
+        XCTAssertEqual(Set(claimed.map(\.directory)).count, 1)
+        XCTAssertEqual(Set(claimed.map(\.id)).count, 3)
+        _ = try spool.commit([(claimed[1], csv)])
+        XCTAssertEqual(try contents("inbox/.claimed").count, 1)
+        // A restart in between finds the other two, with the same ids.
+        let pending = try Spool(directories: spool.directories).unfinished()
+        XCTAssertEqual(pending, [claimed[0], claimed[2]])
+        _ = try spool.commit(pending.map { ($0, csv) })
+        XCTAssertEqual(try contents("inbox/.claimed"), [])
+        XCTAssertEqual(try contents("outbox"), ["a.png.csv", "b.png.csv", "c.png.csv"])
+    }
+
     func testDeleteProcessedRemovesClassifiedInputsOnly() throws {
         spool = try Spool(directories: StateDirectories(stateDirectory: root), deleteProcessed: true)
         try drop("digit.png")
         try drop("bad.png")
-        let good = try XCTUnwrap(try spool.claim("digit.png"))
-        let bad = try XCTUnwrap(try spool.claim("bad.png"))
+        let good = try XCTUnwrap(try claim("digit.png"))
+        let bad = try XCTUnwrap(try claim("bad.png"))
         let committed = try spool.commit([(good, csv), (bad, .failed(reason: "no"))])
         XCTAssertEqual(committed.map(\.movedTo), [nil, "\(root)/failed/bad.png"])
         XCTAssertEqual(try contents("processed"), [])

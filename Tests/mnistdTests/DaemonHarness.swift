@@ -1,3 +1,4 @@
+import Daemon
 import Formats
 import Foundation
 import XCTest
@@ -36,52 +37,6 @@ func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandRe
     process.waitUntilExit()
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: stderr, as: UTF8.self))
-}
-
-/// A datagram socket standing in for systemd's notify socket: what the daemon reports with
-/// sd_notify arrives here.
-final class NotifyListener {
-    let path: String
-    private let fd: Int32
-
-    init(path: String) throws {
-        self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in path.utf8.prefix(raw.count - 1).enumerated() { raw[i] = byte }
-        }
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard fd >= 0, bound == 0 else { throw POSIXError(.EADDRNOTAVAIL) }
-    }
-
-    deinit {
-        close(fd)
-        unlink(path)
-    }
-
-    /// The next datagram, or nil after `timeout` seconds.
-    func receive(timeout: Double) -> String? {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, Int32(timeout * 1000)) == 1 else { return nil }
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = recv(fd, &buffer, buffer.count, 0)
-        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
-    }
-
-    /// Reads datagrams until one contains `line` as a line; all of them, or nil on timeout.
-    func waitFor(_ line: String, timeout: Double) -> [String]? {
-        var seen: [String] = []
-        let deadline = Date().addingTimeInterval(timeout)
-        while let message = receive(timeout: max(0, deadline.timeIntervalSinceNow)) {
-            seen.append(message)
-            if message.split(separator: "\n").contains(Substring(line)) { return seen }
-        }
-        return nil
-    }
 }
 
 /// A real `mnistd` process on a temporary state directory, its stderr kept in a log file.

@@ -1,26 +1,51 @@
 import Formats
 import NeuralNet
 
-/// Class probabilities for a batch of digits, and the CSV that publishes them.
-public enum Classifier {
-    /// Images are converted to floats a chunk at a time, so a large IDX batch costs little
-    /// memory beyond its bytes; each chunk goes through the network's batched GEMMs.
-    static let chunk = 1024
+/// Class probabilities for batches of digits. Keeps one inference workspace, made again only
+/// when the model's architecture changes, so a long-running daemon allocates it once; its
+/// batch size bounds the memory an input of any size costs. One per thread.
+public final class Classifier {
+    /// Images per forward pass: large enough for the GEMMs to run near full speed, small
+    /// enough to keep the workspace (activations of every layer) to a few tens of MB.
+    public static let batchSize = 64
+    private var workspace: Workspace?
+
+    public init() {}
 
     /// Probabilities (count × classes) for `pixels` (count × 28 × 28 bytes, 255 = ink).
-    public static func probabilities(_ model: LoadedModel, pixels: [UInt8]) -> [Float] {
-        let imageSize = model.network.inputShape.count
-        let count = pixels.count / imageSize
+    public func probabilities(_ model: LoadedModel, pixels: [UInt8]) -> [Float] {
+        probabilities(model, inputs: [pixels])
+    }
+
+    /// Probabilities for the images of several inputs in turn, as if concatenated: small
+    /// inputs share forward passes, and no input is copied.
+    public func probabilities(_ model: LoadedModel, inputs: [[UInt8]]) -> [Float] {
+        let network = model.network
+        if workspace?.architecture != network.architecture {
+            workspace = Workspace(network: network, batchCapacity: Self.batchSize, training: false)
+        }
+        let imageSize = network.inputShape.count
+        let count = inputs.reduce(0) { $0 + $1.count / imageSize }
         var result: [Float] = []
-        result.reserveCapacity(count * model.network.classCount)
-        var floats = [Float](repeating: 0, count: min(count, chunk) * imageSize)
-        for start in stride(from: 0, to: count, by: chunk) {
-            let images = min(chunk, count - start)
-            for i in 0..<images * imageSize { floats[i] = Float(pixels[start * imageSize + i]) * (1 / 255) }
+        result.reserveCapacity(count * network.classCount)
+        var floats = [Float](repeating: 0, count: Self.batchSize * imageSize)
+        var filled = 0
+        func flush() {
+            guard filled > 0 else { return }
             result += floats.withUnsafeBufferPointer {
-                model.network.probabilities(for: $0.baseAddress!, count: images)
+                network.probabilities(for: $0.baseAddress!, count: filled, workspace: workspace!)
+            }
+            filled = 0
+        }
+        for pixels in inputs {
+            for image in 0..<pixels.count / imageSize {
+                let source = image * imageSize, target = filled * imageSize
+                for i in 0..<imageSize { floats[target + i] = Float(pixels[source + i]) * (1 / 255) }
+                filled += 1
+                if filled == Self.batchSize { flush() }
             }
         }
+        flush()
         return result
     }
 }

@@ -14,6 +14,7 @@ public final class ClassifierWorker: @unchecked Sendable {
     let models: ModelHolder
     let logger: Logger
     let batchLimit: Int
+    private let classifier = Classifier()
 
     public init(queue: WorkQueue, spool: Spool, decoder: InputDecoder, models: ModelHolder, logger: Logger, batchLimit: Int = 64) {
         self.queue = queue
@@ -44,15 +45,15 @@ public final class ClassifierWorker: @unchecked Sendable {
             case .rescan:
                 rescan()
             case .files(let names):
-                var claimed: [ClaimedInput] = []
-                for name in names {
-                    do {
-                        if let input = try spool.claim(name) { claimed.append(input) }
-                    } catch {
+                do {
+                    let (claimed, refused) = try spool.claim(names)
+                    for (name, error) in refused {
                         logger.error("cannot claim \(name): \(error)", metadata: ["file": "\(name)", "error": "\(error)"])
                     }
+                    if !claimed.isEmpty { process(claimed) }
+                } catch {
+                    logger.error("cannot claim inputs: \(error)", metadata: ["error": "\(error)"])
                 }
-                if !claimed.isEmpty { process(claimed) }
             }
         }
     }
@@ -74,9 +75,10 @@ public final class ClassifierWorker: @unchecked Sendable {
         var decoded: [Result<DecodedInput, any Error>] = claimed.map { input in
             Result { try decoder.decode(path: input.path, displayName: input.name) }
         }
-        var allPixels: [UInt8] = []
-        for case .success(let input) in decoded { allPixels += input.pixels }
-        let probabilities = Classifier.probabilities(model, pixels: allPixels)
+        var inputs: [[UInt8]] = []
+        for case .success(let input) in decoded { inputs.append(input.pixels) }
+        let probabilities = classifier.probabilities(model, inputs: inputs)
+        inputs.removeAll()
         let classes = model.network.classCount
         var outcomes: [(ClaimedInput, Outcome)] = []
         var labels: [[Int]] = []

@@ -44,28 +44,28 @@ public struct InputDecoder: Sendable {
             if reason.contains("over the limit") { reason += " (raise --max-file-bytes to accept it)" }
             throw FormatError(file: displayName, reason: reason)
         }
-        return try decode(bytes: bytes, name: displayName)
+        return try decode(bytes: consume bytes, name: displayName)
     }
 
-    public func decode(bytes: [UInt8], name: String) throws -> DecodedInput {
+    public func decode(bytes: consuming [UInt8], name: String) throws -> DecodedInput {
         if isPNG(bytes) || (!looksLikeIDX(bytes) && Self.isPNGName(name)) {
             let image = try decodePNG(bytes, source: name, limits: PNGLimits(maxPixels: limits.maxPNGPixels))
             return DecodedInput(kind: .png, pixels: DigitNormalization.normalize(image).pixels)
         }
         if looksLikeIDX(bytes) || Self.isIDXName(name) {
-            return try decodeIDX(bytes, name: name)
+            return try decodeIDX(consume bytes, name: name)
         }
         if bytes.isEmpty { throw FormatError(file: name, reason: "the file is empty") }
         let start = bytes.prefix(4).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
         throw FormatError(file: name, reason: "neither a PNG nor an IDX image file (it starts with \(start))")
     }
 
-    private func decodeIDX(_ bytes: [UInt8], name: String) throws -> DecodedInput {
+    private func decodeIDX(_ bytes: consuming [UInt8], name: String) throws -> DecodedInput {
         let side = DigitNormalization.side
         let idxLimits = IDXLimits(maxFileBytes: limits.maxFileBytes, maxDataBytes: limits.maxIDXImages * side * side + 16)
         let array: IDXArray
         do {
-            array = try parseIDX(bytes, source: name, limits: idxLimits)
+            array = try parseIDX(consume bytes, source: name, limits: idxLimits)
         } catch let error as FormatError where error.reason.contains("over the limit") {
             throw FormatError(file: name, reason: "\(error.reason): more than \(limits.maxIDXImages) images (raise --max-idx-images to accept it)")
         }

@@ -22,7 +22,7 @@ public struct StateDirectories: Sendable {
     public var claimed: String { "\(inbox)/.claimed" }
 }
 
-/// An input taken out of the inbox, at `claimed/<id>/<name>`, until its outcome is committed.
+/// An input taken out of the inbox, at `claimed/<batch>/<name>`, until its outcome is committed.
 public struct ClaimedInput: Sendable, Equatable {
     public let id: String
     public let name: String
@@ -74,19 +74,27 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
-    /// Takes `name` out of the inbox. Nil when it is gone (claimed already) or is a directory.
-    public func claim(_ name: String) throws -> ClaimedInput? {
-        let source = "\(directories.inbox)/\(name)"
-        guard let info = linkStatus(source), info.st_mode & S_IFMT != S_IFDIR else { return nil }
-        let id = try makeClaimDirectory()
-        let input = ClaimedInput(id: id, name: name, directory: "\(directories.claimed)/\(id)")
-        guard rename(source, input.path) == 0 else {
-            let code = errno
-            rmdir(input.directory)
-            if code == ENOENT { return nil }
-            throw FileSystemError("claim", source, code: code)
+    /// Takes names out of the inbox, together into one claim directory (one directory per
+    /// batch rather than per file: creating and removing directories is what costs). Names
+    /// that are gone (claimed already) or are directories are skipped; names that cannot be
+    /// moved are returned with the reason.
+    public func claim(_ names: [String]) throws -> (claimed: [ClaimedInput], refused: [(name: String, error: FileSystemError)]) {
+        let batch = try makeClaimDirectory()
+        let directory = "\(directories.claimed)/\(batch)"
+        var claimed: [ClaimedInput] = []
+        var refused: [(name: String, error: FileSystemError)] = []
+        for name in names {
+            let source = "\(directories.inbox)/\(name)"
+            guard let info = linkStatus(source), info.st_mode & S_IFMT != S_IFDIR else { continue }
+            let input = ClaimedInput(id: Self.claimID(batch: batch, name: name), name: name, directory: directory)
+            if rename(source, input.path) == 0 {
+                claimed.append(input)
+            } else if errno != ENOENT {
+                refused.append((name, FileSystemError("claim", source)))
+            }
         }
-        return input
+        if claimed.isEmpty { rmdir(directory) }
+        return (claimed, refused)
     }
 
     private func makeClaimDirectory() throws -> String {
@@ -101,19 +109,24 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
+    /// A claim's id: its batch and a hash of its name (unique within the batch, whose names
+    /// are unique), so that it can be derived again after a crash.
+    static func claimID(batch: String, name: String) -> String {
+        var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+        for byte in name.utf8 { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
+        return "\(batch)-\(String(hash, radix: 16))"
+    }
+
     /// Inputs claimed before a crash that still need finishing; removes what finished inputs
     /// left behind (empty claim directories, published reports' temporary names).
     public func unfinished() throws -> [ClaimedInput] {
         var pending: [ClaimedInput] = []
-        for id in try directoryEntries(directories.claimed).sorted() {
-            let directory = "\(directories.claimed)/\(id)"
+        for batch in try directoryEntries(directories.claimed).sorted() {
+            let directory = "\(directories.claimed)/\(batch)"
             guard linkStatus(directory).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
-            let names = try directoryEntries(directory)
-            if let name = names.first {
-                pending.append(ClaimedInput(id: id, name: name, directory: directory))
-            } else {
-                rmdir(directory)
-            }
+            let names = try directoryEntries(directory).sorted()
+            if names.isEmpty { rmdir(directory) }
+            pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory) }
         }
         let live = Set(pending.map(\.id))
         for directory in [directories.outbox, directories.failed] {
@@ -186,10 +199,9 @@ public final class Spool: @unchecked Sendable {
             committed.append(Committed(input: input, report: "\(report.directory)/\(reportName)\(report.suffix)", movedTo: movedTo))
         }
         for directory in destinations { syncDirectory(directory) }
-        for (input, report) in zip(batch.map(\.0), reports) {
-            unlink(report.temporary)
-            rmdir(input.directory)
-        }
+        for report in reports { unlink(report.temporary) }
+        // Fails, as it should, while other inputs of the same claim batch are still there.
+        for directory in Set(batch.map(\.0.directory)) { rmdir(directory) }
         return committed
     }
 

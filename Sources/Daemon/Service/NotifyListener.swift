@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The service manager's end of the notify protocol: a datagram socket to pass to a child as
+/// `NOTIFY_SOCKET`, on which its `READY=1`, `STATUS=…` and other messages arrive. The
+/// benchmark and the tests use it to start the real daemon as systemd would.
+public final class NotifyListener {
+    public let path: String
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        guard fd >= 0 else { throw FileSystemError("create a notify socket at", path) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            close(fd)
+            throw FileSystemError("bind a notify socket at", path, code: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() { raw[i] = byte }
+        }
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw FileSystemError("bind a notify socket at", path, code: code)
+        }
+    }
+
+    deinit {
+        close(fd)
+        unlink(path)
+    }
+
+    /// The next message, or nil after `timeout` seconds.
+    public func receive(timeout: Double) -> String? {
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        guard poll(&descriptor, 1, Int32(max(0, timeout) * 1000)) == 1 else { return nil }
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
+    }
+
+    /// Reads messages until one holds `line` as one of its lines; returns all read, or nil
+    /// after `timeout` seconds.
+    public func waitFor(_ line: String, timeout: Double) -> [String]? {
+        var seen: [String] = []
+        let deadline = Double(monotonicMicroseconds()) / 1e6 + timeout
+        while let message = receive(timeout: deadline - Double(monotonicMicroseconds()) / 1e6) {
+            seen.append(message)
+            if message.split(separator: "\n").contains(Substring(line)) { return seen }
+        }
+        return nil
+    }
+}

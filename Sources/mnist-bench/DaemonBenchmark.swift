@@ -1,0 +1,151 @@
+import Daemon
+import Formats
+import NeuralNet
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Drives the real `mnistd` (built next to this benchmark) on a temporary state directory:
+/// latency from a PNG's close to its CSV's appearance, sustained throughput with 1,000 files
+/// queued, a 10,000-image IDX batch end to end, idle CPU and peak memory.
+func benchmarkDaemon(test: LabeledImages) {
+    guard let executable = currentExecutablePath() else { fail("cannot find this executable") }
+    let binary = String(executable[..<executable.lastIndex(of: "/")!]) + "/mnistd"
+    let root = "/tmp/mnistd-bench-\(getpid())"
+    let inbox = "\(root)/var/inbox", outbox = "\(root)/var/outbox", staging = "\(root)/staging"
+    mkdir(root, 0o755)
+    mkdir(staging, 0o755)
+    defer { _ = system("rm -rf '\(root)'") }
+
+    let notify: NotifyListener
+    do { notify = try NotifyListener(path: "\(root)/notify.sock") } catch { fail("\(error)") }
+    let pid = spawn(binary, ["--state-dir", "\(root)/var", "--log-target", "stderr"], environment: ["NOTIFY_SOCKET=\(notify.path)"])
+    guard notify.waitFor("READY=1", timeout: 30) != nil else { fail("\(binary) did not become ready") }
+    let arrivals = OutboxArrivals(directory: outbox)
+
+    let pngs: [[UInt8]] = (0..<1000).map { index in
+        let pixels = test.pixels[index * 784..<(index + 1) * 784].map { UInt8(($0 * 255).rounded()) }
+        return (try? encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: pixels))) ?? []
+    }
+
+    // One file at a time: close → CSV linked into the outbox.
+    var latencies: [Double] = []
+    for index in 0..<300 {
+        let name = "latency-\(index).png"
+        writeWhole("\(inbox)/\(name)", pngs[index % pngs.count])
+        let closed = seconds()
+        arrivals.wait(for: ["\(name).csv"])
+        latencies.append((seconds() - closed) * 1000)
+    }
+    latencies.sort()
+    let p50 = latencies[latencies.count / 2], p99 = latencies[latencies.count * 99 / 100]
+
+    // 1,000 files renamed into the inbox at once.
+    for (index, png) in pngs.enumerated() { writeWhole("\(staging)/burst-\(index).png", png) }
+    let burstStart = seconds()
+    for index in pngs.indices { rename("\(staging)/burst-\(index).png", "\(inbox)/burst-\(index).png") }
+    arrivals.wait(for: pngs.indices.map { "burst-\($0).png.csv" })
+    let filesPerSecond = Double(pngs.count) / (seconds() - burstStart)
+
+    // The whole test set as one IDX batch.
+    let batch = IDXArray(dimensions: [test.count, 28, 28], bytes: test.pixels.map { UInt8(($0 * 255).rounded()) })
+    writeWhole("\(staging)/t10k.idx3", batch.encoded)
+    let batchStart = seconds()
+    rename("\(staging)/t10k.idx3", "\(inbox)/t10k.idx3")
+    arrivals.wait(for: ["t10k.idx3.csv"])
+    let batchMilliseconds = (seconds() - batchStart) * 1000
+
+    let before = cpuTicks(pid)
+    sleep(5)
+    let idleTicks = cpuTicks(pid) - before
+    let peakRSS = peakResidentKilobytes(pid)
+    kill(pid, SIGTERM)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
+
+    print("\n== mnistd end to end (real daemon, shipped cnn, state on \(root)) ==")
+    print("latency, close → CSV, single 28×28 PNG:  p50 \(fixed(p50, 2)) ms  p99 \(fixed(p99, 2)) ms  (goal p99 ≤ 2 ms)")
+    print("throughput, 1,000 PNGs queued at once:   \(Int(filesPerSecond)) files/s  (goal ≥ 5,000)")
+    print("10,000-image IDX batch, end to end:      \(Int(batchMilliseconds)) ms  (goal ≤ 100 ms)")
+    print("idle CPU over 5 s:                       \(idleTicks) ticks  (goal 0)")
+    print("peak RSS:                                \(peakRSS / 1024) MB  (goal ≤ 50 MB)")
+    print("exit status after SIGTERM:               \(status >> 8 & 0xFF)")
+}
+
+/// Waits for files to appear in the outbox, through inotify (no polling).
+final class OutboxArrivals {
+    private let fd: Int32
+    private var seen: Set<String> = []
+
+    init(directory: String) {
+        fd = inotify_init1(Int32(IN_CLOEXEC))
+        guard inotify_add_watch(fd, directory, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0 else { fail("cannot watch \(directory)") }
+    }
+
+    deinit { close(fd) }
+
+    func wait(for names: [String]) {
+        var missing = Set(names).subtracting(seen)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        while !missing.isEmpty {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 120_000) == 1 else { fail("timed out waiting for \(missing.count) CSV files") }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            var offset = 0
+            while offset + 16 <= count {
+                let length = buffer.withUnsafeBytes { Int($0.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self)) }
+                let name = String(decoding: buffer[(offset + 16)..<(offset + 16 + length)].prefix { $0 != 0 }, as: UTF8.self)
+                seen.insert(name)
+                missing.remove(name)
+                offset += 16 + length
+            }
+        }
+    }
+}
+
+func writeWhole(_ path: String, _ bytes: [UInt8]) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    guard fd >= 0, writeAll(fd, bytes), close(fd) == 0 else { fail("cannot write \(path)") }
+}
+
+func spawn(_ path: String, _ arguments: [String], environment: [String]) -> pid_t {
+    var actions = posix_spawn_file_actions_t()
+    posix_spawn_file_actions_init(&actions)
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, "/dev/null", O_WRONLY, 0)
+    let argv = ([path] + arguments).map { strdup($0) } + [nil]
+    let envp = environment.map { strdup($0) } + [nil]
+    var pid: pid_t = 0
+    let status = posix_spawn(&pid, path, &actions, nil, argv, envp)
+    posix_spawn_file_actions_destroy(&actions)
+    guard status == 0 else { fail("cannot start \(path): \(String(cString: strerror(status)))") }
+    return pid
+}
+
+/// User + system CPU time of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
+func cpuTicks(_ pid: pid_t) -> Int {
+    guard let stat = readProcFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")) else { fail("cannot read /proc/\(pid)/stat") }
+    let fields = String(decoding: stat[(close + 2)...], as: UTF8.self).split(separator: " ")
+    return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
+}
+
+/// VmHWM from /proc/PID/status, in kB.
+func peakResidentKilobytes(_ pid: pid_t) -> Int {
+    guard let status = readProcFile("/proc/\(pid)/status"),
+          let line = String(decoding: status, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+          let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) else { fail("no VmHWM in /proc/\(pid)/status") }
+    return kilobytes
+}
+
+/// A /proc file's contents: they report size 0, so they are read until the end.
+func readProcFile(_ path: String) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var contents: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 4096)
+    while true {
+        let count = read(fd, &chunk, chunk.count)
+        guard count > 0 else { return count == 0 ? contents : nil }
+        contents += chunk[0..<count]
+    }
+}
