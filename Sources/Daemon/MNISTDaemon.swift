@@ -25,7 +25,7 @@ public struct StartupError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Composes the pieces — model, spool, queue, watcher, worker — and runs them until SIGTERM
+/// Composes the pieces — model, spool, queue, watcher, worker, writer — and runs them until SIGTERM
 /// or SIGINT; SIGHUP re-reads the weights.
 public final class MNISTDaemon {
     let configuration: DaemonConfiguration
@@ -68,8 +68,10 @@ public final class MNISTDaemon {
             try makeDirectories(spool.directories.inbox)
             try makeDirectories(spool.directories.claimed)
         }
+        let writer = OutboxWriter(spool: spool, logger: logger)
         let worker = ClassifierWorker(queue: queue, spool: spool, decoder: InputDecoder(limits: configuration.limits),
-                                      models: models, logger: logger, batchLimit: configuration.batchLimit)
+                                      models: models, writer: writer, logger: logger, batchLimit: configuration.batchLimit)
+        let writerThread = WorkerThread(name: "outbox-writer") { writer.run() }
         let workerThread = WorkerThread(name: "classifier") { worker.run() }
         let watcherThread = WorkerThread(name: "inbox-watcher") { watcher.run() }
         let model = models.current
@@ -89,10 +91,13 @@ public final class MNISTDaemon {
             notifier.stopping()
             break
         }
+        // Upstream first: no new names, then the batch in hand classified, then written.
         watcher.stop()
         queue.close()
         watcherThread.join()
         workerThread.join()
+        writer.close()
+        writerThread.join()
         logger.notice("mnistd stopped")
     }
 

@@ -8,10 +8,10 @@ import Glibc
 /// Drives the real `mnistd` (built next to this benchmark) on a temporary state directory:
 /// latency from a PNG's close to its CSV's appearance, sustained throughput with 1,000 files
 /// queued, a 10,000-image IDX batch end to end, idle CPU and peak memory.
-func benchmarkDaemon(test: LabeledImages) {
+func benchmarkDaemon(test: LabeledImages, under directory: String) {
     guard let executable = currentExecutablePath() else { fail("cannot find this executable") }
     let binary = String(executable[..<executable.lastIndex(of: "/")!]) + "/mnistd"
-    let root = "/tmp/mnistd-bench-\(getpid())"
+    let root = "\(directory)/mnistd-bench-\(getpid())"
     let inbox = "\(root)/var/inbox", outbox = "\(root)/var/outbox", staging = "\(root)/staging"
     mkdir(root, 0o755)
     mkdir(staging, 0o755)

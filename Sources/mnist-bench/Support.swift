@@ -9,6 +9,8 @@ struct BenchOptions {
     var python = "/tmp/torch-ref/bin/python"
     var reference = "../shared/reference"
     var sections: Set<String> = ["gemm", "seed", "cnn", "daemon"]
+    /// Where the daemon benchmark keeps its state: a disk (the default) or a tmpfs.
+    var daemonDirectory = "/tmp"
 
     init(arguments: [String]) {
         var rest = arguments[...]
@@ -19,7 +21,8 @@ struct BenchOptions {
             case "--python": python = value
             case "--reference": reference = value
             case "--sections": sections = Set(value.split(separator: ",").map(String.init))
-            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn,daemon)")
+            case "--daemon-dir": daemonDirectory = value
+            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn,daemon, --daemon-dir DIR)")
             }
         }
     }

@@ -27,6 +27,8 @@ public struct ClaimedInput: Sendable, Equatable {
     public let id: String
     public let name: String
     let directory: String
+    /// Found claimed at start: some of its commit may have happened before the crash.
+    let recovered: Bool
 
     public var path: String { "\(directory)/\(name)" }
 }
@@ -86,7 +88,7 @@ public final class Spool: @unchecked Sendable {
         for name in names {
             let source = "\(directories.inbox)/\(name)"
             guard let info = linkStatus(source), info.st_mode & S_IFMT != S_IFDIR else { continue }
-            let input = ClaimedInput(id: Self.claimID(batch: batch, name: name), name: name, directory: directory)
+            let input = ClaimedInput(id: Self.claimID(batch: batch, name: name), name: name, directory: directory, recovered: false)
             if rename(source, input.path) == 0 {
                 claimed.append(input)
             } else if errno != ENOENT {
@@ -126,7 +128,7 @@ public final class Spool: @unchecked Sendable {
             guard linkStatus(directory).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
             let names = try directoryEntries(directory).sorted()
             if names.isEmpty { rmdir(directory) }
-            pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory) }
+            pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory, recovered: true) }
         }
         let live = Set(pending.map(\.id))
         for directory in [directories.outbox, directories.failed] {
@@ -162,11 +164,11 @@ public final class Spool: @unchecked Sendable {
             }
             let temporary = "\(directory)/\(Self.temporaryName(input.id))"
             var report = Report(directory: directory, suffix: suffix, temporary: temporary)
-            if let existing = linkStatus(temporary), existing.st_nlink > 1,
+            if input.recovered, let existing = linkStatus(temporary), existing.st_nlink > 1,
                let published = entry(in: directory, sameFileAs: existing, excluding: Self.temporaryName(input.id)) {
                 report.name = String(published.dropLast(suffix.count))
             } else {
-                unlink(temporary)
+                if input.recovered { unlink(temporary) }
                 try createFile(temporary, bytes)
             }
             reports.append(report)
@@ -208,13 +210,15 @@ public final class Spool: @unchecked Sendable {
     /// Moves a claimed input into `directory` without replacing anything; a move finished
     /// before a crash (the same inode already there) is recognised, not repeated.
     private func move(_ input: ClaimedInput, into directory: String, preferred: String) throws -> String? {
-        guard let info = linkStatus(input.path) else { return nil }
         let name: String
-        if info.st_nlink > 1, let existing = entry(in: directory, sameFileAs: info, excluding: "") {
+        if input.recovered, let info = linkStatus(input.path), info.st_nlink > 1,
+           let existing = entry(in: directory, sameFileAs: info, excluding: "") {
             name = existing
         } else {
             do {
                 name = try linkWithoutReplacing(input.path, into: directory, preferred: preferred)
+            } catch let error as FileSystemError where error.code == ENOENT {
+                return nil  // removed from the claim directory by hand: nothing left to move
             } catch let error as FileSystemError where error.code == EPERM {
                 // fs.protected_hardlinks refuses links to other users' files: rename instead,
                 // to a name checked free first (only the daemon writes in these directories).

@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Logging
+
+/// One classified input waiting to be published.
+public struct ClassifiedInput: Sendable {
+    public let input: ClaimedInput
+    public let outcome: Outcome
+    /// The predicted label of each image (empty for a rejected input).
+    public let labels: [Int]
+}
+
+/// A batch of inputs classified with one model, and when its work started.
+public struct ClassifiedBatch: Sendable {
+    public let inputs: [ClassifiedInput]
+    public let modelID: String
+    public let startedMicroseconds: Int64
+}
+
+/// Publishes classified batches through the spool on its own thread, so that the disk's
+/// flushes overlap the next batch's decoding and forward pass. At most `capacity` batches
+/// wait; the worker blocks beyond that, which bounds the memory of results not yet written.
+/// Each outcome is logged once it is committed.
+public final class OutboxWriter: @unchecked Sendable {
+    let spool: Spool
+    let logger: Logger
+    let capacity: Int
+    private let lock = ConditionLock()
+    private var pending: [ClassifiedBatch] = []
+    private var closed = false
+
+    public init(spool: Spool, logger: Logger, capacity: Int = 2) {
+        self.spool = spool
+        self.logger = logger
+        self.capacity = capacity
+    }
+
+    /// Hands a batch over; waits while `capacity` batches are already waiting.
+    public func submit(_ batch: ClassifiedBatch) {
+        lock.withLock {
+            while pending.count >= capacity && !closed { lock.wait() }
+            pending.append(batch)
+            lock.broadcast()
+        }
+    }
+
+    /// Batches handed over and not yet committed.
+    public var backlog: Int { lock.withLock { pending.count } }
+
+    /// No more batches will come: `run` returns once the waiting ones are written.
+    public func close() {
+        lock.withLock {
+            closed = true
+            lock.broadcast()
+        }
+    }
+
+    private var isClosed: Bool { lock.withLock { closed } }
+
+    /// Writes batches until closed and drained.
+    public func run() {
+        while let batch = next() {
+            if let committed = commitRetrying(batch) { log(batch, committed) }
+            lock.withLock {
+                pending.removeFirst()
+                lock.broadcast()
+            }
+        }
+    }
+
+    /// The oldest batch, left in `pending` until written so that `submit` counts it.
+    private func next() -> ClassifiedBatch? {
+        lock.withLock {
+            while pending.isEmpty && !closed { lock.wait() }
+            return pending.first
+        }
+    }
+
+    /// Commits, and when the disk refuses (full, read-only, permissions), keeps the inputs
+    /// claimed and tries again with growing pauses, logging once per episode. Nil when the
+    /// daemon stops first: the claims are finished at the next start.
+    private func commitRetrying(_ batch: ClassifiedBatch) -> [Committed]? {
+        let outcomes = batch.inputs.map { ($0.input, $0.outcome) }
+        var pause: useconds_t = 100_000
+        var failing = false
+        while true {
+            do {
+                let committed = try spool.commit(outcomes)
+                if failing { logger.notice("results can be written again; carrying on") }
+                return committed
+            } catch {
+                if !failing {
+                    logger.error("cannot write results, keeping \(outcomes.count) input(s) claimed and retrying: \(error)",
+                                 metadata: ["error": "\(error)"])
+                    failing = true
+                }
+                if isClosed { return nil }
+                usleep(pause)
+                pause = min(pause * 2, 5_000_000)
+            }
+        }
+    }
+
+    private func log(_ batch: ClassifiedBatch, _ committed: [Committed]) {
+        let duration = monotonicMicroseconds() - batch.startedMicroseconds
+        for (entry, classified) in zip(committed, batch.inputs) {
+            let labels = classified.labels
+            switch classified.outcome {
+            case .classified:
+                var metadata: Logger.Metadata = [
+                    "file": "\(entry.input.name)", "images": "\(labels.count)", "duration_us": "\(duration)",
+                    "model": "\(batch.modelID)", "output": "\(entry.report)",
+                ]
+                if labels.count == 1 { metadata["label"] = "\(labels[0])" }
+                let summary = labels.count == 1 ? "digit \(labels[0])" : "\(labels.count) images"
+                logger.info("classified \(entry.input.name): \(summary)", metadata: metadata)
+            case .failed(let reason):
+                logger.warning("rejected \(reason)", metadata: [
+                    "file": "\(entry.input.name)", "error": "\(reason)", "duration_us": "\(duration)", "output": "\(entry.report)",
+                ])
+            }
+        }
+    }
+}
