@@ -24,6 +24,13 @@ final class SpoolTests: XCTestCase {
 
     func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
 
+    /// Commits and settles, as the writer does once idle.
+    func commit(_ batch: [(ClaimedInput, Outcome)]) throws -> [Committed] {
+        let committed = try spool.commit(batch)
+        spool.settle()
+        return committed
+    }
+
     func claim(_ name: String) throws -> ClaimedInput? {
         let (claimed, refused) = try spool.claim([name])
         XCTAssertTrue(refused.isEmpty)
@@ -36,11 +43,12 @@ final class SpoolTests: XCTestCase {
         try drop("digit.png")
         let input = try XCTUnwrap(try claim("digit.png"))
         XCTAssertEqual(try contents("inbox"), [".claimed"])
-        let committed = try spool.commit([(input, csv)])
+        let committed = try commit([(input, csv)])
         XCTAssertEqual(committed.map(\.report), ["\(root)/outbox/digit.png.csv"])
         XCTAssertEqual(committed.map(\.movedTo), ["\(root)/processed/digit.png"])
         XCTAssertEqual(try contents("outbox"), ["digit.png.csv"])
         XCTAssertEqual(try contents("processed"), ["digit.png"])
+        spool.settle()
         XCTAssertEqual(try contents("inbox/.claimed"), [])
         XCTAssertEqual(try read("\(root)/outbox/digit.png.csv"), "source,label\r\n")
     }
@@ -48,7 +56,7 @@ final class SpoolTests: XCTestCase {
     func testFailedInputLiesBesideItsReason() throws {
         try drop("bad.png")
         let input = try XCTUnwrap(try claim("bad.png"))
-        _ = try spool.commit([(input, .failed(reason: "bad.png: not a PNG"))])
+        _ = try commit([(input, .failed(reason: "bad.png: not a PNG"))])
         XCTAssertEqual(try contents("failed"), ["bad.png", "bad.png.error"])
         XCTAssertEqual(try read("\(root)/failed/bad.png.error"), "bad.png: not a PNG\n")
     }
@@ -59,7 +67,7 @@ final class SpoolTests: XCTestCase {
             try drop("bad.png", "round \(round)")
             let good = try XCTUnwrap(try claim("digit.png"))
             let bad = try XCTUnwrap(try claim("bad.png"))
-            _ = try spool.commit([(good, .classified(csv: Array("csv \(round)".utf8))), (bad, .failed(reason: "reason \(round)"))])
+            _ = try commit([(good, .classified(csv: Array("csv \(round)".utf8))), (bad, .failed(reason: "reason \(round)"))])
         }
         XCTAssertEqual(try contents("outbox"), ["digit-1.png.csv", "digit-2.png.csv", "digit.png.csv"])
         XCTAssertEqual(try contents("processed"), ["digit-1.png", "digit-2.png", "digit.png"])
@@ -82,7 +90,7 @@ final class SpoolTests: XCTestCase {
     /// A crash can stop a commit between any two of its steps; each state must finish with
     /// exactly one report and the input in processed/, whatever was done before.
     func testEveryCrashPointRecoversToExactlyOneReport() throws {
-        enum Stop: CaseIterable { case afterClaim, afterTemporaryWritten, afterLinked, afterInputLinked, afterInputMoved, afterAll }
+        enum Stop: CaseIterable { case afterClaim, afterTemporaryWritten, afterLinked, afterInputMoved, afterCommit, afterSettle }
         for stop in Stop.allCases {
             try? FileManager.default.removeItem(atPath: root)
             spool = try Spool(directories: StateDirectories(stateDirectory: root))
@@ -93,19 +101,24 @@ final class SpoolTests: XCTestCase {
             case .afterClaim: break
             case .afterTemporaryWritten:
                 try Data("partial".utf8).write(to: URL(fileURLWithPath: temporary))
-            case .afterLinked, .afterInputLinked, .afterInputMoved:
+            case .afterLinked, .afterInputMoved:
                 try Data("source,label\r\n".utf8).write(to: URL(fileURLWithPath: temporary))
                 XCTAssertEqual(link(temporary, "\(root)/outbox/digit.png.csv"), 0)
-                if stop != .afterLinked { XCTAssertEqual(link(input.path, "\(root)/processed/digit.png"), 0) }
-                if stop == .afterInputMoved { XCTAssertEqual(unlink(input.path), 0) }
-            case .afterAll:
+                if stop == .afterInputMoved { XCTAssertEqual(rename(input.path, "\(root)/processed/digit.png"), 0) }
+            case .afterCommit:
                 _ = try spool.commit([(input, csv)])
+                XCTAssertTrue(FileManager.default.fileExists(atPath: temporary), "removed before a flush made the move durable")
+            case .afterSettle:
+                _ = try commit([(input, csv)])
+                spool.settle()
+                XCTAssertFalse(FileManager.default.fileExists(atPath: temporary))
             }
             // The restarted daemon: a new spool on the same directories.
             spool = try Spool(directories: StateDirectories(stateDirectory: root))
             let pending = try spool.unfinished()
-            XCTAssertEqual(pending.map(\.name), stop == .afterInputMoved || stop == .afterAll ? [] : ["digit.png"], "\(stop)")
-            _ = try spool.commit(pending.map { ($0, csv) })
+            XCTAssertEqual(pending.map(\.name), [.afterInputMoved, .afterCommit, .afterSettle].contains(stop) ? [] : ["digit.png"], "\(stop)")
+            _ = try commit(pending.map { ($0, csv) })
+            spool.settle()
             XCTAssertEqual(try contents("outbox"), ["digit.png.csv"], "\(stop)")
             XCTAssertEqual(try contents("processed"), ["digit.png"], "\(stop)")
             XCTAssertEqual(try contents("inbox/.claimed"), [], "\(stop)")
@@ -120,13 +133,13 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(claimed.map(\.name), ["a.png", "b.png", "c.png"])
         XCTAssertEqual(Set(claimed.map(\.directory)).count, 1)
         XCTAssertEqual(Set(claimed.map(\.id)).count, 3)
-        _ = try spool.commit([(claimed[1], csv)])
+        _ = try commit([(claimed[1], csv)])
         XCTAssertEqual(try contents("inbox/.claimed").count, 1)
         // A restart in between finds the other two, with the same ids.
         let pending = try Spool(directories: spool.directories).unfinished()
         XCTAssertEqual(pending.map(\.id), [claimed[0].id, claimed[2].id])
         XCTAssertEqual(pending.map(\.path), [claimed[0].path, claimed[2].path])
-        _ = try spool.commit(pending.map { ($0, csv) })
+        _ = try commit(pending.map { ($0, csv) })
         XCTAssertEqual(try contents("inbox/.claimed"), [])
         XCTAssertEqual(try contents("outbox"), ["a.png.csv", "b.png.csv", "c.png.csv"])
     }
@@ -137,7 +150,7 @@ final class SpoolTests: XCTestCase {
         try drop("bad.png")
         let good = try XCTUnwrap(try claim("digit.png"))
         let bad = try XCTUnwrap(try claim("bad.png"))
-        let committed = try spool.commit([(good, csv), (bad, .failed(reason: "no"))])
+        let committed = try commit([(good, csv), (bad, .failed(reason: "no"))])
         XCTAssertEqual(committed.map(\.movedTo), [nil, "\(root)/failed/bad.png"])
         XCTAssertEqual(try contents("processed"), [])
         XCTAssertEqual(try contents("outbox"), ["digit.png.csv"])

@@ -54,11 +54,13 @@ final class InboxTests: XCTestCase {
         XCTAssertTrue(daemon.waitForOutcomes(expected.map(\.0)), daemon.log)
         usleep(300_000)
         for (name, label) in expected { assertClassifiedOnce(name, label: label) }
-        XCTAssertEqual(daemon.entries(daemon.outbox).count, expected.count, "a file was classified twice: \(daemon.entries(daemon.outbox))")
-        XCTAssertEqual(daemon.entries(daemon.inbox), [".claimed"])
-        XCTAssertEqual(daemon.entries(daemon.failed), [])
         XCTAssertEqual(daemon.stop(), 0, "SIGTERM exits 0")
         XCTAssertTrue(daemon.log.contains("mnistd stopped"))
+        // Stopped, the daemon has settled: no temporaries, no claims, one CSV per input.
+        XCTAssertEqual(daemon.entries(daemon.outbox).count, expected.count, "a file was classified twice: \(daemon.entries(daemon.outbox))")
+        XCTAssertEqual(daemon.entries(daemon.inbox), [".claimed"])
+        XCTAssertEqual(daemon.entries(daemon.inbox + "/.claimed"), [])
+        XCTAssertEqual(daemon.entries(daemon.failed), [])
     }
 
     func testFilesDroppedWhileDownAreProcessedAtStartAndDirectoriesAreLeftAlone() throws {
@@ -126,8 +128,9 @@ final class InboxTests: XCTestCase {
         try runCommand("/bin/cp", [repositoryRoot + "/samples/" + samplePNGs()[0].name, daemon.inbox + "/after.png"])
         XCTAssertTrue(daemon.waitForOutcomes(["after.png"]), daemon.log)
         assertClassifiedOnce("after.png", label: try samplePNGs()[0].label)
-        XCTAssertEqual(daemon.entries(daemon.outbox), ["after.png.csv"])
         XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(daemon.entries(daemon.outbox), ["after.png.csv"])
+        XCTAssertEqual(daemon.entries(daemon.failed).count, 2 * reasons.count)
     }
 
     func testPngSuiteAndLibpngCrashersEachEndInOutboxOrFailed() throws {

@@ -6,3 +6,7 @@ int linux_syncfs(int fd);
 
 /// Names the calling thread (at most 15 bytes show), for ps, top and gdb.
 int linux_set_thread_name(const char *name);
+
+/// renameat2(2) with RENAME_NOREPLACE: fails with EEXIST instead of replacing `to`; EINVAL
+/// where the filesystem cannot do it.
+int linux_rename_noreplace(const char *from, const char *to);

@@ -7,7 +7,7 @@ import NeuralNet
 public final class Classifier {
     /// Images per forward pass: large enough for the GEMMs to run near full speed, small
     /// enough to keep the workspace (activations of every layer) to a few tens of MB.
-    public static let batchSize = 64
+    public static let batchSize = 32
     private var workspace: Workspace?
 
     public init() {}

@@ -58,7 +58,8 @@ public final class OutboxWriter: @unchecked Sendable {
 
     private var isClosed: Bool { lock.withLock { closed } }
 
-    /// Writes batches until closed and drained.
+    /// Writes batches until closed and drained; when idle for a second, lets the spool
+    /// settle what the last batches left behind.
     public func run() {
         while let batch = next() {
             if let committed = commitRetrying(batch) { log(batch, committed) }
@@ -67,13 +68,20 @@ public final class OutboxWriter: @unchecked Sendable {
                 lock.broadcast()
             }
         }
+        spool.settle()
     }
 
     /// The oldest batch, left in `pending` until written so that `submit` counts it.
     private func next() -> ClassifiedBatch? {
-        lock.withLock {
-            while pending.isEmpty && !closed { lock.wait() }
-            return pending.first
+        while true {
+            let (batch, idle) = lock.withLock { () -> (ClassifiedBatch?, Bool) in
+                if pending.isEmpty && !closed {
+                    if spool.needsSettling { lock.wait(seconds: 1) } else { lock.wait() }
+                }
+                return (pending.first, pending.isEmpty && !closed)
+            }
+            if !idle { return batch }
+            if spool.needsSettling { spool.settle() }
         }
     }
 

@@ -52,14 +52,19 @@ public struct Committed: Sendable, Equatable {
 
 /// The life of an input, made crash-safe: claimed by an atomic rename out of the inbox,
 /// its report written under a temporary name unique to the claim, synced, linked to its
-/// public name (never replacing a file), then the input moved to processed/ or failed/.
-/// Every step can be redone after a crash, and `unfinished()` tells which inputs need it:
-/// a report already published is recognised by its inode and never written twice.
+/// public name (never replacing a file), synced, then the input renamed to processed/ or
+/// failed/. Every step can be redone after a crash, and `unfinished()` tells which inputs
+/// need it: a report already published is recognised by its temporary's inode and never
+/// written twice. Two flushes per batch, however many files (one syncfs and one directory
+/// fsync; a batch of one or two fsyncs its files instead of the whole filesystem).
 public final class Spool: @unchecked Sendable {
     public let directories: StateDirectories
     let deleteProcessed: Bool
     private let lock = ConditionLock()
     private var claims: UInt64 = 0
+    /// Temporaries and claim directories of committed batches, removed after the next flush.
+    private var unsettled: [String] = []
+    private var unsettledClaims: Set<String> = []
 
     public init(directories: StateDirectories, deleteProcessed: Bool = false) throws {
         self.directories = directories
@@ -122,6 +127,8 @@ public final class Spool: @unchecked Sendable {
     /// Inputs claimed before a crash that still need finishing; removes what finished inputs
     /// left behind (empty claim directories, published reports' temporary names).
     public func unfinished() throws -> [ClaimedInput] {
+        // What the last run did is on disk before its leftovers are judged by it.
+        for directory in [directories.inbox, directories.outbox, directories.failed] { try syncFileSystem(containing: directory) }
         var pending: [ClaimedInput] = []
         for batch in try directoryEntries(directories.claimed).sorted() {
             let directory = "\(directories.claimed)/\(batch)"
@@ -142,6 +149,11 @@ public final class Spool: @unchecked Sendable {
 
     static func temporaryName(_ id: String) -> String { ".mnistd-\(id).tmp" }
 
+    /// Batches this small fsync each report instead of flushing the whole filesystem.
+    static let filesFlushedAlone = 2
+    /// Leftovers of committed batches kept at most before `settle` runs anyway.
+    static let maximumUnsettled = 256
+
     static func claimID(ofTemporary name: String) -> String? {
         guard name.hasPrefix(".mnistd-"), name.hasSuffix(".tmp") else { return nil }
         return String(name.dropFirst(".mnistd-".count).dropLast(".tmp".count))
@@ -156,6 +168,9 @@ public final class Spool: @unchecked Sendable {
             var name: String?
         }
         var reports: [Report] = []
+        // syncfs flushes everything dirty on the filesystem, ours or not: worth it for a
+        // batch, not for one or two files, which are fsynced alone.
+        let flushEach = batch.count <= Self.filesFlushedAlone
         for (input, outcome) in batch {
             let (directory, suffix, bytes): (String, String, [UInt8])
             switch outcome {
@@ -169,25 +184,28 @@ public final class Spool: @unchecked Sendable {
                 report.name = String(published.dropLast(suffix.count))
             } else {
                 if input.recovered { unlink(temporary) }
-                try createFile(temporary, bytes)
+                try createFile(temporary, bytes, sync: flushEach)
             }
             reports.append(report)
         }
         let reportDirectories = Set(reports.map(\.directory))
-        for directory in reportDirectories { try syncFileSystem(containing: directory) }
+        if !flushEach {
+            for directory in reportDirectories { try syncFileSystem(containing: directory) }
+            removeSettled()
+        }
 
         for index in reports.indices where reports[index].name == nil {
             let report = reports[index]
             let isFailure = report.directory == directories.failed
-            reports[index].name = try linkWithoutReplacing(
-                report.temporary, into: report.directory, preferred: batch[index].0.name, suffix: report.suffix,
+            reports[index].name = try place(
+                report.temporary, into: report.directory, preferred: batch[index].0.name, suffix: report.suffix, by: .link,
                 // A failed input takes the name of its `.error` file, so that name must be free too.
                 taken: { isFailure && linkStatus("\(report.directory)/\($0)") != nil })
         }
+        // The reports' names must be on disk before any input leaves its claim.
         for directory in reportDirectories { syncDirectory(directory) }
 
         var committed: [Committed] = []
-        var destinations: Set<String> = []
         for ((input, outcome), report) in zip(batch, reports) {
             let reportName = report.name!
             var movedTo: String? = nil
@@ -196,44 +214,50 @@ public final class Spool: @unchecked Sendable {
             } else {
                 let destination = report.directory == directories.failed ? directories.failed : directories.processed
                 movedTo = try move(input, into: destination, preferred: reportName)
-                destinations.insert(destination)
             }
             committed.append(Committed(input: input, report: "\(report.directory)/\(reportName)\(report.suffix)", movedTo: movedTo))
         }
-        for directory in destinations { syncDirectory(directory) }
-        for report in reports { unlink(report.temporary) }
-        // Fails, as it should, while other inputs of the same claim batch are still there.
-        for directory in Set(batch.map(\.0.directory)) { rmdir(directory) }
+        // The moves are atomic renames and need no flush of their own: until one is on disk,
+        // the input is still claimed and its temporary still says its report is published. So
+        // temporaries and claim directories go only after a later flush (`removeSettled`).
+        let backlog = lock.withLock {
+            unsettled += reports.map(\.temporary)
+            unsettledClaims.formUnion(batch.map(\.0.directory))
+            return unsettled.count
+        }
+        // A steady trickle of single files never leaves the writer idle: settle now and then.
+        if backlog >= Self.maximumUnsettled { settle() }
         return committed
     }
 
-    /// Moves a claimed input into `directory` without replacing anything; a move finished
-    /// before a crash (the same inode already there) is recognised, not repeated.
+    /// Moves a claimed input into `directory` without replacing anything, atomically: it is
+    /// either still claimed or moved, whenever a crash comes.
     private func move(_ input: ClaimedInput, into directory: String, preferred: String) throws -> String? {
-        let name: String
-        if input.recovered, let info = linkStatus(input.path), info.st_nlink > 1,
-           let existing = entry(in: directory, sameFileAs: info, excluding: "") {
-            name = existing
-        } else {
-            do {
-                name = try linkWithoutReplacing(input.path, into: directory, preferred: preferred)
-            } catch let error as FileSystemError where error.code == ENOENT {
-                return nil  // removed from the claim directory by hand: nothing left to move
-            } catch let error as FileSystemError where error.code == EPERM {
-                // fs.protected_hardlinks refuses links to other users' files: rename instead,
-                // to a name checked free first (only the daemon writes in these directories).
-                return try renameToFreeName(input, into: directory, preferred: preferred)
-            }
+        do {
+            return "\(directory)/\(try place(input.path, into: directory, preferred: preferred, by: .rename))"
+        } catch let error as FileSystemError where error.code == ENOENT {
+            return nil  // removed from the claim directory by hand: nothing left to move
         }
-        guard unlink(input.path) == 0 else { throw FileSystemError("remove claimed", input.path) }
-        return "\(directory)/\(name)"
     }
 
-    private func renameToFreeName(_ input: ClaimedInput, into directory: String, preferred: String) throws -> String {
-        var attempt = 0
-        while linkStatus("\(directory)/\(variant(of: preferred, attempt))") != nil { attempt += 1 }
-        let target = "\(directory)/\(variant(of: preferred, attempt))"
-        guard rename(input.path, target) == 0 else { throw FileSystemError("move \(input.path) to", target) }
-        return target
+    /// Flushes the filesystems and removes what committed batches left (temporaries, empty
+    /// claim directories): called when the writer is idle and before it stops.
+    public func settle() {
+        for directory in [directories.inbox, directories.outbox, directories.failed] { try? syncFileSystem(containing: directory) }
+        removeSettled()
     }
+
+    /// Removes the leftovers of batches committed before the last flush.
+    private func removeSettled() {
+        let (temporaries, claims) = lock.withLock {
+            defer { unsettled.removeAll(); unsettledClaims.removeAll() }
+            return (unsettled, unsettledClaims)
+        }
+        for temporary in temporaries { unlink(temporary) }
+        // Fails, as it should, while other inputs of the same claim batch are still there.
+        for directory in claims { rmdir(directory) }
+    }
+
+    /// Whether committed batches left anything for `settle` to remove.
+    public var needsSettling: Bool { lock.withLock { !unsettled.isEmpty || !unsettledClaims.isEmpty } }
 }

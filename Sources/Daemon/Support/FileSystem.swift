@@ -61,11 +61,11 @@ func entry(in directory: String, sameFileAs info: stat, excluding excluded: Stri
     }
 }
 
-/// Creates `path` (which must not exist) holding `bytes`, not yet synced to disk.
-func createFile(_ path: String, _ bytes: [UInt8]) throws {
+/// Creates `path` (which must not exist) holding `bytes`; flushed to disk only if `sync`.
+func createFile(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
     let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
     guard fd >= 0 else { throw FileSystemError("create", path) }
-    guard writeAll(fd, bytes) else {
+    guard writeAll(fd, bytes), !sync || fsync(fd) == 0 else {
         let code = errno
         close(fd)
         unlink(path)
@@ -87,16 +87,37 @@ func syncFileSystem(containing path: String) throws {
     guard linux_syncfs(fd) == 0 else { throw FileSystemError("flush to disk", path) }
 }
 
-/// Gives `source` a second name in `directory`: `preferred`, or the first free variant of it
-/// (`name-1.png`, `name-2.png`, …) so that no existing file is ever replaced. `taken` can mark
-/// more names as unavailable. Returns the name used.
-func linkWithoutReplacing(_ source: String, into directory: String, preferred: String, suffix: String = "",
-                          taken: (String) -> Bool = { _ in false }) throws -> String {
+/// How a file takes its name in a directory without replacing one already there.
+enum PlacementMethod {
+    /// A second name (link): the source stays, so a crash can be told from a finished step.
+    case link
+    /// renameat2(RENAME_NOREPLACE): atomic, the source name goes.
+    case rename
+}
+
+/// Gives `source` the name `preferred` in `directory`, or the first free variant of it
+/// (`name-1.png`, `name-2.png`, …), never replacing an existing file. `taken` can mark more
+/// names as unavailable. Returns the name used.
+func place(_ source: String, into directory: String, preferred: String, suffix: String = "", by method: PlacementMethod,
+           taken: (String) -> Bool = { _ in false }) throws -> String {
     for attempt in 0... {
         let name = variant(of: preferred, attempt, reserving: suffix.utf8.count)
         if taken(name) { continue }
-        if link(source, "\(directory)/\(name)\(suffix)") == 0 { return name }
-        guard errno == EEXIST else { throw FileSystemError("link \(source) as", "\(directory)/\(name)\(suffix)") }
+        let target = "\(directory)/\(name)\(suffix)"
+        switch method {
+        case .link:
+            if link(source, target) == 0 { return name }
+        case .rename:
+            if linux_rename_noreplace(source, target) == 0 { return name }
+            // Filesystems without RENAME_NOREPLACE: check, then rename (only the daemon
+            // writes in its directories, so nothing can take the name in between).
+            if errno == EINVAL && linkStatus(target) == nil {
+                if Glibc.rename(source, target) == 0 { return name }
+            } else if errno == EINVAL {
+                errno = EEXIST
+            }
+        }
+        guard errno == EEXIST else { throw FileSystemError("move \(source) to", target) }
     }
     fatalError("unreachable: the loop above is unbounded")
 }
