@@ -63,7 +63,8 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
-        .testTarget(name: "mnistctlTests", dependencies: ["mnistctl"]),
-        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Daemon", "Formats"]),
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "mnistctlTests", dependencies: ["mnistctl", "TestSupport"]),
+        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Daemon", "Formats", "TestSupport"]),
     ]
 )

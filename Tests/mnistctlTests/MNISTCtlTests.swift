@@ -1,36 +1,14 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// Runs the real `mnistctl` binary and checks what it prints and writes.
 final class MNISTCtlTests: XCTestCase {
     var directory = ""
 
-    /// The binary sits next to the test bundle in the build directory.
-    var mnistctl: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-        return (exe as NSString).deletingLastPathComponent + "/mnistctl"
-    }
-
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    func run(_ arguments: [String]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mnistctl)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                   stderr: String(decoding: stderr, as: UTF8.self))
+    func run(_ arguments: [String]) throws -> CommandResult {
+        try runCommand(builtBinary("mnistctl"), arguments)
     }
 
     override func setUpWithError() throws {
@@ -44,9 +22,7 @@ final class MNISTCtlTests: XCTestCase {
 
     /// A small MNIST-style directory cut from the shared MNIST: 2,000 training and 500 test images.
     func smallDataset() throws -> String {
-        var root = #filePath
-        for _ in 0..<3 { root = (root as NSString).deletingLastPathComponent }
-        let mnist = root + "/../shared/datasets/mnist"
+        let mnist = repositoryRoot + "/../shared/datasets/mnist"
         guard FileManager.default.fileExists(atPath: mnist + "/train-labels-idx1-ubyte.gz") else {
             throw XCTSkip("MNIST not found at \(mnist)")
         }

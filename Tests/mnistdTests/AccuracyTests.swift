@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// The whole MNIST test set through the daemon, as 10,000 PNGs and as one IDX batch: the CSV

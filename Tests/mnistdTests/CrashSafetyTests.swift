@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// kill -9 at random moments while files stream in: afterwards every input has exactly one

@@ -1,43 +1,8 @@
 import Daemon
 import Formats
 import Foundation
+import TestSupport
 import XCTest
-
-/// The repository root, from this file's path.
-let repositoryRoot: String = {
-    var root = #filePath
-    for _ in 0..<3 { root = (root as NSString).deletingLastPathComponent }
-    return root
-}()
-
-/// The built binaries sit next to the test bundle.
-func builtBinary(_ name: String) -> String {
-    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
-    return (exe as NSString).deletingLastPathComponent + "/" + name
-}
-
-struct CommandResult {
-    var status: Int32
-    var stdout: String
-    var stderr: String
-}
-
-/// Runs a command to its end (a real tool: cp, mv, rsync, journalctl, mnistctl).
-@discardableResult
-func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: executable)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                         stderr: String(decoding: stderr, as: UTF8.self))
-}
 
 /// A real `mnistd` process on a temporary state directory, its stderr kept in a log file.
 final class DaemonHarness {

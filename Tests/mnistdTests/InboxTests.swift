@@ -1,5 +1,6 @@
 import Formats
 import Foundation
+import TestSupport
 import XCTest
 
 /// The real daemon on real directories, fed with real tools.

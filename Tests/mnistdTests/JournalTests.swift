@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// The journald path, against a real journald: Debian's systemd-journald runs standalone as

@@ -1,0 +1,44 @@
+import Foundation
+
+/// The repository root, from this file's path.
+public let repositoryRoot: String = {
+    var root = #filePath
+    for _ in 0..<3 { root = (root as NSString).deletingLastPathComponent }
+    return root
+}()
+
+/// A built product: the binaries sit next to the test bundle in the build directory.
+public func builtBinary(_ name: String) -> String {
+    let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? ""
+    return (exe as NSString).deletingLastPathComponent + "/" + name
+}
+
+public struct CommandResult: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs a command to its end (a real tool: cp, mv, rsync, journalctl, or our own binaries).
+/// Both pipes are drained at once, so a chatty stderr cannot stall the child.
+@discardableResult
+public func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: executable)
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    nonisolated(unsafe) var stderr = Data()
+    let done = DispatchSemaphore(value: 0)
+    DispatchQueue.global().async {
+        stderr = err.fileHandleForReading.readDataToEndOfFile()
+        done.signal()
+    }
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    done.wait()
+    process.waitUntilExit()
+    return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                         stderr: String(decoding: stderr, as: UTF8.self))
+}
