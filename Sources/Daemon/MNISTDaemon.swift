@@ -13,9 +13,18 @@ public struct DaemonConfiguration: Sendable {
     public var limits = InputLimits()
     public var queueCapacity = 4096
     public var batchLimit = 64
+    /// The control socket; ignored when systemd passes one (socket activation).
+    public var socketPath: String
+    /// Members of this group may use the control socket, besides root and the daemon's user.
+    public var socketGroup: UInt32?
+    public var controlLimits = ControlLimits()
+    /// A retrained model must reach this accuracy on its validation set to be swapped in.
+    public var minimumAccuracy = 0.8
+    public var maxDatasetImages = 200_000
 
-    public init(directories: StateDirectories, weightsPath: String? = nil) {
+    public init(directories: StateDirectories, socketPath: String, weightsPath: String? = nil) {
         self.directories = directories
+        self.socketPath = socketPath
         self.weightsPath = weightsPath
     }
 }
@@ -25,30 +34,40 @@ public struct StartupError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Composes the pieces — model, spool, queue, watcher, worker, writer — and runs them until SIGTERM
-/// or SIGINT; SIGHUP re-reads the weights.
+/// Composes the pieces — model store, spool, queue, watcher, worker, writer, retrainer,
+/// control server — and runs them until SIGTERM or SIGINT; SIGHUP re-reads the active model.
 public final class MNISTDaemon {
     let configuration: DaemonConfiguration
     let logger: Logger
     let models: ModelHolder
     let spool: Spool
     let queue: WorkQueue
+    let store: ModelStore
+    let counters = DaemonCounters()
     let notifier = ServiceNotifier()
 
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         self.configuration = configuration
         self.logger = logger
-        models = ModelHolder(try Self.loadModel(configuration.weightsPath))
+        store = try ModelStore(directory: configuration.directories.models)
+        models = ModelHolder(try Self.startupModel(configuration.weightsPath, store: store))
         spool = try Spool(directories: configuration.directories, deleteProcessed: configuration.deleteProcessed)
         queue = WorkQueue(capacity: configuration.queueCapacity)
     }
 
-    static func loadModel(_ path: String?) throws -> LoadedModel {
+    /// The model to start with: the one given, else the store's active one, else the shipped
+    /// default; a given or shipped model is kept in the store and made active.
+    static func startupModel(_ path: String?, store: ModelStore) throws -> LoadedModel {
+        if path == nil, let active = store.activeID {
+            return try store.load(active)
+        }
         guard let path = path ?? DefaultWeights.locate() else {
             throw StartupError(description: "no --weights given and no default model found; looked in:\n  "
                 + DefaultWeights.candidates().joined(separator: "\n  "))
         }
-        return try LoadedModel.load(path: path)
+        let model = try store.add(LoadedModel.load(path: path).weightsFile)
+        try store.activate(model.id)
+        return model
     }
 
     public var model: LoadedModel { models.current }
@@ -68,11 +87,23 @@ public final class MNISTDaemon {
             try makeDirectories(spool.directories.inbox)
             try makeDirectories(spool.directories.claimed)
         }
-        let writer = OutboxWriter(spool: spool, logger: logger)
-        let worker = ClassifierWorker(queue: queue, spool: spool, decoder: InputDecoder(limits: configuration.limits),
+        let decoder = InputDecoder(limits: configuration.limits)
+        let writer = OutboxWriter(spool: spool, logger: logger, counters: counters)
+        let worker = ClassifierWorker(queue: queue, spool: spool, decoder: decoder,
                                       models: models, writer: writer, logger: logger, batchLimit: configuration.batchLimit)
+        let retrainer = try Retrainer(datasetsDirectory: directories.datasets, store: store, models: models, decoder: decoder,
+                                      logger: logger, minimumAccuracy: configuration.minimumAccuracy, maxImages: configuration.maxDatasetImages)
+        let commands = ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
+                                       decoder: decoder, logger: logger, reload: { [self] in reload() })
+        let listener = try ControlServer.activatedListener()
+            ?? ControlServer.listen(at: configuration.socketPath, group: configuration.socketGroup)
+        let server = try ControlServer(listener: listener, policy: PeerPolicy(group: configuration.socketGroup),
+                                       limits: configuration.controlLimits, logger: logger) { request, peer in
+            commands.handle(request, from: peer)
+        }
         let writerThread = WorkerThread(name: "outbox-writer") { writer.run() }
         let workerThread = WorkerThread(name: "classifier") { worker.run() }
+        let serverThread = WorkerThread(name: "control") { server.run() }
         let watcherThread = WorkerThread(name: "inbox-watcher") { watcher.run() }
         let model = models.current
         logger.notice("mnistd started: watching \(directories.inbox) with model \(model.id)", metadata: [
@@ -91,6 +122,9 @@ public final class MNISTDaemon {
             notifier.stopping()
             break
         }
+        server.stop()
+        serverThread.join()
+        retrainer.stop()
         // Upstream first: no new names, then the batch in hand classified, then written.
         watcher.stop()
         queue.close()
@@ -101,16 +135,20 @@ public final class MNISTDaemon {
         logger.notice("mnistd stopped")
     }
 
-    /// Re-reads the weights the daemon was started with; on error keeps the current model.
-    public func reload() {
+    /// Re-reads the active model from the store (SIGHUP, `mnistctl reload`); on error keeps
+    /// the current model.
+    @discardableResult
+    public func reload() -> ControlReply {
         notifier.reloading()
+        defer { notifier.ready(status: "watching \(configuration.directories.inbox) with model \(models.current.id)") }
         do {
-            let model = try LoadedModel.load(path: models.current.path)
+            let model = try store.activeID.map { try store.load($0) } ?? LoadedModel.load(path: models.current.path)
             models.replace(with: model)
             logger.notice("reloaded the model: \(model.id)", metadata: ["model": "\(model.id)", "file": "\(model.path)"])
+            return ControlReply(ok: true, message: "active model: \(model.id)")
         } catch {
             logger.error("reload failed, keeping model \(models.current.id): \(error)", metadata: ["error": "\(error)"])
+            return .failure("reload failed, kept model \(models.current.id): \(error)")
         }
-        notifier.ready(status: "watching \(configuration.directories.inbox) with model \(models.current.id)")
     }
 }

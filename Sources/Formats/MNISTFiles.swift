@@ -10,6 +10,14 @@ public struct LabeledByteImages: Sendable {
     /// count × height × width bytes, row-major, 255 = ink.
     public let pixels: [UInt8]
     public let labels: [UInt8]
+
+    public init(count: Int, height: Int, width: Int, pixels: [UInt8], labels: [UInt8]) {
+        self.count = count
+        self.height = height
+        self.width = width
+        self.pixels = pixels
+        self.labels = labels
+    }
 }
 
 /// The two halves of an MNIST-style directory.

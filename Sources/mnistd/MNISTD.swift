@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import ArgumentParser
 import Daemon
 import Logging
@@ -24,6 +27,18 @@ struct MNISTD: ParsableCommand {
     @Flag(help: "Delete classified inputs instead of moving them to processed/.")
     var deleteProcessed = false
 
+    @Option(help: "Control socket (default: STATE_DIR/mnistd.sock; under systemd socket activation, the socket passed in).")
+    var socket: String?
+
+    @Option(help: "Group whose members may use the control socket (besides root and the daemon's user); the socket file gets this group.")
+    var socketGroup: String?
+
+    @Option(help: "Lowest validation accuracy (0...1) at which a retrained model is swapped in.")
+    var minAccuracy = 0.8
+
+    @Option(help: "Most images accepted in a dataset for retraining.")
+    var maxDatasetImages = 200_000
+
     @Option(help: "Where events go: auto (journald when reachable, else stderr), journal or stderr.")
     var logTarget: LogTarget = .auto
 
@@ -32,10 +47,13 @@ struct MNISTD: ParsableCommand {
     @Option(help: "Most images accepted in one IDX batch.") var maxIDXImages = InputLimits().maxIDXImages
 
     func validate() throws {
-        for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-png-pixels", maxPNGPixels), ("--max-idx-images", maxIDXImages)]
+        for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-png-pixels", maxPNGPixels), ("--max-idx-images", maxIDXImages),
+                              ("--max-dataset-images", maxDatasetImages)]
         where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")
         }
+        if !(0...1).contains(minAccuracy) { throw ValidationError("--min-accuracy must be between 0 and 1, got \(minAccuracy)") }
+        if let socketGroup, getgrnam(socketGroup) == nil { throw ValidationError("--socket-group: no group named \(socketGroup)") }
     }
 
     func run() throws {
@@ -43,8 +61,11 @@ struct MNISTD: ParsableCommand {
         let logger = Logger(label: "mnistd")
         var configuration = DaemonConfiguration(
             directories: StateDirectories(stateDirectory: stateDir, inbox: inbox, outbox: outbox, failed: failed, processed: processed),
-            weightsPath: weights)
+            socketPath: socket ?? "\(stateDir)/mnistd.sock", weightsPath: weights)
         configuration.deleteProcessed = deleteProcessed
+        configuration.socketGroup = socketGroup.flatMap { getgrnam($0)?.pointee.gr_gid }
+        configuration.minimumAccuracy = minAccuracy
+        configuration.maxDatasetImages = maxDatasetImages
         configuration.limits = InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages)
         let daemon: MNISTDaemon
         do {

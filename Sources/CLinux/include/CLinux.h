@@ -10,3 +10,9 @@ int linux_set_thread_name(const char *name);
 /// renameat2(2) with RENAME_NOREPLACE: fails with EEXIST instead of replacing `to`; EINVAL
 /// where the filesystem cannot do it.
 int linux_rename_noreplace(const char *from, const char *to);
+
+/// The pid, uid and gid of the process at the other end of a Unix socket (SO_PEERCRED).
+int linux_peer_credentials(int fd, int *pid, unsigned *uid, unsigned *gid);
+
+/// The calling thread's kernel id, for per-thread scheduling priority.
+int linux_thread_id(void);

@@ -87,7 +87,7 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(timestamp()) \(event.level) \(event.message)"
+        var line = "\(utcTimestamp(milliseconds: true)) \(event.level) \(event.message)"
         let all = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
         for key in all.keys.sorted() {
             let value = "\(all[key]!)"
@@ -109,18 +109,6 @@ public struct StderrLogHandler: LogHandler {
             }
         }
         return out + "\""
-    }
-
-    private func timestamp() -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var parts = tm()
-        var seconds = now.tv_sec
-        gmtime_r(&seconds, &parts)
-        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        let millis = Int(now.tv_nsec / 1_000_000)
-        let fraction = millis < 10 ? "00\(millis)" : millis < 100 ? "0\(millis)" : "\(millis)"
-        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)).\(fraction)Z"
     }
 }
 

@@ -25,14 +25,16 @@ public struct ClassifiedBatch: Sendable {
 public final class OutboxWriter: @unchecked Sendable {
     let spool: Spool
     let logger: Logger
+    let counters: DaemonCounters
     let capacity: Int
     private let lock = ConditionLock()
     private var pending: [ClassifiedBatch] = []
     private var closed = false
 
-    public init(spool: Spool, logger: Logger, capacity: Int = 2) {
+    public init(spool: Spool, logger: Logger, counters: DaemonCounters, capacity: Int = 2) {
         self.spool = spool
         self.logger = logger
+        self.counters = counters
         self.capacity = capacity
     }
 
@@ -110,10 +112,16 @@ public final class OutboxWriter: @unchecked Sendable {
         }
     }
 
+    /// Logs each outcome and counts it.
     private func log(_ batch: ClassifiedBatch, _ committed: [Committed]) {
         let duration = monotonicMicroseconds() - batch.startedMicroseconds
         for (entry, classified) in zip(committed, batch.inputs) {
             let labels = classified.labels
+            if case .classified = classified.outcome {
+                counters.record(classified: true, images: labels.count, milliseconds: Double(duration) / 1000)
+            } else {
+                counters.record(classified: false, images: 0, milliseconds: Double(duration) / 1000)
+            }
             switch classified.outcome {
             case .classified:
                 var metadata: Logger.Metadata = [

@@ -9,12 +9,18 @@ public struct StateDirectories: Sendable {
     public var outbox: String
     public var failed: String
     public var processed: String
+    /// Model versions (`ModelStore`).
+    public var models: String
+    /// Labeled datasets to retrain on.
+    public var datasets: String
 
     public init(stateDirectory: String, inbox: String? = nil, outbox: String? = nil, failed: String? = nil, processed: String? = nil) {
         self.inbox = inbox ?? "\(stateDirectory)/inbox"
         self.outbox = outbox ?? "\(stateDirectory)/outbox"
         self.failed = failed ?? "\(stateDirectory)/failed"
         self.processed = processed ?? "\(stateDirectory)/processed"
+        models = "\(stateDirectory)/models"
+        datasets = "\(stateDirectory)/datasets"
     }
 
     /// Claimed inputs live inside the inbox (hidden, so never taken for a new arrival): a

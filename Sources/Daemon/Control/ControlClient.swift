@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The client end of the control socket, as `mnistctl` uses it: one request, one reply.
+public struct ControlClient: Sendable {
+    public let socketPath: String
+
+    public init(socketPath: String) { self.socketPath = socketPath }
+
+    public struct Failure: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Sends `request` and waits up to `timeout` seconds for the reply line.
+    public func send(_ request: ControlRequest, timeout: Double = 120) throws -> ControlReply {
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw Failure(description: "cannot create a socket: \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(socketPath.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw Failure(description: "\(socketPath): socket path too long")
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() { raw[i] = byte }
+        }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        guard connected == 0 else {
+            let reason = String(cString: strerror(errno))
+            throw Failure(description: "\(socketPath): cannot connect (\(reason)); is mnistd running with this --socket?")
+        }
+        let line = ControlCoding.encode(request)
+        var sent = 0
+        while sent < line.count {
+            let n = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, line.count - sent, Int32(MSG_NOSIGNAL)) }
+            guard n > 0 else { throw Failure(description: "\(socketPath): the daemon closed the connection") }
+            sent += n
+        }
+        var reply: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 64 * 1024)
+        let deadline = monotonicMicroseconds() + Int64(timeout * 1e6)
+        while !reply.contains(UInt8(ascii: "\n")) {
+            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let left = Int32(max(0, (deadline - monotonicMicroseconds()) / 1000))
+            guard poll(&descriptor, 1, left) == 1 else { throw Failure(description: "\(socketPath): no reply within \(Int(timeout)) s") }
+            let n = recv(fd, &chunk, chunk.count, 0)
+            guard n > 0 else { throw Failure(description: "\(socketPath): the daemon closed the connection without a reply") }
+            reply += chunk[0..<n]
+        }
+        let end = reply.firstIndex(of: UInt8(ascii: "\n"))!
+        do {
+            return try ControlCoding.decode(ControlReply.self, from: Array(reply[..<end]))
+        } catch {
+            throw Failure(description: "\(socketPath): unreadable reply: \(String(decoding: reply[..<end], as: UTF8.self))")
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Formats
+import Logging
+import NeuralNet
+
+/// What each control command does, given the daemon's pieces.
+final class ControlCommands: @unchecked Sendable {
+    static let version = "0.2.0"
+
+    let models: ModelHolder
+    let store: ModelStore
+    let queue: WorkQueue
+    let counters: DaemonCounters
+    let retrainer: Retrainer
+    let decoder: InputDecoder
+    let logger: Logger
+    let reload: () -> ControlReply
+    private let startedMicroseconds = monotonicMicroseconds()
+    /// For `classify`: the control thread's own workspace.
+    private let classifier = Classifier()
+
+    init(models: ModelHolder, store: ModelStore, queue: WorkQueue, counters: DaemonCounters, retrainer: Retrainer,
+         decoder: InputDecoder, logger: Logger, reload: @escaping () -> ControlReply) {
+        self.models = models
+        self.store = store
+        self.queue = queue
+        self.counters = counters
+        self.retrainer = retrainer
+        self.decoder = decoder
+        self.logger = logger
+        self.reload = reload
+    }
+
+    func handle(_ request: ControlRequest, from peer: ControlPeer) -> ControlReply {
+        switch request.command {
+        case "status": return ControlReply(ok: true, status: status())
+        case "models": return ControlReply(ok: true, models: store.versions())
+        case "reload": return reload()
+        case "rollback": return rollback(to: request.id, peer: peer)
+        case "classify": return classify(request.files ?? [])
+        case "retrain": return retrain(request, peer: peer)
+        default: return .failure("unknown command \"\(request.command)\"")
+        }
+    }
+
+    func status() -> DaemonStatus {
+        let model = models.current
+        return DaemonStatus(
+            version: Self.version, uptimeSeconds: Double(monotonicMicroseconds() - startedMicroseconds) / 1e6,
+            model: model.version(active: true), queueDepth: queue.depth, filesDone: counters.filesDone,
+            filesFailed: counters.filesFailed, imagesClassified: counters.imagesClassified,
+            latencyMilliseconds: counters.latency, retraining: retrainer.state)
+    }
+
+    private func rollback(to requested: String?, peer: ControlPeer) -> ControlReply {
+        let versions = store.versions()
+        let activeID = models.current.id
+        let target: String
+        if let requested {
+            target = requested
+        } else {
+            // Without an id: the newest model older than the active one.
+            guard let index = versions.firstIndex(where: { $0.id == activeID }), index + 1 < versions.count else {
+                return .failure("no earlier model to roll back to (see `mnistctl models`)")
+            }
+            target = versions[index + 1].id
+        }
+        do {
+            let model = try store.load(target)
+            try store.activate(model.id)
+            models.replace(with: model)
+            logger.notice("rolled back to model \(model.id) (asked by uid \(peer.uid))", metadata: ["model": "\(model.id)"])
+            return ControlReply(ok: true, message: "active model: \(model.id)", models: store.versions())
+        } catch {
+            return .failure("\(error)")
+        }
+    }
+
+    private func classify(_ files: [String]) -> ControlReply {
+        guard !files.isEmpty else { return .failure("classify needs \"files\": a list of paths the daemon can read") }
+        guard files.count <= 1000 else { return .failure("at most 1000 files per classify request, got \(files.count)") }
+        let model = models.current
+        let classes = model.network.classCount
+        let predictions = files.map { file -> FilePrediction in
+            do {
+                let input = try decoder.decode(path: file, displayName: file)
+                let probabilities = classifier.probabilities(model, pixels: input.pixels)
+                var labels: [Int] = [], confidences: [Double] = []
+                for image in 0..<input.count {
+                    let row = probabilities[image * classes..<(image + 1) * classes]
+                    let best = row.indices.max { row[$0] < row[$1] }!
+                    labels.append(best - row.startIndex)
+                    confidences.append((Double(row[best]) * 1e6).rounded() / 1e6)
+                }
+                return FilePrediction(file: file, labels: labels, confidences: confidences, model: model.id)
+            } catch {
+                return FilePrediction(file: file, error: "\(error)", model: model.id)
+            }
+        }
+        return ControlReply(ok: true, predictions: predictions)
+    }
+
+    private func retrain(_ request: ControlRequest, peer: ControlPeer) -> ControlReply {
+        let kindName = request.model ?? ModelKind.cnn.rawValue
+        guard let kind = ModelKind(rawValue: kindName) else {
+            return .failure("unknown model \"\(kindName)\" (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        }
+        if let epochs = request.epochs, !(1...1000).contains(epochs) {
+            return .failure("epochs must be between 1 and 1000, got \(epochs)")
+        }
+        let outcome = retrainer.start(RetrainingRequest(dataset: request.dataset, kind: kind, epochs: request.epochs, force: request.force ?? false))
+        switch outcome {
+        case .success(let state):
+            logger.notice("retraining requested by uid \(peer.uid)", metadata: ["dataset": "\(state.dataset)"])
+            return ControlReply(ok: true, message: "retraining \(state.kind) on \(state.dataset) for \(state.epochs) epochs",
+                                status: status())
+        case .failure(let refusal):
+            logger.warning("retraining refused: \(refusal.message)", metadata: ["error": "\(refusal.message)"])
+            return .failure(refusal.message)
+        }
+    }
+}

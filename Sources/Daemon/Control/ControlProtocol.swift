@@ -1,0 +1,159 @@
+import FoundationEssentials
+
+/// One request on the control socket: a JSON object on one line, `command` first.
+///
+///     {"command":"status"}
+///     {"command":"retrain","dataset":"fashion","model":"cnn","epochs":2,"force":false}
+///     {"command":"models"}
+///     {"command":"rollback","id":"cnn-4908b7f6687e6f82"}
+///     {"command":"reload"}
+///     {"command":"classify","files":["/srv/scans/digit.png"]}
+public struct ControlRequest: Codable, Sendable, Equatable {
+    public var command: String
+    public var dataset: String?
+    public var model: String?
+    public var epochs: Int?
+    public var force: Bool?
+    public var id: String?
+    public var files: [String]?
+
+    public init(command: String, dataset: String? = nil, model: String? = nil, epochs: Int? = nil,
+                force: Bool? = nil, id: String? = nil, files: [String]? = nil) {
+        self.command = command
+        self.dataset = dataset
+        self.model = model
+        self.epochs = epochs
+        self.force = force
+        self.id = id
+        self.files = files
+    }
+
+    public static let commands = ["status", "retrain", "models", "rollback", "reload", "classify"]
+}
+
+/// The daemon's answer, one JSON object on one line: `ok`, then `error` or what was asked.
+public struct ControlReply: Codable, Sendable {
+    public var ok: Bool
+    public var error: String?
+    public var message: String?
+    public var status: DaemonStatus?
+    public var models: [ModelVersion]?
+    public var predictions: [FilePrediction]?
+
+    public init(ok: Bool, error: String? = nil, message: String? = nil, status: DaemonStatus? = nil,
+                models: [ModelVersion]? = nil, predictions: [FilePrediction]? = nil) {
+        self.ok = ok
+        self.error = error
+        self.message = message
+        self.status = status
+        self.models = models
+        self.predictions = predictions
+    }
+
+    public static func failure(_ error: String) -> ControlReply { ControlReply(ok: false, error: error) }
+}
+
+/// What `status` reports.
+public struct DaemonStatus: Codable, Sendable {
+    public var version: String
+    public var uptimeSeconds: Double
+    public var model: ModelVersion
+    public var queueDepth: Int
+    public var filesDone: Int
+    public var filesFailed: Int
+    public var imagesClassified: Int
+    /// Claim to commit, over the last files (milliseconds).
+    public var latencyMilliseconds: LatencyPercentiles?
+    public var retraining: RetrainingState?
+
+    enum CodingKeys: String, CodingKey {
+        case version, model, retraining
+        case uptimeSeconds = "uptime_seconds"
+        case queueDepth = "queue_depth"
+        case filesDone = "files_done"
+        case filesFailed = "files_failed"
+        case imagesClassified = "images_classified"
+        case latencyMilliseconds = "latency_ms"
+    }
+}
+
+public struct LatencyPercentiles: Codable, Sendable, Equatable {
+    public var p50: Double
+    public var p90: Double
+    public var p99: Double
+    public var samples: Int
+}
+
+/// A stored model: its id (kind and content hash), what it is and how it was made.
+public struct ModelVersion: Codable, Sendable, Equatable {
+    public var id: String
+    public var kind: String
+    public var active: Bool
+    /// Accuracy on the validation set it was judged on, when known.
+    public var accuracy: Double?
+    public var dataset: String?
+    public var epochs: Int?
+    public var trainSeconds: Double?
+    public var created: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, kind, active, accuracy, dataset, epochs, created
+        case trainSeconds = "train_seconds"
+    }
+}
+
+/// The predictions for one file of a `classify` request, or why it has none.
+public struct FilePrediction: Codable, Sendable, Equatable {
+    public var file: String
+    public var labels: [Int]?
+    public var confidences: [Double]?
+    public var error: String?
+    public var model: String?
+}
+
+/// Where a retraining stands.
+public struct RetrainingState: Codable, Sendable, Equatable {
+    public enum Phase: String, Codable, Sendable {
+        case loading, training, validating, finished, refused, failed
+    }
+
+    public var phase: Phase
+    public var dataset: String
+    public var kind: String
+    public var epoch: Int
+    public var epochs: Int
+    public var loss: Double?
+    public var accuracy: Double?
+    public var etaSeconds: Double?
+    /// The outcome in words, once there is one.
+    public var message: String?
+    /// The new model's id, once trained.
+    public var modelID: String?
+
+    public var isRunning: Bool {
+        switch phase {
+        case .loading, .training, .validating: return true
+        case .finished, .refused, .failed: return false
+        }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case phase, dataset, kind, epoch, epochs, loss, accuracy, message
+        case etaSeconds = "eta_seconds"
+        case modelID = "model_id"
+    }
+}
+
+/// JSON lines, the same way at both ends.
+public enum ControlCoding {
+    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        // Our own types always encode; a failure here is a programming error.
+        return Array(try! encoder.encode(value)) + [UInt8(ascii: "\n")]
+    }
+
+    public static func decode<T: Decodable>(_ type: T.Type, from line: [UInt8]) throws -> T {
+        try JSONDecoder().decode(type, from: Data(line))
+    }
+}

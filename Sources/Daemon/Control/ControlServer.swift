@@ -1,0 +1,302 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import CSystemd
+import Logging
+
+/// Who is at the other end of a control connection (`SO_PEERCRED`).
+public struct ControlPeer: Sendable, Equatable {
+    public let pid: Int32
+    public let uid: UInt32
+    public let gid: UInt32
+}
+
+/// Who may control the daemon: root, the daemon's own user, and members of one group.
+public struct PeerPolicy: Sendable {
+    public let daemonUID: UInt32
+    public let group: UInt32?
+
+    public init(daemonUID: UInt32 = geteuid(), group: UInt32? = nil) {
+        self.daemonUID = daemonUID
+        self.group = group
+    }
+
+    public func allows(_ peer: ControlPeer) -> Bool {
+        if peer.uid == 0 || peer.uid == daemonUID { return true }
+        guard let group else { return false }
+        return peer.gid == group || supplementaryGroups(of: peer.pid).contains(group)
+    }
+
+    /// The peer process's supplementary groups, from /proc/PID/status.
+    private func supplementaryGroups(of pid: Int32) -> [UInt32] {
+        guard let file = fopen("/proc/\(pid)/status", "r") else { return [] }
+        defer { fclose(file) }
+        var line = [CChar](repeating: 0, count: 4096)
+        while fgets(&line, Int32(line.count), file) != nil {
+            let text = String(decoding: line.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            if text.hasPrefix("Groups:") {
+                return text.dropFirst("Groups:".count).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).compactMap { UInt32($0) }
+            }
+        }
+        return []
+    }
+}
+
+/// Limits that keep misbehaving clients from costing more than they should.
+public struct ControlLimits: Sendable {
+    public var maxLineBytes: Int
+    public var maxClients: Int
+    /// A client that says nothing for this long is disconnected.
+    public var idleSeconds: Double
+
+    public init(maxLineBytes: Int = 64 * 1024, maxClients: Int = 64, idleSeconds: Double = 30) {
+        self.maxLineBytes = maxLineBytes
+        self.maxClients = maxClients
+        self.idleSeconds = idleSeconds
+    }
+}
+
+/// The control socket: a Unix stream socket speaking one JSON object per line each way. One
+/// thread serves every client with poll(), so garbage, oversized lines, silent clients and
+/// crowds cost only their own connections; classification runs on other threads throughout.
+public final class ControlServer: @unchecked Sendable {
+    public typealias Handler = (ControlRequest, ControlPeer) -> ControlReply
+
+    private let listener: Int32
+    private let policy: PeerPolicy
+    private let limits: ControlLimits
+    private let logger: Logger
+    private let handler: Handler
+    private let stopPipe: (read: Int32, write: Int32)
+
+    private struct Client {
+        let fd: Int32
+        let peer: ControlPeer
+        var input: [UInt8] = []
+        var output: [UInt8] = []
+        var lastActivity: Int64
+        var closing = false
+    }
+
+    public init(listener: Int32, policy: PeerPolicy, limits: ControlLimits = ControlLimits(), logger: Logger, handler: @escaping Handler) throws {
+        self.listener = listener
+        self.policy = policy
+        self.limits = limits
+        self.logger = logger
+        self.handler = handler
+        var fds: [Int32] = [0, 0]
+        guard pipe(&fds) == 0 else { throw FileSystemError("create a pipe for", "the control server") }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        stopPipe = (fds[0], fds[1])
+        _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK)
+    }
+
+    deinit {
+        close(listener)
+        close(stopPipe.read)
+        close(stopPipe.write)
+    }
+
+    /// The socket systemd passed (socket activation, `LISTEN_FDS`), if any.
+    public static func activatedListener() -> Int32? {
+        let count = sd_listen_fds(1)
+        guard count >= 1 else { return nil }
+        return SD_LISTEN_FDS_START
+    }
+
+    /// Binds a listening socket at `path` with mode 0660 (group `group` when given), replacing
+    /// a stale socket left by an earlier run but never a live one or another kind of file.
+    public static func listen(at path: String, group: UInt32?) throws -> Int32 {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
+            throw FileSystemError("bind the control socket at", path, code: ENAMETOOLONG)
+        }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in bytes.enumerated() { raw[i] = byte }
+        }
+        if let existing = linkStatus(path) {
+            guard existing.st_mode & S_IFMT == S_IFSOCK else { throw FileSystemError("bind the control socket at (not a socket)", path, code: EEXIST) }
+            guard !isLive(&address) else { throw FileSystemError("bind the control socket at (another daemon answers there)", path, code: EADDRINUSE) }
+            unlink(path)
+        }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else { throw FileSystemError("create the control socket", path) }
+        // The socket file is created with the umask; tighten it before anyone can connect.
+        let previous = umask(0o117)
+        let bound = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        }
+        umask(previous)
+        guard bound == 0 else {
+            let code = errno
+            close(fd)
+            throw FileSystemError("bind the control socket at", path, code: code)
+        }
+        chmod(path, 0o660)
+        if let group, chown(path, UInt32.max, group) != 0 {
+            let code = errno
+            close(fd)
+            throw FileSystemError("give the control socket to group \(group)", path, code: code)
+        }
+        guard Glibc.listen(fd, 128) == 0 else {
+            let code = errno
+            close(fd)
+            throw FileSystemError("listen on", path, code: code)
+        }
+        return fd
+    }
+
+    private static func isLive(_ address: inout sockaddr_un) -> Bool {
+        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        defer { close(probe) }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+        } == 0
+    }
+
+    public func stop() {
+        var byte: UInt8 = 1
+        _ = write(stopPipe.write, &byte, 1)
+    }
+
+    /// Serves clients until `stop()`.
+    public func run() {
+        var clients: [Client] = []
+        defer { for client in clients { close(client.fd) } }
+        while true {
+            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+            for client in clients {
+                fds.append(pollfd(fd: client.fd, events: Int16(client.output.isEmpty ? POLLIN : POLLIN | POLLOUT), revents: 0))
+            }
+            let now = monotonicMicroseconds()
+            let idleMicroseconds = Int64(limits.idleSeconds * 1e6)
+            let nextExpiry = clients.map { $0.lastActivity + idleMicroseconds }.min()
+            let timeout = nextExpiry.map { Int32(max(0, min(Int64(Int32.max), ($0 - now) / 1000 + 1))) } ?? -1
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
+            if ready < 0 && errno != EINTR { return }
+            if fds[1].revents != 0 { return }
+            for index in clients.indices.reversed() {
+                let events = fds[index + 2].revents
+                if events != 0 { service(&clients[index], events: events) }
+                let expired = monotonicMicroseconds() - clients[index].lastActivity > idleMicroseconds
+                if expired && clients[index].output.isEmpty {
+                    logger.debug("closing an idle control connection", metadata: ["peer_uid": "\(clients[index].peer.uid)"])
+                    clients[index].closing = true
+                }
+                if clients[index].closing && clients[index].output.isEmpty {
+                    close(clients[index].fd)
+                    clients.remove(at: index)
+                }
+            }
+            if fds[0].revents & Int16(POLLIN) != 0 { acceptClients(&clients) }
+        }
+    }
+
+    private func acceptClients(_ clients: inout [Client]) {
+        while true {
+            let fd = accept(listener, nil, nil)
+            guard fd >= 0 else { return }
+            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
+            guard linux_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
+                close(fd)
+                continue
+            }
+            let peer = ControlPeer(pid: pid, uid: uid, gid: gid)
+            guard policy.allows(peer) else {
+                logger.warning("refused a control connection from uid \(uid) (pid \(pid)): not root, the daemon's user or its group",
+                               metadata: ["peer_uid": "\(uid)", "peer_pid": "\(pid)"])
+                sendAndClose(fd, .failure("permission denied: uid \(uid) may not control mnistd"))
+                continue
+            }
+            guard clients.count < limits.maxClients else {
+                logger.warning("refused a control connection: \(limits.maxClients) clients already connected")
+                sendAndClose(fd, .failure("too many clients (\(limits.maxClients)); try again"))
+                continue
+            }
+            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
+            clients.append(Client(fd: fd, peer: peer, lastActivity: monotonicMicroseconds()))
+        }
+    }
+
+    /// A one-line reply to a client that will not be served; best effort, never blocks.
+    private func sendAndClose(_ fd: Int32, _ reply: ControlReply) {
+        let bytes = ControlCoding.encode(reply)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        close(fd)
+    }
+
+    private func service(_ client: inout Client, events: Int16) {
+        if events & Int16(POLLOUT) != 0 { flush(&client) }
+        if events & Int16(POLLIN) != 0 && !client.closing {
+            var chunk = [UInt8](repeating: 0, count: 16 * 1024)
+            let count = recv(client.fd, &chunk, chunk.count, 0)
+            if count > 0 {
+                client.lastActivity = monotonicMicroseconds()
+                client.input += chunk[0..<count]
+                handleLines(&client)
+            } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
+                client.closing = true
+                client.output.removeAll()
+            }
+        } else if events & Int16(POLLERR | POLLHUP | POLLNVAL) != 0 {
+            client.closing = true
+            client.output.removeAll()
+        }
+    }
+
+    private func handleLines(_ client: inout Client) {
+        while let newline = client.input.firstIndex(of: UInt8(ascii: "\n")) {
+            let line = Array(client.input[..<newline])
+            client.input.removeSubrange(...newline)
+            guard line.count <= limits.maxLineBytes else {
+                reply(&client, .failure("request line over \(limits.maxLineBytes) bytes"), thenClose: true)
+                return
+            }
+            guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { continue }
+            reply(&client, answer(line, from: client.peer), thenClose: false)
+        }
+        if client.input.count > limits.maxLineBytes {
+            client.input.removeAll()
+            reply(&client, .failure("request line over \(limits.maxLineBytes) bytes"), thenClose: true)
+        }
+    }
+
+    private func answer(_ line: [UInt8], from peer: ControlPeer) -> ControlReply {
+        let request: ControlRequest
+        do {
+            request = try ControlCoding.decode(ControlRequest.self, from: line)
+        } catch {
+            return .failure("malformed request: expected one JSON object with a \"command\" string per line")
+        }
+        guard ControlRequest.commands.contains(request.command) else {
+            return .failure("unknown command \"\(request.command)\" (known: \(ControlRequest.commands.joined(separator: ", ")))")
+        }
+        return handler(request, peer)
+    }
+
+    private func reply(_ client: inout Client, _ reply: ControlReply, thenClose: Bool) {
+        client.output += ControlCoding.encode(reply)
+        client.closing = client.closing || thenClose
+        flush(&client)
+    }
+
+    private func flush(_ client: inout Client) {
+        while !client.output.isEmpty {
+            let sent = client.output.withUnsafeBytes { send(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            if sent > 0 {
+                client.output.removeFirst(sent)
+            } else if sent < 0 && (errno == EAGAIN || errno == EINTR) {
+                return
+            } else {
+                client.output.removeAll()
+                client.closing = true
+                return
+            }
+        }
+    }
+}

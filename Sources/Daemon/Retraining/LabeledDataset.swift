@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Formats
+import NeuralNet
+
+/// A labeled dataset dropped into `DIR/datasets/<name>/`, validated and ready to train on.
+///
+/// Two layouts: IDX files (`train-images-idx3-ubyte[.gz]` and `train-labels-idx1-ubyte[.gz]`,
+/// optionally the `t10k-` pair as the validation set), or PNG folders `0/` … `9/` (any of
+/// them, each PNG normalised as the daemon does). Without a `t10k-` pair, every tenth image
+/// is held out for validation.
+public struct LabeledDataset: Sendable {
+    public let name: String
+    public let train: LabeledImages
+    public let validation: LabeledImages
+    /// Where the validation images come from, in words.
+    public let validationSource: String
+
+    static let side = DigitNormalization.side
+
+    /// Loads and checks `directory` for a model with `classes` outputs.
+    public static func load(directory: String, name: String, classes: Int, decoder: InputDecoder, maxImages: Int) throws -> LabeledDataset {
+        let hasIDX = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"].contains { access("\(directory)/\($0)", F_OK) == 0 }
+        if hasIDX {
+            let train = try images(readMNIST(directory: directory, split: .train, limits: limits(maxImages)), source: "\(directory)/train", classes: classes)
+            let hasTest = ["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"].contains { access("\(directory)/\($0)", F_OK) == 0 }
+            if hasTest {
+                let test = try images(readMNIST(directory: directory, split: .test, limits: limits(maxImages)), source: "\(directory)/t10k", classes: classes)
+                return LabeledDataset(name: name, train: train, validation: test, validationSource: "its t10k files")
+            }
+            return heldOut(train, name: name)
+        }
+        let folders = (0..<classes).map(String.init).filter { isDirectory("\(directory)/\($0)") }
+        guard !folders.isEmpty else {
+            throw FormatError(file: directory, reason: "not a dataset: no train-images-idx3-ubyte[.gz] and no class folders 0/ … \(classes - 1)/")
+        }
+        var pixels: [UInt8] = []
+        var labels: [UInt8] = []
+        for folder in folders {
+            for file in try directoryEntries("\(directory)/\(folder)").sorted() where !file.hasPrefix(".") {
+                guard labels.count < maxImages else {
+                    throw FormatError(file: directory, reason: "more than \(maxImages) images (raise --max-dataset-images to accept it)")
+                }
+                let input = try decoder.decode(path: "\(directory)/\(folder)/\(file)", displayName: "\(directory)/\(folder)/\(file)")
+                guard input.kind == .png else {
+                    throw FormatError(file: "\(directory)/\(folder)/\(file)", reason: "class folders hold PNG images only")
+                }
+                pixels += input.pixels
+                labels.append(UInt8(folder)!)
+            }
+        }
+        let all = try images(LabeledByteImages(count: labels.count, height: side, width: side, pixels: pixels, labels: labels),
+                             source: directory, classes: classes)
+        return heldOut(all, name: name)
+    }
+
+    private static func limits(_ maxImages: Int) -> IDXLimits {
+        IDXLimits(maxFileBytes: maxImages * side * side + 1024, maxDataBytes: maxImages * side * side + 1024)
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        linkStatus(path).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
+    }
+
+    private static func images(_ raw: LabeledByteImages, source: String, classes: Int) throws -> LabeledImages {
+        guard raw.count > 0 else { throw FormatError(file: source, reason: "the dataset holds no images") }
+        guard raw.height == side, raw.width == side else {
+            throw FormatError(file: source, reason: "images are \(raw.height)×\(raw.width), the models take \(side)×\(side)")
+        }
+        if let bad = raw.labels.first(where: { Int($0) >= classes }) {
+            throw FormatError(file: source, reason: "label \(bad) is outside 0...\(classes - 1)")
+        }
+        return LabeledImages(shape: FeatureShape(channels: 1, height: side, width: side), bytes: raw.pixels, labels: raw.labels)
+    }
+
+    /// Every tenth image for validation, the rest for training.
+    private static func heldOut(_ all: LabeledImages, name: String) -> LabeledDataset {
+        let size = all.shape.count
+        var trainPixels: [Float] = [], trainLabels: [Int32] = []
+        var testPixels: [Float] = [], testLabels: [Int32] = []
+        for index in 0..<all.count {
+            let pixels = all.pixels[index * size..<(index + 1) * size]
+            if index % 10 == 9 {
+                testPixels += pixels
+                testLabels.append(all.labels[index])
+            } else {
+                trainPixels += pixels
+                trainLabels.append(all.labels[index])
+            }
+        }
+        return LabeledDataset(name: name, train: LabeledImages(shape: all.shape, pixels: trainPixels, labels: trainLabels),
+                              validation: LabeledImages(shape: all.shape, pixels: testPixels, labels: testLabels),
+                              validationSource: "every tenth image, held out")
+    }
+}

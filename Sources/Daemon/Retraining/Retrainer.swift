@@ -1,0 +1,210 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Formats
+import Logging
+import NeuralNet
+
+/// What a retraining request asks for.
+public struct RetrainingRequest: Sendable {
+    /// A dataset's name in the datasets directory, or a path inside it; nil: the only one there.
+    public var dataset: String?
+    public var kind: ModelKind
+    public var epochs: Int?
+    /// Swap in the new model even if it does worse than the current one on the same data.
+    public var force: Bool
+
+    public init(dataset: String?, kind: ModelKind, epochs: Int?, force: Bool) {
+        self.dataset = dataset
+        self.kind = kind
+        self.epochs = epochs
+        self.force = force
+    }
+}
+
+/// Trains a new model from a dropped dataset on a background thread at low priority, while
+/// the daemon goes on classifying with the current one; the new model replaces it only if
+/// it passes the gate on the dataset's validation set: accuracy at least `minimumAccuracy`,
+/// and (unless forced) no worse than the current model there. One retraining at a time.
+public final class Retrainer: @unchecked Sendable {
+    let datasetsDirectory: String
+    let store: ModelStore
+    let models: ModelHolder
+    let decoder: InputDecoder
+    let logger: Logger
+    let minimumAccuracy: Double
+    let maxImages: Int
+    private let lock = ConditionLock()
+    private var current: RetrainingState?
+    private var thread: WorkerThread?
+    private var stopping = false
+
+    public init(datasetsDirectory: String, store: ModelStore, models: ModelHolder, decoder: InputDecoder, logger: Logger,
+                minimumAccuracy: Double, maxImages: Int) throws {
+        try makeDirectories(datasetsDirectory)
+        self.datasetsDirectory = datasetsDirectory
+        self.store = store
+        self.models = models
+        self.decoder = decoder
+        self.logger = logger
+        self.minimumAccuracy = minimumAccuracy
+        self.maxImages = maxImages
+    }
+
+    /// The running or last retraining.
+    public var state: RetrainingState? { lock.withLock { current } }
+
+    /// Starts a retraining; an error message instead when one runs or the dataset is unusable.
+    public func start(_ request: RetrainingRequest) -> Result<RetrainingState, RetrainingRefusal> {
+        let directory: String, name: String
+        switch resolve(request.dataset) {
+        case .success(let found): (directory, name) = found
+        case .failure(let refusal): return .failure(refusal)
+        }
+        let recipe = TrainingRecipe.standard(for: request.kind)
+        let state = RetrainingState(phase: .loading, dataset: name, kind: request.kind.rawValue, epoch: 0,
+                                    epochs: request.epochs ?? recipe.epochs)
+        let started: Bool = lock.withLock {
+            guard current?.isRunning != true, !stopping else { return false }
+            current = state
+            thread?.join()
+            thread = WorkerThread(name: "retrainer") { [self] in
+                // Nice 10 for this thread: the inbox's classification comes first.
+                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(linux_thread_id()), 10)
+                run(request, directory: directory, name: name)
+            }
+            return true
+        }
+        guard started else {
+            return .failure(RetrainingRefusal(message: stopping ? "the daemon is stopping"
+                : "a retraining is already running (\(current?.dataset ?? "?"), epoch \(current?.epoch ?? 0)/\(current?.epochs ?? 0)); wait for it to finish"))
+        }
+        logger.notice("retraining \(request.kind.rawValue) on dataset \(name)", metadata: ["dataset": "\(name)", "kind": "\(request.kind.rawValue)"])
+        return .success(state)
+    }
+
+    /// Asks a running retraining to stop (between batches) and waits for it.
+    public func stop() {
+        let running = lock.withLock { () -> WorkerThread? in
+            stopping = true
+            return thread
+        }
+        running?.join()
+    }
+
+    /// The dataset directory for a name or path, which must lie inside the datasets directory.
+    func resolve(_ requested: String?) -> Result<(String, String), RetrainingRefusal> {
+        let available = ((try? directoryEntries(datasetsDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        guard let requested else {
+            guard available.count == 1 else {
+                return .failure(RetrainingRefusal(message: available.isEmpty
+                    ? "no dataset in \(datasetsDirectory); drop one there (IDX files or class folders 0/ … 9/)"
+                    : "several datasets in \(datasetsDirectory): name one of \(available.joined(separator: ", "))"))
+            }
+            return .success(("\(datasetsDirectory)/\(available[0])", available[0]))
+        }
+        var name = requested
+        if requested.hasPrefix("/") {
+            // A path is accepted only if it really is a dataset of ours, links resolved.
+            guard let real = realPath(requested), let root = realPath(datasetsDirectory), real.hasPrefix(root + "/"),
+                  !real.dropFirst(root.count + 1).contains("/") else {
+                return .failure(RetrainingRefusal(message: "\(requested) is not a dataset directory inside \(datasetsDirectory)"))
+            }
+            name = String(real.dropFirst(root.count + 1))
+        }
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/") else {
+            return .failure(RetrainingRefusal(message: "\"\(requested)\" is not a dataset name (a directory in \(datasetsDirectory))"))
+        }
+        let directory = "\(datasetsDirectory)/\(name)"
+        guard let info = linkStatus(directory), info.st_mode & S_IFMT == S_IFDIR else {
+            return .failure(RetrainingRefusal(message: "no dataset \"\(name)\" in \(datasetsDirectory) (there: \(available.isEmpty ? "none" : available.joined(separator: ", ")))"))
+        }
+        return .success((directory, name))
+    }
+
+    private func update(_ change: (inout RetrainingState) -> Void) {
+        lock.withLock { if current != nil { change(&current!) } }
+    }
+
+    private var isStopping: Bool { lock.withLock { stopping } }
+
+    private func finish(_ phase: RetrainingState.Phase, _ message: String) {
+        update { $0.phase = phase; $0.message = message; $0.etaSeconds = nil }
+        switch phase {
+        case .finished: logger.notice("\(message)")
+        default: logger.error("\(message)", metadata: ["error": "\(message)"])
+        }
+    }
+
+    private func run(_ request: RetrainingRequest, directory: String, name: String) {
+        let network = Network(kind: request.kind, seed: 1)
+        let data: LabeledDataset
+        do {
+            data = try LabeledDataset.load(directory: directory, name: name, classes: network.classCount, decoder: decoder, maxImages: maxImages)
+        } catch {
+            return finish(.refused, "dataset \(name) refused: \(error)")
+        }
+        var recipe = TrainingRecipe.standard(for: request.kind)
+        if let epochs = request.epochs { recipe.epochs = epochs }
+        update { $0.phase = .training; $0.epochs = recipe.epochs }
+        let trainer = Trainer(network: network, recipe: recipe, seed: 1)
+        let started = monotonicMicroseconds()
+        let reports = trainer.train(on: data.train, validation: nil, progress: { event in
+            switch event {
+            case let .batch(epoch, batch, batches, meanLoss):
+                let done = Double((epoch - 1) * batches + batch), total = Double(recipe.epochs * batches)
+                let elapsed = Double(monotonicMicroseconds() - started) / 1e6
+                update {
+                    $0.epoch = epoch
+                    $0.loss = Double(meanLoss)
+                    $0.etaSeconds = elapsed / done * (total - done)
+                }
+            case let .epochFinished(report):
+                update { $0.accuracy = Double(report.trainAccuracy) }
+                logger.info("retraining \(name): epoch \(report.epoch)/\(recipe.epochs), loss \(fixed(Double(report.trainLoss), 4))",
+                            metadata: ["dataset": "\(name)", "epoch": "\(report.epoch)"])
+            }
+        }, shouldStop: { isStopping })
+        if isStopping || reports.count < recipe.epochs { return finish(.failed, "retraining on \(name) stopped before its end; the active model is unchanged") }
+
+        update { $0.phase = .validating; $0.etaSeconds = nil }
+        let accuracy = Double(Evaluation(network: trainer.network, data: data.validation).confusion.accuracy)
+        let currentModel = models.current
+        let currentAccuracy = currentModel.network.classCount == network.classCount
+            ? Double(Evaluation(network: currentModel.network, data: data.validation).confusion.accuracy) : 0
+        update { $0.accuracy = accuracy }
+        let seconds = reports.last!.elapsedSeconds
+        let verdict = "new model \(fixed(accuracy * 100, 2))% on \(data.validationSource) of \(name), current \(currentModel.id) \(fixed(currentAccuracy * 100, 2))%"
+        guard accuracy >= minimumAccuracy else {
+            return finish(.refused, "\(verdict): below the floor of \(fixed(minimumAccuracy * 100, 2))%; the active model is unchanged")
+        }
+        guard accuracy >= currentAccuracy || request.force else {
+            return finish(.refused, "\(verdict): not better, kept the current model (retrain with --force to swap anyway)")
+        }
+        let weights = WeightsFile(network: trainer.network, metadata: [
+            "dataset": name, "epochs": String(recipe.epochs), "seed": "1",
+            "validation_accuracy": fixed(accuracy, 4), "train_seconds": fixed(seconds, 1), "created": utcTimestamp(),
+        ])
+        do {
+            let model = try store.add(weights)
+            try store.activate(model.id)
+            models.replace(with: model)
+            update { $0.modelID = model.id }
+            finish(.finished, "\(verdict): swapped in \(model.id) after \(fixed(seconds, 1)) s of training")
+        } catch {
+            finish(.failed, "cannot store the new model: \(error); the active model is unchanged")
+        }
+    }
+}
+
+/// Why a retraining was not started.
+public struct RetrainingRefusal: Error, Sendable {
+    public let message: String
+}
+
+func realPath(_ path: String) -> String? {
+    guard let resolved = realpath(path, nil) else { return nil }
+    defer { free(resolved) }
+    return String(cString: resolved)
+}
