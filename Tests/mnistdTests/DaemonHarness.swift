@@ -13,6 +13,14 @@ final class DaemonHarness {
     var failed: String { state + "/failed" }
     var processed: String { state + "/processed" }
     var logPath: String { root + "/mnistd.log" }
+    var socket: String { state + "/mnistd.sock" }
+    var datasets: String { state + "/datasets" }
+
+    /// Runs `mnistctl <command> --socket <this daemon's socket> arguments…`.
+    @discardableResult
+    func mnistctl(_ command: String, _ arguments: [String] = []) throws -> CommandResult {
+        try runCommand(builtBinary("mnistctl"), [command, "--socket", socket] + arguments)
+    }
     private(set) var process: Process?
     var extraArguments: [String] = []
 

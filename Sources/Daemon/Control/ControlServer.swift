@@ -50,7 +50,7 @@ public struct ControlLimits: Sendable {
     /// A client that says nothing for this long is disconnected.
     public var idleSeconds: Double
 
-    public init(maxLineBytes: Int = 64 * 1024, maxClients: Int = 64, idleSeconds: Double = 30) {
+    public init(maxLineBytes: Int = 64 * 1024, maxClients: Int = 256, idleSeconds: Double = 30) {
         self.maxLineBytes = maxLineBytes
         self.maxClients = maxClients
         self.idleSeconds = idleSeconds

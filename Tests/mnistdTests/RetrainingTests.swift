@@ -1,0 +1,96 @@
+import Daemon
+import Formats
+import Foundation
+import TestSupport
+import XCTest
+
+/// Retraining through the daemon: a real second dataset changes what it recognises, a bad
+/// dataset changes nothing, and the active model survives a restart.
+final class RetrainingTests: XCTestCase {
+    var daemon: DaemonHarness!
+
+    override func setUpWithError() throws { daemon = try DaemonHarness() }
+    override func tearDown() { daemon = nil }
+
+    func status() throws -> DaemonStatus {
+        let result = try daemon.mnistctl("status", ["--json"])
+        XCTAssertEqual(result.status, 0, result.stderr)
+        return try XCTUnwrap(try ControlCoding.decode(ControlReply.self, from: Array(result.stdout.utf8.prefix { $0 != 10 })).status)
+    }
+
+    /// Drops an IDX batch into the inbox and returns the share of rows labelled as `labels` says.
+    func accuracyThroughInbox(_ name: String, images: [UInt8], labels: [UInt8]) throws -> Double {
+        try writeIDX(IDXArray(dimensions: [labels.count, 28, 28], bytes: images), to: daemon.staging + "/" + name, compressed: true)
+        XCTAssertEqual(rename(daemon.staging + "/" + name, daemon.inbox + "/" + name), 0)
+        XCTAssertTrue(daemon.waitForOutcomes([name], timeout: 60))
+        let rows = try XCTUnwrap(daemon.csv(for: name)).dropFirst()
+        XCTAssertEqual(rows.count, labels.count)
+        return Double(zip(rows, labels).filter { $0.0[2] == String($0.1) }.count) / Double(labels.count)
+    }
+
+    func testRetrainOnFashionMNISTThenRollBackToDigits() throws {
+        let fashion = "/usr/share/datasets/fashion-mnist"
+        guard FileManager.default.fileExists(atPath: fashion + "/train-images-idx3-ubyte.gz") else {
+            throw XCTSkip("Fashion-MNIST not installed (apt-get install -y dataset-fashion-mnist)")
+        }
+        let fashionTest = try readMNIST(directory: fashion, split: .test)
+        let batchImages = Array(fashionTest.pixels.prefix(1000 * 784)), batchLabels = Array(fashionTest.labels.prefix(1000))
+        try daemon.start()
+        let digitsModel = try status().model.id
+        let before = try accuracyThroughInbox("fashion-before.idx3.gz", images: batchImages, labels: batchLabels)
+        XCTAssertLessThan(before, 0.3, "the digit model reads clothes near chance")
+
+        try runCommand("/bin/cp", ["-r", fashion, daemon.datasets + "/fashion"])
+        let retrain = try daemon.mnistctl("retrain", ["--dataset", "fashion", "--epochs", "2", "--wait"])
+        XCTAssertEqual(retrain.status, 0, retrain.stderr)
+        XCTAssertTrue(retrain.stdout.contains("swapped in cnn-"), retrain.stdout)
+        let retrained = try status()
+        XCTAssertNotEqual(retrained.model.id, digitsModel)
+        XCTAssertEqual(retrained.model.dataset, "fashion")
+        XCTAssertEqual(retrained.retraining?.phase, .finished)
+        let after = try accuracyThroughInbox("fashion-after.idx3.gz", images: batchImages, labels: batchLabels)
+        XCTAssertGreaterThanOrEqual(after, 0.85, "the retrained model reads clothes")
+        let row = try XCTUnwrap(daemon.csv(for: "fashion-after.idx3.gz")?.last)
+        XCTAssertEqual(row[14], retrained.model.id, "the CSV names the model that classified it")
+
+        // The active model survives a restart.
+        XCTAssertEqual(daemon.stop(), 0)
+        try daemon.start()
+        XCTAssertEqual(try status().model.id, retrained.model.id)
+
+        let rollback = try daemon.mnistctl("rollback")
+        XCTAssertEqual(rollback.status, 0, rollback.stderr)
+        XCTAssertEqual(try status().model.id, digitsModel)
+        let digits = try mnistTestSet()
+        let digitsBack = try accuracyThroughInbox("digits.idx3.gz", images: Array(digits.pixels.prefix(1000 * 784)), labels: Array(digits.labels.prefix(1000)))
+        XCTAssertGreaterThanOrEqual(digitsBack, 0.99)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testBadDatasetsAreRefusedAndTheActiveModelStays() throws {
+        try daemon.start()
+        let active = try status().model.id
+        let cases: [(String, [UInt8], [UInt8], String)] = [
+            ("mismatched", [UInt8](repeating: 0, count: 5 * 784), [1, 2, 3, 4], "4 labels for 5 images"),
+            ("outofrange", [UInt8](repeating: 0, count: 4 * 784), [1, 2, 12, 4], "label 12 is outside 0...9"),
+        ]
+        for (name, images, labels, reason) in cases {
+            let directory = daemon.datasets + "/" + name
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            try writeIDX(IDXArray(dimensions: [images.count / 784, 28, 28], bytes: images), to: directory + "/train-images-idx3-ubyte", compressed: false)
+            try writeIDX(IDXArray(dimensions: [labels.count], bytes: labels), to: directory + "/train-labels-idx1-ubyte", compressed: false)
+            let result = try daemon.mnistctl("retrain", ["--dataset", name, "--epochs", "1", "--wait"])
+            XCTAssertEqual(result.status, 1, result.stdout)
+            XCTAssertTrue((result.stdout + result.stderr).contains(reason), result.stdout + result.stderr)
+            XCTAssertEqual(try status().retraining?.phase, .refused)
+            XCTAssertEqual(try status().model.id, active)
+        }
+        let outside = try daemon.mnistctl("retrain", ["--dataset", "/etc"])
+        XCTAssertEqual(outside.status, 1)
+        XCTAssertTrue(outside.stderr.contains("/etc is not a dataset directory inside"), outside.stderr)
+        let many = try daemon.mnistctl("retrain")
+        XCTAssertTrue(many.stderr.contains("several datasets in"), many.stderr)
+        XCTAssertEqual(try status().model.id, active)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+}
