@@ -72,6 +72,11 @@ public final class MNISTDaemon {
 
     public var model: LoadedModel { models.current }
 
+    /// One line for `systemctl status`.
+    func statusLine() -> String {
+        "model \(models.current.id); queue \(queue.depth); \(counters.filesDone) files classified, \(counters.filesFailed) failed"
+    }
+
     /// Runs until a stop signal; returns once the batch in hand is committed.
     public func run() throws {
         // Signals are taken synchronously by this thread alone; the threads started below
@@ -111,9 +116,21 @@ public final class MNISTDaemon {
         ])
         notifier.ready(status: "watching \(directories.inbox) with model \(model.id)")
 
+        // The main loop waits for signals; with a watchdog it wakes at half its interval to
+        // ping, but only while the classifier is not stuck on one piece of work that long.
+        let watchdog = notifier.watchdogMicroseconds
+        var wake = timespec(tv_sec: 3600, tv_nsec: 0)
+        if let watchdog { wake = timespec(tv_sec: Int(watchdog / 2_000_000), tv_nsec: Int(watchdog / 2 % 1_000_000) * 1000) }
         while true {
-            var received: Int32 = 0
-            guard sigwait(&signals, &received) == 0 else { continue }
+            if let watchdog {
+                if worker.busyMicroseconds < watchdog {
+                    notifier.watchdog(status: statusLine())
+                } else {
+                    logger.critical("the classifier has been busy for \(worker.busyMicroseconds / 1000) ms; no watchdog ping")
+                }
+            }
+            let received = sigtimedwait(&signals, nil, &wake)
+            if received < 0 { continue }
             if received == SIGHUP {
                 reload()
                 continue

@@ -41,10 +41,19 @@ final class RetrainingTests: XCTestCase {
         XCTAssertLessThan(before, 0.3, "the digit model reads clothes near chance")
 
         try runCommand("/bin/cp", ["-r", fashion, daemon.datasets + "/fashion"])
-        let retrain = try daemon.mnistctl("retrain", ["--dataset", "fashion", "--epochs", "2", "--wait"])
-        XCTAssertEqual(retrain.status, 0, retrain.stderr)
-        XCTAssertTrue(retrain.stdout.contains("swapped in cnn-"), retrain.stdout)
+        let started = try daemon.mnistctl("retrain", ["--dataset", "fashion", "--epochs", "2"])
+        XCTAssertEqual(started.status, 0, started.stderr)
+        XCTAssertEqual(started.stdout, "retraining cnn on fashion for 2 epochs\n")
+        let second = try daemon.mnistctl("retrain", ["--dataset", "fashion"])
+        XCTAssertEqual(second.status, 1)
+        XCTAssertTrue(second.stderr.contains("a retraining is already running"), second.stderr)
+        // Classification goes on meanwhile, with the current model.
+        try runCommand("/bin/cp", [repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", daemon.inbox + "/during.png"])
+        XCTAssertTrue(daemon.waitForOutcomes(["during.png"], timeout: 30))
+        XCTAssertEqual(daemon.csv(for: "during.png")?.last?[14], digitsModel)
+        XCTAssertTrue(waitUntil(timeout: 300) { (try? self.status().retraining?.isRunning) == false })
         let retrained = try status()
+        XCTAssertTrue(retrained.retraining?.message?.contains("swapped in cnn-") == true, "\(String(describing: retrained.retraining))")
         XCTAssertNotEqual(retrained.model.id, digitsModel)
         XCTAssertEqual(retrained.model.dataset, "fashion")
         XCTAssertEqual(retrained.retraining?.phase, .finished)
@@ -64,6 +73,28 @@ final class RetrainingTests: XCTestCase {
         let digits = try mnistTestSet()
         let digitsBack = try accuracyThroughInbox("digits.idx3.gz", images: Array(digits.pixels.prefix(1000 * 784)), labels: Array(digits.labels.prefix(1000)))
         XCTAssertGreaterThanOrEqual(digitsBack, 0.99)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testPNGFolderDatasetTrainsWithAHeldOutSplit() throws {
+        let digits = try mnistTestSet()
+        daemon.extraArguments = ["--min-accuracy", "0"]
+        try daemon.start()
+        let directory = daemon.datasets + "/scans"
+        for index in 0..<300 {
+            let label = Int(digits.labels[index])
+            let folder = "\(directory)/\(label)"
+            try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+            let style = DigitStyle(ink: (10, 10, 10), paper: (250, 250, 250), width: 56, height: 56, channels: 1)
+            try Data(encodePNG(style.render(Array(digits.pixels[index * 784..<(index + 1) * 784]))))
+                .write(to: URL(fileURLWithPath: "\(folder)/scan-\(index).png"))
+        }
+        let result = try daemon.mnistctl("retrain", ["--dataset", "scans", "--model", "mlp-seed", "--epochs", "1", "--force", "--wait"])
+        XCTAssertEqual(result.status, 0, result.stdout + result.stderr)
+        XCTAssertTrue(result.stdout.contains("on every tenth image, held out of scans"), result.stdout)
+        let model = try status().model
+        XCTAssertTrue(model.id.hasPrefix("mlp-seed-"), model.id)
+        XCTAssertEqual(model.dataset, "scans")
         XCTAssertEqual(daemon.stop(), 0)
     }
 

@@ -16,6 +16,14 @@ public final class ClassifierWorker: @unchecked Sendable {
     let logger: Logger
     let batchLimit: Int
     private let classifier = Classifier()
+    private let lock = ConditionLock()
+    private var workStarted: Int64?
+
+    /// How long the work in hand has taken so far (0 while waiting for work): the
+    /// watchdog's measure of a stuck classifier.
+    public var busyMicroseconds: Int64 {
+        lock.withLock { workStarted.map { monotonicMicroseconds() - $0 } ?? 0 }
+    }
 
     public init(queue: WorkQueue, spool: Spool, decoder: InputDecoder, models: ModelHolder, writer: OutboxWriter,
                 logger: Logger, batchLimit: Int = 64) {
@@ -44,6 +52,8 @@ public final class ClassifierWorker: @unchecked Sendable {
         }
         queue.requestRescan()
         while let work = queue.take(limit: batchLimit) {
+            lock.withLock { workStarted = monotonicMicroseconds() }
+            defer { lock.withLock { workStarted = nil } }
             switch work {
             case .rescan:
                 rescan()

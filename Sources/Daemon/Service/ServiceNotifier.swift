@@ -13,6 +13,15 @@ public struct ServiceNotifier: Sendable {
 
     public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
 
+    /// Tells the watchdog the daemon is alive.
+    public func watchdog(status text: String) { send("WATCHDOG=1\nSTATUS=\(text)") }
+
+    /// The watchdog interval systemd asks for (`WatchdogSec=`), in microseconds, if any.
+    public var watchdogMicroseconds: Int64? {
+        var microseconds: UInt64 = 0
+        return sd_watchdog_enabled(0, &microseconds) > 0 ? Int64(microseconds) : nil
+    }
+
     private func send(_ state: String) {
         _ = sd_notify(0, state)
     }
