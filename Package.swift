@@ -43,7 +43,7 @@ let package = Package(
         .executableTarget(
             name: "mnistd",
             dependencies: [
-                "Daemon",
+                "Daemon", "Formats",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Daemon
+import Formats
 import Logging
 
 extension LogTarget: ExpressibleByArgument {}
@@ -12,6 +13,32 @@ struct MNISTD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mnistd",
         abstract: "Classify handwritten digits dropped into an inbox directory (PNG or IDX) and write the predictions as CSV.")
+
+    /// Keys a configuration file may set: every option and flag but --config itself.
+    static let configurationOptions: Set<String> = [
+        "state-dir", "inbox", "outbox", "failed", "processed", "weights", "log-target", "socket", "socket-group",
+        "min-accuracy", "max-dataset-images", "max-file-bytes", "max-png-pixels", "max-idx-images",
+    ]
+    static let configurationFlags: Set<String> = ["delete-processed"]
+
+    /// The configuration file's settings go before the command line, which wins.
+    static func main() {
+        var arguments = Array(CommandLine.arguments.dropFirst())
+        if let flag = arguments.firstIndex(of: "--config"), flag + 1 < arguments.count {
+            let path = arguments[flag + 1]
+            do {
+                let text = String(decoding: try readFile(path, maxBytes: 1 << 20), as: UTF8.self)
+                arguments = try ConfigurationFile.arguments(fromText: text, source: path, options: configurationOptions,
+                                                            flags: configurationFlags) + arguments
+            } catch {
+                exit(withError: ValidationError("--config: \(error)"))
+            }
+        }
+        main(arguments)
+    }
+
+    @Option(help: "Configuration file of `key = value` lines, keys being these options' names (e.g. /etc/mnistd/mnistd.conf); the command line wins over it.")
+    var config: String?
 
     @Option(help: "State directory holding inbox/, outbox/, failed/ and processed/ (created when missing).")
     var stateDir = "./var"

@@ -25,10 +25,11 @@ public struct PeerPolicy: Sendable {
     public func allows(_ peer: ControlPeer) -> Bool {
         if peer.uid == 0 || peer.uid == daemonUID { return true }
         guard let group else { return false }
-        return peer.gid == group || supplementaryGroups(of: peer.pid).contains(group)
+        return peer.gid == group || supplementaryGroups(of: peer.pid).contains(group) || groups(ofUser: peer.uid).contains(group)
     }
 
-    /// The peer process's supplementary groups, from /proc/PID/status.
+    /// The peer process's supplementary groups, from /proc/PID/status (empty where /proc
+    /// hides other users' processes, as in the hardened unit).
     private func supplementaryGroups(of pid: Int32) -> [UInt32] {
         guard let file = fopen("/proc/\(pid)/status", "r") else { return [] }
         defer { fclose(file) }
@@ -40,6 +41,21 @@ public struct PeerPolicy: Sendable {
             }
         }
         return []
+    }
+
+    /// The groups the system lists for a user (/etc/group and the like).
+    private func groups(ofUser uid: UInt32) -> [UInt32] {
+        var entry = passwd()
+        var result: UnsafeMutablePointer<passwd>?
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        guard getpwuid_r(uid, &entry, &buffer, buffer.count, &result) == 0, result != nil else { return [] }
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(entry.pw_name, entry.pw_gid, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(entry.pw_name, entry.pw_gid, &groups, &count) >= 0 else { return [] }
+        }
+        return Array(groups.prefix(Int(count)))
     }
 }
 
