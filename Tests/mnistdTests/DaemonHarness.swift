@@ -40,12 +40,16 @@ final class DaemonHarness {
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
     /// Starts the daemon and waits until it tells the (stand-in) service manager it is ready.
-    func start(logTarget: String = "stderr", file: StaticString = #filePath, line: UInt = #line) throws {
+    /// What the daemon told its (stand-in) service manager since the last start.
+    private(set) var notify: NotifyListener?
+
+    func start(logTarget: String = "stderr", environment: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws {
         let notify = try NotifyListener(path: "\(root)/notify-\(UInt32.random(in: 0...UInt32.max)).sock")
+        self.notify = notify
         let process = Process()
         process.executableURL = URL(fileURLWithPath: builtBinary("mnistd"))
         process.arguments = ["--state-dir", state, "--log-target", logTarget] + extraArguments
-        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }
+        process.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }) { $1 }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()
         process.standardError = handle

@@ -1,0 +1,114 @@
+import Daemon
+import Formats
+import Foundation
+import TestSupport
+import XCTest
+
+/// mnistd as systemd runs it: the units, the notify protocol, the watchdog, socket activation.
+final class ServiceTests: XCTestCase {
+    var daemon: DaemonHarness!
+
+    override func setUpWithError() throws { daemon = try DaemonHarness() }
+    override func tearDown() { daemon = nil }
+
+    /// The units, with ExecStart pointing at the binary just built (verify checks it exists).
+    func unitsForThisBuild() throws -> (service: String, socket: String) {
+        let directory = daemon.root + "/units"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let service = try String(contentsOfFile: repositoryRoot + "/systemd/mnistd.service", encoding: .utf8)
+            .replacingOccurrences(of: "/usr/local/bin/mnistd", with: builtBinary("mnistd"))
+        try service.write(toFile: directory + "/mnistd.service", atomically: true, encoding: .utf8)
+        try FileManager.default.copyItem(atPath: repositoryRoot + "/systemd/mnistd.socket", toPath: directory + "/mnistd.socket")
+        return (directory + "/mnistd.service", directory + "/mnistd.socket")
+    }
+
+    func systemdAnalyze() throws -> String {
+        let path = "/usr/bin/systemd-analyze"
+        guard FileManager.default.isExecutableFile(atPath: path) else { throw XCTSkip("\(path) not installed (apt-get install systemd)") }
+        return path
+    }
+
+    func testUnitsVerify() throws {
+        let analyze = try systemdAnalyze()
+        let units = try unitsForThisBuild()
+        let verify = try runCommand(analyze, ["verify", "--man=no", units.service, units.socket])
+        XCTAssertEqual(verify.status, 0, verify.stdout + verify.stderr)
+        XCTAssertEqual(verify.stderr, "", "systemd-analyze verify warns")
+    }
+
+    func testHardeningExposureIsAtMostTwo() throws {
+        let analyze = try systemdAnalyze()
+        let units = try unitsForThisBuild()
+        let security = try runCommand(analyze, ["security", "--offline=yes", "--no-pager", units.service])
+        let line = try XCTUnwrap(security.stdout.split(separator: "\n").first { $0.contains("Overall exposure level for mnistd.service:") },
+                                 security.stdout + security.stderr)
+        let score = try XCTUnwrap(Double(line.split(separator: ":")[1].split(separator: " ")[0]), String(line))
+        XCTAssertLessThanOrEqual(score, 2.0, String(line))
+    }
+
+    func testNotifyProtocolAndWatchdogAsSystemdSeesIt() throws {
+        // WATCHDOG_USEC as systemd sets it for WatchdogSec=0.4s: a ping every 0.2 s.
+        try daemon.start(environment: ["WATCHDOG_USEC": "400000"])
+        let notify = try XCTUnwrap(daemon.notify)
+        let pings = try XCTUnwrap(notify.waitFor("WATCHDOG=1", timeout: 5), "no WATCHDOG=1")
+        XCTAssertTrue(pings.last!.contains("STATUS=model cnn-"), pings.last!)
+
+        // A classifier stuck longer than the interval on one input stops the pings.
+        let test = try mnistTestSet()
+        var pixels: [UInt8] = []
+        for _ in 0..<4 { pixels += test.pixels }
+        try writeIDX(IDXArray(dimensions: [4 * test.count, 28, 28], bytes: pixels), to: daemon.staging + "/big.idx3", compressed: false)
+        XCTAssertEqual(rename(daemon.staging + "/big.idx3", daemon.inbox + "/big.idx3"), 0)
+        XCTAssertTrue(waitUntil(timeout: 10) { self.daemon.log.contains("no watchdog ping") }, "pings went on while stuck:\n\(daemon.log)")
+        XCTAssertTrue(daemon.waitForOutcomes(["big.idx3"], timeout: 120))
+        XCTAssertNotNil(notify.waitFor("WATCHDOG=1", timeout: 5), "pings resume once the classifier is free")
+
+        kill(daemon.process!.processIdentifier, SIGHUP)
+        let reload = try XCTUnwrap(notify.waitFor("READY=1", timeout: 10))
+        XCTAssertTrue(reload.contains { $0.contains("RELOADING=1") }, "\(reload)")
+        kill(daemon.process!.processIdentifier, SIGTERM)
+        XCTAssertNotNil(notify.waitFor("STOPPING=1", timeout: 10))
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testSocketActivationTakesThePassedSocket() throws {
+        let activate = "/usr/bin/systemd-socket-activate"
+        guard FileManager.default.isExecutableFile(atPath: activate) else { throw XCTSkip("\(activate) not installed") }
+        let socket = daemon.root + "/activated.sock"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: activate)
+        process.arguments = ["-l", socket, builtBinary("mnistd"), "--state-dir", daemon.state, "--log-target", "stderr"]
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemon.logPath))
+        process.standardError = log
+        process.standardOutput = log
+        try process.run()
+        defer {
+            process.terminate()
+            process.waitUntilExit()
+        }
+        XCTAssertTrue(waitUntil(timeout: 10) { FileManager.default.fileExists(atPath: socket) })
+        // The first connection starts the daemon, which then answers on the socket it was
+        // given. (Asked in-process: Foundation loses track of a second child while this one
+        // runs.)
+        let reply = try ControlClient(socketPath: socket).send(ControlRequest(command: "status"), timeout: 60)
+        XCTAssertTrue(reply.ok, "\(reply)\n\(daemon.log)")
+        XCTAssertEqual(reply.status?.version, "0.2.0")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.state + "/mnistd.sock"), "bound its own socket too")
+    }
+
+    func testConfigurationFileSetsOptionsAndRefusesUnknownKeys() throws {
+        let config = daemon.root + "/mnistd.conf"
+        try "# test\noutbox = \(daemon.root)/results\ndelete-processed = true\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.extraArguments = ["--config", config]
+        try daemon.start()
+        try runCommand("/bin/cp", [repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", daemon.inbox + "/seven.png"])
+        XCTAssertTrue(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: self.daemon.root + "/results/seven.png.csv") }, daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(daemon.entries(daemon.processed), [], "delete-processed = true deletes")
+
+        try "outbox = /tmp/x\ncolour = blue\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try runCommand(builtBinary("mnistd"), ["--config", config, "--state-dir", daemon.state])
+        XCTAssertEqual(refused.status, 64)
+        XCTAssertTrue(refused.stderr.contains("\(config):2: unknown key \"colour\""), refused.stderr)
+    }
+}
