@@ -12,7 +12,26 @@ extension LogTarget: ExpressibleByArgument {}
 struct MNISTD: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mnistd",
-        abstract: "Classify handwritten digits dropped into an inbox directory (PNG or IDX) and write the predictions as CSV.")
+        abstract: "Classify handwritten digits dropped into an inbox directory (PNG or IDX) and write the predictions as CSV.",
+        discussion: """
+            mnistd watches STATE_DIR/inbox with inotify. Each PNG (any size; normalised like MNIST) or IDX \
+            image batch (N×28×28, plain or gzip) written or renamed there is claimed, classified, and \
+            answered by outbox/NAME.csv (columns: source, index, label, confidence, p0…p9, model); the \
+            input then moves to processed/, or to failed/ beside NAME.error when it cannot be read. A \
+            crash at any point loses nothing: the next start finishes every claimed input.
+
+            Retraining: drop a labeled dataset (IDX files, or PNG folders 0/…9/) into STATE_DIR/datasets/NAME \
+            and run `mnistctl retrain --dataset NAME`; the new model replaces the current one only if it \
+            passes validation. Versions are kept in STATE_DIR/models.
+
+            Signals: SIGTERM and SIGINT finish the files in hand and exit 0; SIGHUP re-reads the active \
+            model. Under systemd (Type=notify) it reports READY, STATUS, RELOADING, STOPPING and \
+            watchdog pings, and takes its control socket from socket activation. Events go to journald \
+            with MNISTD_* fields (journalctl -t mnistd).
+
+            Files: /etc/mnistd/mnistd.conf (with --config), /var/lib/mnistd (state under systemd), \
+            /run/mnistd/control.sock.
+            """)
 
     /// Keys a configuration file may set: every option and flag but --config itself.
     static let configurationOptions: Set<String> = [

@@ -1,0 +1,97 @@
+# mnistd: build, install, package. `make install` needs root for the default paths.
+#   make                 release build (binaries in .build/release)
+#   make install         PREFIX=/usr/local; units to /etc/systemd/system
+#   make uninstall       removes what install put in place (never /var/lib/mnistd)
+#   make deb             mnistd_$(VERSION)_amd64.deb, portable (AVX2 + FMA) and with Swift linked statically
+#   make test            the test suite (what .ci/run runs)
+
+VERSION      := 0.2.0
+PREFIX       ?= /usr/local
+DESTDIR      ?=
+BINDIR       := $(PREFIX)/bin
+DATADIR      := $(PREFIX)/share/mnistd
+MANDIR       := $(PREFIX)/share/man
+BASHCOMPDIR  := $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR   := $(PREFIX)/share/zsh/vendor-completions
+FISHCOMPDIR  := $(PREFIX)/share/fish/vendor_completions.d
+SYSCONFDIR   ?= /etc
+UNITDIR      ?= /etc/systemd/system
+SYSUSERSDIR  ?= /etc/sysusers.d
+TMPFILESDIR  ?= /etc/tmpfiles.d
+SCRATCH      ?= .build
+SWIFTFLAGS   ?=
+# A portable binary needs a CPU floor the kernels are compiled for (see the README).
+export MNISTD_TARGET_CPU ?= native
+
+RELEASE   := $(SCRATCH)/release
+GENERATED := $(SCRATCH)/generated
+
+.PHONY: all build man completions install uninstall deb test clean-deb
+
+all: build
+
+build:
+	swift build -c release --scratch-path $(SCRATCH) $(SWIFTFLAGS)
+
+man: build
+	swift build --scratch-path $(SCRATCH) --product generate-manual
+	mkdir -p $(GENERATED)/man
+	$(SCRATCH)/debug/generate-manual $(RELEASE)/mnistd --section 8 -o $(GENERATED)/man
+	$(SCRATCH)/debug/generate-manual $(RELEASE)/mnistctl --section 1 -o $(GENERATED)/man
+
+completions: build
+	mkdir -p $(GENERATED)/completions
+	$(RELEASE)/mnistctl --generate-completion-script bash > $(GENERATED)/completions/mnistctl.bash
+	$(RELEASE)/mnistctl --generate-completion-script zsh > $(GENERATED)/completions/_mnistctl
+	$(RELEASE)/mnistctl --generate-completion-script fish > $(GENERATED)/completions/mnistctl.fish
+
+install: build man completions
+	install -D -m 0755 $(RELEASE)/mnistd $(DESTDIR)$(BINDIR)/mnistd
+	install -D -m 0755 $(RELEASE)/mnistctl $(DESTDIR)$(BINDIR)/mnistctl
+	install -D -m 0644 Sources/NeuralNet/DefaultWeights/mnist-cnn.weights $(DESTDIR)$(DATADIR)/mnist-cnn.weights
+	install -D -m 0644 Sources/NeuralNet/DefaultWeights/mnist-cnn.weights.sha256 $(DESTDIR)$(DATADIR)/mnist-cnn.weights.sha256
+	install -D -m 0644 $(GENERATED)/man/mnistd.8 $(DESTDIR)$(MANDIR)/man8/mnistd.8
+	install -D -m 0644 $(GENERATED)/man/mnistctl.1 $(DESTDIR)$(MANDIR)/man1/mnistctl.1
+	install -D -m 0644 $(GENERATED)/completions/mnistctl.bash $(DESTDIR)$(BASHCOMPDIR)/mnistctl
+	install -D -m 0644 $(GENERATED)/completions/_mnistctl $(DESTDIR)$(ZSHCOMPDIR)/_mnistctl
+	install -D -m 0644 $(GENERATED)/completions/mnistctl.fish $(DESTDIR)$(FISHCOMPDIR)/mnistctl.fish
+	mkdir -p $(DESTDIR)$(UNITDIR)
+	sed 's#/usr/local/bin/mnistd#$(BINDIR)/mnistd#' systemd/mnistd.service > $(DESTDIR)$(UNITDIR)/mnistd.service
+	install -m 0644 systemd/mnistd.socket $(DESTDIR)$(UNITDIR)/mnistd.socket
+	install -D -m 0644 systemd/mnistd.sysusers $(DESTDIR)$(SYSUSERSDIR)/mnistd.conf
+	install -D -m 0644 systemd/mnistd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mnistd.conf
+	# An administrator's configuration is never overwritten.
+	test -e $(DESTDIR)$(SYSCONFDIR)/mnistd/mnistd.conf || install -D -m 0644 systemd/mnistd.conf $(DESTDIR)$(SYSCONFDIR)/mnistd/mnistd.conf
+	if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then \
+		systemd-sysusers $(SYSUSERSDIR)/mnistd.conf && systemd-tmpfiles --create $(TMPFILESDIR)/mnistd.conf && systemctl daemon-reload; \
+	fi
+
+uninstall:
+	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl disable --now mnistd.service mnistd.socket; fi
+	rm -f $(DESTDIR)$(BINDIR)/mnistd $(DESTDIR)$(BINDIR)/mnistctl
+	rm -f $(DESTDIR)$(DATADIR)/mnist-cnn.weights $(DESTDIR)$(DATADIR)/mnist-cnn.weights.sha256
+	-rmdir $(DESTDIR)$(DATADIR)
+	rm -f $(DESTDIR)$(MANDIR)/man8/mnistd.8 $(DESTDIR)$(MANDIR)/man1/mnistctl.1
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/mnistctl $(DESTDIR)$(ZSHCOMPDIR)/_mnistctl $(DESTDIR)$(FISHCOMPDIR)/mnistctl.fish
+	rm -f $(DESTDIR)$(UNITDIR)/mnistd.service $(DESTDIR)$(UNITDIR)/mnistd.socket
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/mnistd.conf $(DESTDIR)$(TMPFILESDIR)/mnistd.conf
+	# The configuration goes only if it is still the shipped one; the state directory stays.
+	if cmp -s systemd/mnistd.conf $(DESTDIR)$(SYSCONFDIR)/mnistd/mnistd.conf; then rm -f $(DESTDIR)$(SYSCONFDIR)/mnistd/mnistd.conf; fi
+	-rmdir $(DESTDIR)$(SYSCONFDIR)/mnistd
+	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
+
+DEBROOT := $(SCRATCH)-deb/root
+DEB     := mnistd_$(VERSION)_amd64.deb
+
+deb:
+	rm -rf $(DEBROOT)
+	$(MAKE) install SCRATCH=$(SCRATCH)-deb MNISTD_TARGET_CPU=haswell SWIFTFLAGS=--static-swift-stdlib DESTDIR=$(CURDIR)/$(DEBROOT) \
+		PREFIX=/usr UNITDIR=/lib/systemd/system SYSUSERSDIR=/usr/lib/sysusers.d TMPFILESDIR=/usr/lib/tmpfiles.d
+	mkdir -p $(DEBROOT)/DEBIAN
+	sed 's/@VERSION@/$(VERSION)/' debian/control > $(DEBROOT)/DEBIAN/control
+	install -m 0755 debian/postinst debian/prerm debian/postrm $(DEBROOT)/DEBIAN/
+	echo /etc/mnistd/mnistd.conf > $(DEBROOT)/DEBIAN/conffiles
+	dpkg-deb --build --root-owner-group $(DEBROOT) $(DEB)
+
+test:
+	swift test

@@ -1,0 +1,83 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `make deb` builds the package (through `make install` into a staging root), `make
+/// uninstall` takes back everything install placed, and the package installs with apt,
+/// runs, verifies and is removed cleanly with dpkg.
+final class PackagingTests: XCTestCase {
+    static let version = "0.2.0"
+    /// What install places, relative to the root, for PREFIX=/usr and Debian's unit paths.
+    static let installed = [
+        "usr/bin/mnistd", "usr/bin/mnistctl",
+        "usr/share/mnistd/mnist-cnn.weights", "usr/share/mnistd/mnist-cnn.weights.sha256",
+        "usr/share/man/man8/mnistd.8", "usr/share/man/man1/mnistctl.1",
+        "usr/share/bash-completion/completions/mnistctl", "usr/share/zsh/vendor-completions/_mnistctl",
+        "usr/share/fish/vendor_completions.d/mnistctl.fish",
+        "lib/systemd/system/mnistd.service", "lib/systemd/system/mnistd.socket",
+        "usr/lib/sysusers.d/mnistd.conf", "usr/lib/tmpfiles.d/mnistd.conf", "etc/mnistd/mnistd.conf",
+    ]
+
+    func files(under root: String) -> [String] {
+        let enumerator = FileManager.default.enumerator(atPath: root)
+        var found: [String] = []
+        while let path = enumerator?.nextObject() as? String {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: "\(root)/\(path)", isDirectory: &isDirectory), !isDirectory.boolValue,
+               !path.hasPrefix("DEBIAN") {
+                found.append(path)
+            }
+        }
+        return found.sorted()
+    }
+
+    func testDebianPackageBuildsInstallsRunsAndRemoves() throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg-deb") else { throw XCTSkip("dpkg-deb not installed") }
+        let make = try runCommand("/usr/bin/make", ["-C", repositoryRoot, "deb"])
+        XCTAssertEqual(make.status, 0, String(make.stdout.suffix(3000)) + make.stderr)
+        let deb = "\(repositoryRoot)/mnistd_\(Self.version)_amd64.deb"
+        let root = "\(repositoryRoot)/.build-deb/root"
+        XCTAssertEqual(files(under: root), Self.installed.sorted())
+        let service = try String(contentsOfFile: root + "/lib/systemd/system/mnistd.service", encoding: .utf8)
+        XCTAssertTrue(service.contains("ExecStart=/usr/bin/mnistd --config /etc/mnistd/mnistd.conf"), service)
+        let manual = try String(contentsOfFile: root + "/usr/share/man/man8/mnistd.8", encoding: .utf8)
+        XCTAssertTrue(manual.contains(".It Fl -state-dir") && manual.contains("Retraining: drop a labeled dataset"), "the manual lists the options and the discussion")
+
+        // make uninstall takes back every file install placed (here in a copy of the root).
+        let copy = NSTemporaryDirectory() + "mnistd-uninstall-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: copy) }
+        try runCommand("/bin/cp", ["-a", root, copy])
+        let uninstall = try runCommand("/usr/bin/make", ["-C", repositoryRoot, "uninstall", "DESTDIR=\(copy)", "PREFIX=/usr",
+                                                         "UNITDIR=/lib/systemd/system", "SYSUSERSDIR=/usr/lib/sysusers.d",
+                                                         "TMPFILESDIR=/usr/lib/tmpfiles.d"])
+        XCTAssertEqual(uninstall.status, 0, uninstall.stderr)
+        XCTAssertEqual(files(under: copy), [])
+
+        let info = try runCommand("/usr/bin/dpkg-deb", ["--field", deb, "Package", "Version", "Depends"])
+        XCTAssertTrue(info.stdout.contains("Version: \(Self.version)") && info.stdout.contains("libpng16-16"), info.stdout)
+
+        guard getuid() == 0 else { throw XCTSkip("installing the package needs root") }
+        let install = try runCommand("/usr/bin/apt-get", ["install", "-y", "--allow-downgrades", deb])
+        XCTAssertEqual(install.status, 0, install.stdout + install.stderr)
+        XCTAssertEqual(try runCommand("/usr/bin/mnistd", ["--help"]).status, 0)
+        // The installed mnistctl finds the shipped weights in /usr/share/mnistd.
+        let predict = try runCommand("/usr/bin/mnistctl", ["predict", repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"])
+        XCTAssertEqual(predict.status, 0, predict.stderr)
+        XCTAssertTrue(predict.stdout.contains("digit-7-mnist-28px-gray.png,0,7,"), predict.stdout)
+        let verify = try runCommand("/usr/bin/systemd-analyze", ["verify", "--man=no", "/lib/systemd/system/mnistd.service",
+                                                                 "/lib/systemd/system/mnistd.socket"])
+        XCTAssertEqual(verify.status, 0, verify.stderr)
+        XCTAssertEqual(try runCommand("/usr/bin/getent", ["passwd", "mnistd"]).status, 0, "sysusers created the user")
+        var inbox = stat()
+        XCTAssertEqual(stat("/var/lib/mnistd/inbox", &inbox), 0, "tmpfiles created the inbox")
+        XCTAssertEqual(inbox.st_mode & 0o7777, 0o2770)
+
+        let remove = try runCommand("/usr/bin/dpkg", ["-r", "mnistd"])
+        XCTAssertEqual(remove.status, 0, remove.stderr)
+        for path in Self.installed where path != "etc/mnistd/mnistd.conf" {
+            XCTAssertFalse(FileManager.default.fileExists(atPath: "/" + path), "/\(path) left after dpkg -r")
+        }
+        XCTAssertEqual(try runCommand("/usr/bin/dpkg", ["--purge", "mnistd"]).status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/etc/mnistd/mnistd.conf"), "purge removes the configuration")
+    }
+}
