@@ -44,24 +44,29 @@ public func isPNG(_ bytes: [UInt8]) -> Bool {
 public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGLimits()) throws -> RasterImage {
     func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
     guard isPNG(bytes) else { throw fail(describeNonPNG(bytes)) }
-    let bytes = try withoutColourSpaceChunks(bytes, source: source)
+    let stream = try withoutColourSpaceChunks(bytes, source: source)
     var image = png_image()
     image.version = UInt32(PNG_IMAGE_VERSION)
     defer { png_image_free(&image) }
-    let headerRead = bytes.withUnsafeBytes { png_image_begin_read_from_memory(&image, $0.baseAddress, $0.count) }
-    guard headerRead != 0 else { throw fail("not a valid PNG: \(libpngMessage(image))") }
-    let width = Int(image.width), height = Int(image.height)
-    let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
-    guard !overflow, pixels <= limits.maxPixels else {
-        throw fail("PNG is \(width)×\(height) pixels, over the limit of \(limits.maxPixels) (raise --max-png-pixels to accept it)")
+    // libpng keeps the pointer from begin_read and reads through it in finish_read: both
+    // calls stay inside one closure, where the buffer is guaranteed alive.
+    return try stream.withUnsafeBytes { memory in
+        guard png_image_begin_read_from_memory(&image, memory.baseAddress, memory.count) != 0 else {
+            throw fail("not a valid PNG: \(libpngMessage(image))")
+        }
+        let width = Int(image.width), height = Int(image.height)
+        let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
+        guard !overflow, pixels <= limits.maxPixels else {
+            throw fail("PNG is \(width)×\(height) pixels, over the limit of \(limits.maxPixels) (raise --max-png-pixels to accept it)")
+        }
+        image.format = UInt32(PNG_FORMAT_GA)
+        var samples = [UInt8](repeating: 0, count: pixels * 2)
+        let finished = samples.withUnsafeMutableBytes {
+            png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 2), nil)
+        }
+        guard finished != 0 else { throw fail("corrupt PNG: \(libpngMessage(image))") }
+        return RasterImage(width: width, height: height, channels: 2, samples: samples)
     }
-    image.format = UInt32(PNG_FORMAT_GA)
-    var samples = [UInt8](repeating: 0, count: pixels * 2)
-    let finished = samples.withUnsafeMutableBytes {
-        png_image_finish_read(&image, nil, $0.baseAddress, Int32(width * 2), nil)
-    }
-    guard finished != 0 else { throw fail("corrupt PNG: \(libpngMessage(image))") }
-    return RasterImage(width: width, height: height, channels: 2, samples: samples)
 }
 
 /// Encodes an 8-bit image as PNG (gray, gray + alpha, RGB or RGBA by its channel count).

@@ -18,6 +18,11 @@ final class PackagingTests: XCTestCase {
         "usr/lib/sysusers.d/mnistd.conf", "usr/lib/tmpfiles.d/mnistd.conf", "etc/mnistd/mnistd.conf",
     ]
 
+    /// Simple comma-separated lines (samples/labels.csv has no quoting).
+    func parseCSVLines(_ text: String) -> [[String]] {
+        text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+    }
+
     func files(under root: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: root)
         var found: [String] = []
@@ -60,10 +65,15 @@ final class PackagingTests: XCTestCase {
         let install = try runCommand("/usr/bin/apt-get", ["install", "-y", "--allow-downgrades", deb])
         XCTAssertEqual(install.status, 0, install.stdout + install.stderr)
         XCTAssertEqual(try runCommand("/usr/bin/mnistd", ["--help"]).status, 0)
-        // The installed mnistctl finds the shipped weights in /usr/share/mnistd.
-        let predict = try runCommand("/usr/bin/mnistctl", ["predict", repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"])
+        // The installed (release, static) mnistctl finds the shipped weights in /usr/share/mnistd
+        // and reads every sample right: the optimiser's build, not just the tests' debug one.
+        let samples = parseCSVLines(try String(contentsOfFile: repositoryRoot + "/samples/labels.csv", encoding: .utf8))
+            .dropFirst().filter { $0[0].hasSuffix(".png") }
+        let predict = try runCommand("/usr/bin/mnistctl", ["predict"] + samples.map { repositoryRoot + "/samples/" + $0[0] })
         XCTAssertEqual(predict.status, 0, predict.stderr)
-        XCTAssertTrue(predict.stdout.contains("digit-7-mnist-28px-gray.png,0,7,"), predict.stdout)
+        for sample in samples {
+            XCTAssertTrue(predict.stdout.contains("\(sample[0]),0,\(sample[1]),"), "\(sample[0]):\n\(predict.stdout)")
+        }
         let verify = try runCommand("/usr/bin/systemd-analyze", ["verify", "--man=no", "/lib/systemd/system/mnistd.service",
                                                                  "/lib/systemd/system/mnistd.socket"])
         XCTAssertEqual(verify.status, 0, verify.stderr)
