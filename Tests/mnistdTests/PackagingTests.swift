@@ -1,3 +1,4 @@
+import Formats
 import Foundation
 import TestSupport
 import XCTest
@@ -17,11 +18,6 @@ final class PackagingTests: XCTestCase {
         "lib/systemd/system/mnistd.service", "lib/systemd/system/mnistd.socket",
         "usr/lib/sysusers.d/mnistd.conf", "usr/lib/tmpfiles.d/mnistd.conf", "etc/mnistd/mnistd.conf",
     ]
-
-    /// Simple comma-separated lines (samples/labels.csv has no quoting).
-    func parseCSVLines(_ text: String) -> [[String]] {
-        text.split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
-    }
 
     func files(under root: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: root)
@@ -67,7 +63,7 @@ final class PackagingTests: XCTestCase {
         XCTAssertEqual(try runCommand("/usr/bin/mnistd", ["--help"]).status, 0)
         // The installed (release, static) mnistctl finds the shipped weights in /usr/share/mnistd
         // and reads every sample right: the optimiser's build, not just the tests' debug one.
-        let samples = parseCSVLines(try String(contentsOfFile: repositoryRoot + "/samples/labels.csv", encoding: .utf8))
+        let samples = parseCSV(try String(contentsOfFile: repositoryRoot + "/samples/labels.csv", encoding: .utf8))
             .dropFirst().filter { $0[0].hasSuffix(".png") }
         let predict = try runCommand("/usr/bin/mnistctl", ["predict"] + samples.map { repositoryRoot + "/samples/" + $0[0] })
         XCTAssertEqual(predict.status, 0, predict.stderr)
