@@ -30,4 +30,4 @@ if let problem = reference.unavailableReason {
 if options.sections.contains("gemm") { benchmarkGEMM() }
 if options.sections.contains("seed") { benchmarkSeedMLP(train: train, test: test, reference: reference) }
 if options.sections.contains("cnn") { benchmarkTimeTo99(train: train, test: test, reference: reference) }
-if options.sections.contains("daemon") { benchmarkDaemon(test: test, under: options.daemonDirectory) }
+if options.sections.contains("daemon") { benchmarkDaemon(test: test, data: options.data, under: options.daemonDirectory) }
