@@ -144,6 +144,23 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try contents("outbox"), ["a.png.csv", "b.png.csv", "c.png.csv"])
     }
 
+    /// A commit the disk refused half-way is simply tried again: the temporaries it left
+    /// (written or published) are recognised, nothing is written twice.
+    func testACommitRetriedAfterAFailureFinishesOnce() throws {
+        try drop("a.png")
+        try drop("b.png")
+        let (claimed, _) = try spool.claim(["a.png", "b.png"])
+        // The failed attempt had published a's report and left b's half-written.
+        let temporaryA = "\(root)/outbox/\(Spool.temporaryName(claimed[0].id))"
+        try Data("source,label\r\n".utf8).write(to: URL(fileURLWithPath: temporaryA))
+        XCTAssertEqual(link(temporaryA, "\(root)/outbox/a.png.csv"), 0)
+        try Data("sou".utf8).write(to: URL(fileURLWithPath: "\(root)/outbox/\(Spool.temporaryName(claimed[1].id))"))
+        _ = try commit(claimed.map { ($0, csv) })
+        XCTAssertEqual(try contents("outbox"), ["a.png.csv", "b.png.csv"])
+        XCTAssertEqual(try read("\(root)/outbox/b.png.csv"), "source,label\r\n")
+        XCTAssertEqual(try contents("processed"), ["a.png", "b.png"])
+    }
+
     func testDeleteProcessedRemovesClassifiedInputsOnly() throws {
         spool = try Spool(directories: StateDirectories(stateDirectory: root), deleteProcessed: true)
         try drop("digit.png")

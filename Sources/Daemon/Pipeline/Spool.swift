@@ -33,8 +33,6 @@ public struct ClaimedInput: Sendable, Equatable {
     public let id: String
     public let name: String
     let directory: String
-    /// Found claimed at start: some of its commit may have happened before the crash.
-    let recovered: Bool
 
     public var path: String { "\(directory)/\(name)" }
 }
@@ -99,7 +97,7 @@ public final class Spool: @unchecked Sendable {
         for name in names {
             let source = "\(directories.inbox)/\(name)"
             guard let info = linkStatus(source), info.st_mode & S_IFMT != S_IFDIR else { continue }
-            let input = ClaimedInput(id: Self.claimID(batch: batch, name: name), name: name, directory: directory, recovered: false)
+            let input = ClaimedInput(id: Self.claimID(batch: batch, name: name), name: name, directory: directory)
             if rename(source, input.path) == 0 {
                 claimed.append(input)
             } else if errno != ENOENT {
@@ -141,7 +139,7 @@ public final class Spool: @unchecked Sendable {
             guard linkStatus(directory).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
             let names = try directoryEntries(directory).sorted()
             if names.isEmpty { rmdir(directory) }
-            pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory, recovered: true) }
+            pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory) }
         }
         let live = Set(pending.map(\.id))
         for directory in [directories.outbox, directories.failed] {
@@ -185,13 +183,17 @@ public final class Spool: @unchecked Sendable {
             }
             let temporary = "\(directory)/\(Self.temporaryName(input.id))"
             var report = Report(directory: directory, suffix: suffix, temporary: temporary)
-            if input.recovered, let existing = linkStatus(temporary), existing.st_nlink > 1,
-               let published = entry(in: directory, sameFileAs: existing, excluding: Self.temporaryName(input.id)) {
-                report.name = String(published.dropLast(suffix.count))
-            } else {
-                if input.recovered { unlink(temporary) }
-                try createFile(temporary, bytes, sync: flushEach)
+            // A temporary already there is left by a crash or by an attempt the disk refused:
+            // if it was published, that name stands; otherwise it is written again.
+            if let existing = linkStatus(temporary) {
+                if existing.st_nlink > 1, let published = entry(in: directory, sameFileAs: existing, excluding: Self.temporaryName(input.id)) {
+                    report.name = String(published.dropLast(suffix.count))
+                    reports.append(report)
+                    continue
+                }
+                unlink(temporary)
             }
+            try createFile(temporary, bytes, sync: flushEach)
             reports.append(report)
         }
         let reportDirectories = Set(reports.map(\.directory))
