@@ -30,6 +30,8 @@ public final class OutboxWriter: @unchecked Sendable {
     private let lock = ConditionLock()
     private var pending: [ClassifiedBatch] = []
     private var closed = false
+    /// Set from a refused commit to the next one that succeeds (writer thread only).
+    private var failing = false
 
     public init(spool: Spool, logger: Logger, counters: DaemonCounters, capacity: Int = 2) {
         self.spool = spool
@@ -87,28 +89,46 @@ public final class OutboxWriter: @unchecked Sendable {
         }
     }
 
-    /// Commits, and when the disk refuses (full, read-only, permissions), keeps the inputs
-    /// claimed and tries again with growing pauses, logging once per episode. Nil when the
-    /// daemon stops first: the claims are finished at the next start.
+    /// Commits, and when the disk refuses (full, read-only, removed, permissions), keeps the
+    /// inputs claimed and tries again with growing pauses, one input at a time so that what
+    /// fits gets through; logs once per episode. Nil when the daemon stops first: the claims
+    /// are finished at the next start.
     private func commitRetrying(_ batch: ClassifiedBatch) -> [Committed]? {
         let outcomes = batch.inputs.map { ($0.input, $0.outcome) }
-        var pause: useconds_t = 100_000
-        var failing = false
-        while true {
-            do {
-                let committed = try spool.commit(outcomes)
-                if failing { logger.notice("results can be written again; carrying on") }
-                return committed
-            } catch {
-                if !failing {
-                    logger.error("cannot write results, keeping \(outcomes.count) input(s) claimed and retrying: \(error)",
-                                 metadata: ["error": "\(error)"])
-                    failing = true
-                }
+        if let committed = attempt(outcomes) { return committed }
+        var committed: [Committed] = []
+        for outcome in outcomes {
+            var pause: useconds_t = 100_000
+            while true {
                 if isClosed { return nil }
                 usleep(pause)
                 pause = min(pause * 2, 5_000_000)
+                spool.recreateDirectories()
+                if let one = attempt([outcome]) {
+                    committed += one
+                    break
+                }
             }
+        }
+        return committed
+    }
+
+    /// One commit; an error starts (and is logged for) a failure episode, a success ends one.
+    private func attempt(_ outcomes: [(ClaimedInput, Outcome)]) -> [Committed]? {
+        do {
+            let committed = try spool.commit(outcomes)
+            if failing {
+                failing = false
+                logger.notice("results can be written again; carrying on")
+            }
+            return committed
+        } catch {
+            if !failing {
+                failing = true
+                logger.error("cannot write results, keeping \(outcomes.count) input(s) claimed and retrying: \(error)",
+                             metadata: ["error": "\(error)"])
+            }
+            return nil
         }
     }
 

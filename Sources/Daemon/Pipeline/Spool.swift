@@ -73,7 +73,9 @@ public final class Spool: @unchecked Sendable {
     public init(directories: StateDirectories, deleteProcessed: Bool = false) throws {
         self.directories = directories
         self.deleteProcessed = deleteProcessed
-        for directory in [directories.inbox, directories.claimed, directories.outbox, directories.failed, directories.processed] {
+        for directory in [directories.inbox, directories.claimed] { try makeDirectories(directory) }
+        recreateDirectories()
+        for directory in [directories.outbox, directories.failed, directories.processed] where linkStatus(directory) == nil {
             try makeDirectories(directory)
         }
         // Inputs move from the inbox to processed/ and failed/ by link and unlink, which only
@@ -83,6 +85,12 @@ public final class Spool: @unchecked Sendable {
         where linkStatus(directory)?.st_dev != inboxDevice {
             throw FileSystemError("use \(directory) with inbox \(directories.inbox): they must be on the same filesystem", directory, code: EXDEV)
         }
+    }
+
+    /// Makes the directories again if someone removed them; errors are left for the next
+    /// commit to report.
+    public func recreateDirectories() {
+        for directory in [directories.outbox, directories.failed, directories.processed] { try? makeDirectories(directory) }
     }
 
     /// Takes names out of the inbox, together into one claim directory (one directory per

@@ -1,0 +1,124 @@
+import Formats
+import Foundation
+import TestSupport
+import XCTest
+
+/// Faults injected for real: a full or read-only outbox, the inbox removed, inotify's queue
+/// overflowing, awkward names. Nothing is lost, the daemon recovers when the fault goes.
+final class FaultTests: XCTestCase {
+    var daemon: DaemonHarness!
+    var mounts: [String] = []
+
+    override func setUpWithError() throws { daemon = try DaemonHarness() }
+
+    override func tearDown() {
+        daemon.killHard()
+        for mount in mounts.reversed() { _ = try? runCommand("/bin/umount", [mount]) }
+        daemon = nil
+    }
+
+    /// A small tmpfs of our own, as root.
+    func mountTmpfs(_ path: String, kilobytes: Int) throws {
+        guard getuid() == 0 else { throw XCTSkip("mounting a tmpfs needs root") }
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        let mount = try runCommand("/bin/mount", ["-t", "tmpfs", "-o", "size=\(kilobytes)k", "tmpfs", path])
+        guard mount.status == 0 else { throw XCTSkip("cannot mount a tmpfs here: \(mount.stderr)") }
+        mounts.append(path)
+    }
+
+    func dropSamples(_ count: Int, prefix: String) throws -> [String] {
+        let names = (0..<count).map { "\(prefix)-\($0).png" }
+        for name in names {
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", toPath: daemon.staging + "/" + name)
+            XCTAssertEqual(rename(daemon.staging + "/" + name, daemon.inbox + "/" + name), 0)
+        }
+        return names
+    }
+
+    func waitForCSVs(_ names: [String], in directory: String) -> Bool {
+        waitUntil(timeout: 30) { names.allSatisfy { FileManager.default.fileExists(atPath: "\(directory)/\($0).csv") } }
+    }
+
+    func occurrences(_ text: String) -> Int { daemon.log.components(separatedBy: text).count - 1 }
+
+    func testFullThenReadOnlyOutboxKeepsInputsClaimedUntilItRecovers() throws {
+        let outbox = daemon.root + "/small-outbox"
+        try mountTmpfs(outbox, kilobytes: 256)
+        daemon.extraArguments = ["--outbox", outbox]
+        try daemon.start()
+        // Fill the outbox's filesystem.
+        _ = try runCommand("/bin/dd", ["if=/dev/zero", "of=\(outbox)/filler", "bs=4k", "count=1000"])
+        let full = try dropSamples(20, prefix: "full")
+        XCTAssertTrue(waitUntil(timeout: 20) { self.occurrences("cannot write results") >= 1 }, daemon.log)
+        sleep(3)
+        XCTAssertEqual(occurrences("cannot write results"), 1, "logged once per episode, not per attempt")
+        XCTAssertEqual(daemon.entries(daemon.processed), [], "nothing moved while its CSV could not be written")
+        XCTAssertEqual(daemon.entries(daemon.inbox), [".claimed"], "the inputs are claimed, not lost")
+        try FileManager.default.removeItem(atPath: outbox + "/filler")
+        XCTAssertTrue(waitForCSVs(full, in: outbox), daemon.log)
+        XCTAssertEqual(occurrences("results can be written again"), 1)
+
+        // The same with a read-only outbox.
+        XCTAssertEqual(try runCommand("/bin/mount", ["-o", "remount,ro", outbox]).status, 0)
+        let readOnly = try dropSamples(5, prefix: "readonly")
+        XCTAssertTrue(waitUntil(timeout: 20) { self.occurrences("cannot write results") >= 2 }, daemon.log)
+        XCTAssertTrue(daemon.log.contains("Read-only file system"), daemon.log)
+        XCTAssertEqual(try runCommand("/bin/mount", ["-o", "remount,rw", outbox]).status, 0)
+        XCTAssertTrue(waitForCSVs(readOnly, in: outbox), daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+        for name in full + readOnly {
+            XCTAssertEqual(try String(contentsOfFile: "\(outbox)/\(name).csv", encoding: .utf8).split(separator: "\r\n").count, 2, name)
+        }
+        XCTAssertEqual(daemon.entries(daemon.processed).count, full.count + readOnly.count, daemon.log)
+    }
+
+    func testInboxRemovedWhileRunningComesBackAndIsWatchedAgain() throws {
+        try daemon.start()
+        try FileManager.default.removeItem(atPath: daemon.inbox)
+        XCTAssertTrue(waitUntil(timeout: 10) { self.daemon.log.contains("the inbox is back") }, daemon.log)
+        XCTAssertTrue(daemon.log.contains("the inbox was removed or moved"))
+        let names = try dropSamples(3, prefix: "after")
+        XCTAssertTrue(daemon.waitForOutcomes(names), daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testInotifyQueueOverflowIsRescanned() throws {
+        guard getuid() == 0 else { throw XCTSkip("changing fs.inotify.max_queued_events needs root") }
+        let sysctl = "/proc/sys/fs/inotify/max_queued_events"
+        let original = try String(contentsOfFile: sysctl, encoding: .utf8)
+        // The limit is taken when the daemon creates its inotify instance.
+        try "16\n".write(toFile: sysctl, atomically: false, encoding: .utf8)
+        defer { try? original.write(toFile: sysctl, atomically: false, encoding: .utf8) }
+        try daemon.start()
+        try original.write(toFile: sysctl, atomically: false, encoding: .utf8)
+        // A consumer frozen while 2,000 files arrive: its 16-event queue overflows for sure.
+        let pid = try XCTUnwrap(daemon.process?.processIdentifier)
+        kill(pid, SIGSTOP)
+        let names = try dropSamples(2000, prefix: "flood")
+        kill(pid, SIGCONT)
+        XCTAssertTrue(daemon.waitForOutcomes(names, timeout: 120), "files lost to the overflow")
+        XCTAssertTrue(daemon.log.contains("inotify queue overflowed; rescanning the inbox"), "no overflow happened")
+        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(daemon.entries(daemon.outbox).count, names.count)
+    }
+
+    func testAwkwardNamesKeepTheCSVValidAndNeverCollide() throws {
+        try daemon.start()
+        let long = String(repeating: "l", count: 240) + ".png"
+        let names = ["with space.png", "comma,here.png", "quote\"d.png", "new\nline.png", "ünïcødé.png", long]
+        for name in names + ["with space.png"] {
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", toPath: daemon.staging + "/x")
+            XCTAssertEqual(rename(daemon.staging + "/x", daemon.inbox + "/" + name), 0)
+            XCTAssertTrue(waitUntil(timeout: 20) { !self.daemon.entries(self.daemon.inbox).contains(name) })
+        }
+        XCTAssertTrue(daemon.waitForOutcomes(names + ["with space-1.png"]), daemon.log)
+        for name in names {
+            let rows = try XCTUnwrap(daemon.csv(for: name), name)
+            XCTAssertEqual(rows.count, 2, name)
+            XCTAssertEqual(rows[1][0], name, "the source field holds the name as it is")
+            XCTAssertEqual(rows[1][2], "7")
+        }
+        XCTAssertEqual(daemon.csv(for: "with space-1.png")?[1][0], "with space.png", "the second file of a name gets its own CSV")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+}
