@@ -98,6 +98,24 @@ final class RetrainingTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    func testRetrainingKilledMidwayLeavesTheActiveModel() throws {
+        let mnist = repositoryRoot + "/../shared/datasets/mnist"
+        _ = try mnistTestSet()
+        try daemon.start()
+        let active = try status().model.id
+        try runCommand("/bin/cp", ["-r", mnist, daemon.datasets + "/digits"])
+        XCTAssertEqual(try daemon.mnistctl("retrain", ["--dataset", "digits", "--epochs", "1"]).status, 0)
+        XCTAssertTrue(waitUntil(timeout: 60) { ((try? self.status().retraining?.loss) ?? nil) != nil }, "training did not start")
+        daemon.killHard()
+        try daemon.start()
+        let after = try status()
+        XCTAssertEqual(after.model.id, active)
+        XCTAssertNil(after.retraining)
+        let stored = daemon.entries(daemon.state + "/models")
+        XCTAssertEqual(stored, ["active", "\(active).weights"], "no partial model kept")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     func testBadDatasetsAreRefusedAndTheActiveModelStays() throws {
         try daemon.start()
         let active = try status().model.id

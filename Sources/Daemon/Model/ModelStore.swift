@@ -14,6 +14,10 @@ public final class ModelStore: @unchecked Sendable {
     public init(directory: String) throws {
         self.directory = directory
         try makeDirectories(directory)
+        // A model being written when the daemon died left only a hidden temporary.
+        for name in try directoryEntries(directory) where name.hasPrefix(".") && name.hasSuffix(".tmp") {
+            unlink("\(directory)/\(name)")
+        }
     }
 
     var activePath: String { "\(directory)/active" }
