@@ -7,6 +7,9 @@ import XCTest
 /// complete CSV, with the right contents, and sits in processed/.
 final class CrashSafetyTests: XCTestCase {
     func testKillNineWhileAThousandFilesStreamInLosesNothing() throws {
+        // 10 cycles in the suite; MNISTD_CRASH_CYCLES=100 for the long run (files stream in
+        // proportionally slower, so they keep arriving through every cycle).
+        let cycles = ProcessInfo.processInfo.environment["MNISTD_CRASH_CYCLES"].flatMap(Int.init) ?? 10
         let daemon = try DaemonHarness()
         let rows = parseCSV(try String(contentsOfFile: repositoryRoot + "/samples/labels.csv", encoding: .utf8)).dropFirst()
         let samples = rows.map { (name: $0[0], labels: $0[1].split(separator: " ").map(String.init)) }
@@ -22,13 +25,13 @@ final class CrashSafetyTests: XCTestCase {
         let feeder = Thread {
             for name in names {
                 rename("\(staging)/\(name)", "\(inbox)/\(name)")
-                usleep(UInt32.random(in: 500...3000))
+                usleep(UInt32.random(in: 50...300) * UInt32(cycles))
             }
         }
         try daemon.start()
         feeder.start()
         var kills = 0
-        while !feeder.isFinished || kills < 10 {
+        while !feeder.isFinished || kills < cycles {
             usleep(UInt32.random(in: 20_000...400_000))
             daemon.killHard()
             kills += 1
