@@ -124,27 +124,17 @@ public final class ControlServer: @unchecked Sendable {
     /// Binds a listening socket at `path` with mode 0660 (group `group` when given), replacing
     /// a stale socket left by an earlier run but never a live one or another kind of file.
     public static func listen(at path: String, group: UInt32?) throws -> Int32 {
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            throw FileSystemError("bind the control socket at", path, code: ENAMETOOLONG)
-        }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in bytes.enumerated() { raw[i] = byte }
-        }
+        let address = try UnixSocketAddress(path: path)
         if let existing = linkStatus(path) {
             guard existing.st_mode & S_IFMT == S_IFSOCK else { throw FileSystemError("bind the control socket at (not a socket)", path, code: EEXIST) }
-            guard !isLive(&address) else { throw FileSystemError("bind the control socket at (another daemon answers there)", path, code: EADDRINUSE) }
+            guard !isLive(address) else { throw FileSystemError("bind the control socket at (another daemon answers there)", path, code: EADDRINUSE) }
             unlink(path)
         }
         let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { throw FileSystemError("create the control socket", path) }
         // The socket file is created with the umask; tighten it before anyone can connect.
         let previous = umask(0o117)
-        let bound = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
+        let bound = address.bind(fd)
         umask(previous)
         guard bound == 0 else {
             let code = errno
@@ -165,12 +155,10 @@ public final class ControlServer: @unchecked Sendable {
         return fd
     }
 
-    private static func isLive(_ address: inout sockaddr_un) -> Bool {
+    private static func isLive(_ address: UnixSocketAddress) -> Bool {
         let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         defer { close(probe) }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(probe, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        } == 0
+        return address.connect(probe) == 0
     }
 
     public func stop() {
