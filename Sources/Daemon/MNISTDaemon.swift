@@ -139,6 +139,7 @@ public final class MNISTDaemon {
             notifier.stopping()
             break
         }
+        writer.stopRetrying()
         server.stop()
         serverThread.join()
         retrainer.stop()

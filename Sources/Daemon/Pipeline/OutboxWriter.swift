@@ -30,6 +30,9 @@ public final class OutboxWriter: @unchecked Sendable {
     private let lock = ConditionLock()
     private var pending: [ClassifiedBatch] = []
     private var closed = false
+    /// Set when the daemon stops: a refused commit is not retried (its inputs stay claimed
+    /// for the next start), so that a dead disk cannot hold the shutdown.
+    private var stopping = false
     /// Set from a refused commit to the next one that succeeds (writer thread only).
     private var failing = false
 
@@ -60,7 +63,15 @@ public final class OutboxWriter: @unchecked Sendable {
         }
     }
 
-    private var isClosed: Bool { lock.withLock { closed } }
+    /// The daemon is stopping: give up on commits the disk refuses.
+    public func stopRetrying() {
+        lock.withLock {
+            stopping = true
+            lock.broadcast()
+        }
+    }
+
+    private var isStopping: Bool { lock.withLock { stopping || closed } }
 
     /// Writes batches until closed and drained; when idle for a second, lets the spool
     /// settle what the last batches left behind.
@@ -100,7 +111,7 @@ public final class OutboxWriter: @unchecked Sendable {
         for outcome in outcomes {
             var pause: useconds_t = 100_000
             while true {
-                if isClosed { return nil }
+                if isStopping { return nil }
                 usleep(pause)
                 pause = min(pause * 2, 5_000_000)
                 spool.recreateDirectories()
