@@ -70,8 +70,6 @@ public final class MNISTDaemon {
         return model
     }
 
-    public var model: LoadedModel { models.current }
-
     /// One line for `systemctl status`.
     func statusLine() -> String {
         "model \(models.current.id); queue \(queue.depth); \(counters.filesDone) files classified, \(counters.filesFailed) failed"

@@ -52,9 +52,6 @@ public final class OutboxWriter: @unchecked Sendable {
         }
     }
 
-    /// Batches handed over and not yet committed.
-    public var backlog: Int { lock.withLock { pending.count } }
-
     /// No more batches will come: `run` returns once the waiting ones are written.
     public func close() {
         lock.withLock {

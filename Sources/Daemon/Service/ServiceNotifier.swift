@@ -7,8 +7,6 @@ public struct ServiceNotifier: Sendable {
 
     public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
 
-    public func status(_ text: String) { send("STATUS=\(text)") }
-
     public func reloading() { send("RELOADING=1") }
 
     public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
