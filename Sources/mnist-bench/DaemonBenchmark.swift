@@ -18,10 +18,7 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     mkdir(staging, 0o755)
     defer { _ = system("rm -rf '\(root)'") }
 
-    let notify: NotifyListener
-    do { notify = try NotifyListener(path: "\(root)/notify.sock") } catch { fail("\(error)") }
-    let pid = spawn(binary, ["--state-dir", "\(root)/var", "--log-target", "stderr"], environment: ["NOTIFY_SOCKET=\(notify.path)"])
-    guard notify.waitFor("READY=1", timeout: 30) != nil else { fail("\(binary) did not become ready") }
+    let pid = startDaemon(binary, root: root)
     let arrivals = OutboxArrivals(directory: outbox)
 
     let pngs: [[UInt8]] = (0..<1000).map { index in
@@ -66,7 +63,7 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     let before = cpuTicks(pid)
     sleep(5)
     let idleTicks = cpuTicks(pid) - before
-    let peakRSS = peakResidentKilobytes(pid)
+    let peakRSS = memoryKilobytes(pid, "VmHWM")
 
     // A retraining on the training set, and the inbox meanwhile.
     let dataset = "\(root)/var/datasets/bench"
@@ -96,6 +93,47 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     print("  latency:                               p50 \(fixed(trainingP50, 2)) ms  p99 \(fixed(trainingP99, 2)) ms  (\(fixed(trainingP50 / p50, 2))× idle p50)")
     print("  throughput:                            \(Int(trainingFilesPerSecond)) files/s  (\(fixed(trainingFilesPerSecond / filesPerSecond, 2))× idle)")
     print("exit status after SIGTERM:               \(status >> 8 & 0xFF)")
+}
+
+/// Starts the release mnistd on `root/var` and waits for its READY=1.
+func startDaemon(_ binary: String, root: String) -> pid_t {
+    let notify: NotifyListener
+    do { notify = try NotifyListener(path: "\(root)/notify.sock") } catch { fail("\(error)") }
+    let pid = spawn(binary, ["--state-dir", "\(root)/var", "--log-target", "stderr"], environment: ["NOTIFY_SOCKET=\(notify.path)"])
+    guard notify.waitFor("READY=1", timeout: 30) != nil else { fail("\(binary) did not become ready") }
+    return pid
+}
+
+/// 100,000 files through one daemon in rounds of 10,000: throughput, resident memory and
+/// open descriptors after each round must stay flat (no leak, no slowdown).
+func benchmarkDaemonLoad(test: LabeledImages, under directory: String) {
+    guard let executable = currentExecutablePath() else { fail("cannot find this executable") }
+    let binary = String(executable[..<executable.lastIndex(of: "/")!]) + "/mnistd"
+    let root = "\(directory)/mnistd-load-\(getpid())"
+    let inbox = "\(root)/var/inbox", staging = "\(root)/staging"
+    mkdir(root, 0o755)
+    mkdir(staging, 0o755)
+    defer { _ = system("rm -rf '\(root)'") }
+    let pid = startDaemon(binary, root: root)
+    let arrivals = OutboxArrivals(directory: "\(root)/var/outbox")
+    let pngs: [[UInt8]] = (0..<100).map { index in
+        let pixels = test.pixels[index * 784..<(index + 1) * 784].map { UInt8(($0 * 255).rounded()) }
+        return (try? encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: pixels))) ?? []
+    }
+    print("\n== mnistd under load: 100,000 PNGs in rounds of 10,000 (state on \(root)) ==")
+    print("round  files/s   RSS MB  open fds")
+    for round in 0..<10 {
+        let names = (0..<10_000).map { "load-\(round)-\($0).png" }
+        for (index, name) in names.enumerated() { writeWhole("\(staging)/\(name)", pngs[index % pngs.count]) }
+        let start = seconds()
+        for name in names { rename("\(staging)/\(name)", "\(inbox)/\(name)") }
+        arrivals.wait(for: names.map { "\($0).csv" })
+        let rate = Double(names.count) / (seconds() - start)
+        print("\(padded(String(round + 1), 7))\(padded(String(Int(rate)), 10))\(padded(String(memoryKilobytes(pid, "VmRSS") / 1024), 8))\(openDescriptors(pid))")
+    }
+    kill(pid, SIGTERM)
+    var status: Int32 = 0
+    waitpid(pid, &status, 0)
 }
 
 /// Waits for files to appear in the outbox, through inotify (no polling).
@@ -154,12 +192,21 @@ func cpuTicks(_ pid: pid_t) -> Int {
     return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
 }
 
-/// VmHWM from /proc/PID/status, in kB.
-func peakResidentKilobytes(_ pid: pid_t) -> Int {
+/// A memory figure from /proc/PID/status (`VmHWM`, `VmRSS`), in kB.
+func memoryKilobytes(_ pid: pid_t, _ field: String) -> Int {
     guard let status = readProcFile("/proc/\(pid)/status"),
-          let line = String(decoding: status, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-          let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) else { fail("no VmHWM in /proc/\(pid)/status") }
+          let line = String(decoding: status, as: UTF8.self).split(separator: "\n").first(where: { $0.hasPrefix("\(field):") }),
+          let kilobytes = Int(line.split(whereSeparator: { $0 == " " || $0 == "\t" })[1]) else { fail("no \(field) in /proc/\(pid)/status") }
     return kilobytes
+}
+
+/// How many file descriptors a process has open.
+func openDescriptors(_ pid: pid_t) -> Int {
+    guard let directory = opendir("/proc/\(pid)/fd") else { return -1 }
+    defer { closedir(directory) }
+    var count = 0
+    while readdir(directory) != nil { count += 1 }
+    return count - 2
 }
 
 /// A /proc file's contents: they report size 0, so they are read until the end.
