@@ -4,6 +4,8 @@
 #   make uninstall       removes what install put in place (never /var/lib/mnistd)
 #   make deb             mnistd_$(VERSION)_amd64.deb, portable (AVX2 + FMA) and with Swift linked statically
 #   make test            the test suite (what .ci/run runs)
+#   make fuzz            libFuzzer over every untrusted-input parser, FUZZ_SECONDS long (default 600);
+#                        a crashing input lands in Tests/FuzzCorpus/, which `swift test` replays
 
 VERSION      := 0.2.0
 PREFIX       ?= /usr/local
@@ -26,7 +28,7 @@ export MNISTD_TARGET_CPU ?= native
 RELEASE   := $(SCRATCH)/release
 GENERATED := $(SCRATCH)/generated
 
-.PHONY: all build man completions install uninstall deb test clean-deb
+.PHONY: all build man completions install uninstall deb test fuzz
 
 all: build
 
@@ -95,3 +97,16 @@ deb:
 
 test:
 	swift test
+
+FUZZ_SECONDS ?= 600
+FUZZ_WORK    := $(SCRATCH)-fuzz/corpus
+
+fuzz:
+	swift build -c release --scratch-path $(SCRATCH)-fuzz --product mnist-fuzz \
+		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
+	mkdir -p $(FUZZ_WORK)
+	# The working corpus first (libFuzzer adds to it), then the seeds.
+	# Swift's own crash handler off, so that libFuzzer keeps the crashing input.
+	SWIFT_BACKTRACE=enable=no $(SCRATCH)-fuzz/release/mnist-fuzz $(FUZZ_WORK) Tests/FuzzCorpus samples ../shared/testdata/png/pngsuite \
+		-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+		-artifact_prefix=Tests/FuzzCorpus/

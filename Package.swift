@@ -59,6 +59,7 @@ let package = Package(
             dependencies: ["NeuralNet", "Formats", "Daemon"],
             swiftSettings: kernelSettings
         ),
+        .executableTarget(name: "mnist-fuzz", dependencies: ["Daemon", "Formats"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),

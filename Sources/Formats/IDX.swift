@@ -53,15 +53,21 @@ public func parseIDX(_ raw: consuming [UInt8], source: String, limits: IDXLimits
     guard bytes.count >= headerSize else { throw fail("truncated IDX header: \(rank) dimensions need \(headerSize) bytes, file has \(bytes.count)") }
     var dimensions: [Int] = []
     var expected = 1
+    // An overflow stays an overflow: a later zero must not bring a header like 2³¹×2³¹×0
+    // back to "0 bytes" (found by `make fuzz`).
+    var overflow = false
     for axis in 0..<rank {
         let at = 4 + 4 * axis
         let dimension = Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
         dimensions.append(dimension)
-        expected = expected.multipliedReportingOverflow(by: dimension).overflow ? Int.max : expected * dimension
+        let product = expected.multipliedReportingOverflow(by: dimension)
+        overflow = overflow || product.overflow
+        expected = product.partialValue
     }
     let payload = bytes.count - headerSize
-    guard expected <= limits.maxDataBytes else {
-        throw fail("IDX header claims \(dimensions.map(String.init).joined(separator: "×")) = \(expected) bytes, over the limit of \(limits.maxDataBytes)")
+    guard !overflow, expected <= limits.maxDataBytes else {
+        let size = overflow ? "more bytes than can be counted" : "\(expected) bytes"
+        throw fail("IDX header claims \(dimensions.map(String.init).joined(separator: "×")) = \(size), over the limit of \(limits.maxDataBytes)")
     }
     guard payload == expected else {
         let claim = dimensions.map(String.init).joined(separator: "×")

@@ -47,6 +47,9 @@ final class IDXTests: XCTestCase {
         // A header claiming 4 × 2³² bytes is refused from the header alone.
         expectError([0, 0, 8, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 4],
                     "IDX header claims 4294967295×4 = 17179869180 bytes, over the limit of 536870912")
+        // Dimensions whose product overflows stay refused even when a later one is zero.
+        expectError([0, 0, 8, 4, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0],
+                    "IDX header claims 2147483647×2147483647×2147483647×0 = more bytes than can be counted, over the limit of 536870912")
     }
 
     func testBrokenGzipIsReported() {
