@@ -87,9 +87,9 @@ final class ControlCommands: @unchecked Sendable {
                 var labels: [Int] = [], confidences: [Double] = []
                 for image in 0..<input.count {
                     let row = probabilities[image * classes..<(image + 1) * classes]
-                    let best = row.indices.max { row[$0] < row[$1] }!
-                    labels.append(best - row.startIndex)
-                    confidences.append((Double(row[best]) * 1e6).rounded() / 1e6)
+                    let label = predictedClass(row)
+                    labels.append(label)
+                    confidences.append((Double(row[row.startIndex + label]) * 1e6).rounded() / 1e6)
                 }
                 return FilePrediction(file: file, labels: labels, confidences: confidences, model: model.id)
             } catch {
