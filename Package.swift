@@ -32,6 +32,7 @@ let package = Package(
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "Formats", dependencies: ["CZlib", "CPNG"]),
+        .target(name: "Drawing", dependencies: ["Formats"]),
         .target(name: "CLinux"),
         .target(
             name: "Daemon",
@@ -50,7 +51,7 @@ let package = Package(
         .executableTarget(
             name: "mnistctl",
             dependencies: [
-                "NeuralNet", "Formats", "Daemon",
+                "NeuralNet", "Formats", "Daemon", "Drawing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -64,6 +65,7 @@ let package = Package(
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),
         .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
+        .testTarget(name: "DrawingTests", dependencies: ["Drawing", "Formats"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl", "TestSupport"]),
         .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Daemon", "Formats", "TestSupport"]),

@@ -21,6 +21,8 @@ public struct DaemonConfiguration: Sendable {
     /// A retrained model must reach this accuracy on its validation set to be swapped in.
     public var minimumAccuracy = 0.8
     public var maxDatasetImages = 200_000
+    /// Images whose top probability is below this get no label (status uncertain); nil: off.
+    public var minimumConfidence: Float?
 
     public init(directories: StateDirectories, socketPath: String, weightsPath: String? = nil) {
         self.directories = directories
@@ -93,11 +95,13 @@ public final class MNISTDaemon {
         let decoder = InputDecoder(limits: configuration.limits)
         let writer = OutboxWriter(spool: spool, logger: logger, counters: counters)
         let worker = ClassifierWorker(queue: queue, spool: spool, decoder: decoder,
-                                      models: models, writer: writer, logger: logger, batchLimit: configuration.batchLimit)
+                                      models: models, writer: writer, logger: logger, batchLimit: configuration.batchLimit,
+                                      minimumConfidence: configuration.minimumConfidence)
         let retrainer = try Retrainer(datasetsDirectory: directories.datasets, store: store, models: models, decoder: decoder,
                                       logger: logger, minimumAccuracy: configuration.minimumAccuracy, maxImages: configuration.maxDatasetImages)
         let commands = ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
-                                       decoder: decoder, logger: logger, reload: { [self] in reload() })
+                                       decoder: decoder, minimumConfidence: configuration.minimumConfidence, logger: logger,
+                                       reload: { [self] in reload() })
         let listener = try ControlServer.activatedListener()
             ?? ControlServer.listen(at: configuration.socketPath, group: configuration.socketGroup)
         let server = try ControlServer(listener: listener, policy: PeerPolicy(group: configuration.socketGroup),

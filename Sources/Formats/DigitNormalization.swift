@@ -20,7 +20,7 @@ public enum DigitNormalization {
         var gray = lightInkOnDark(image)
         if image.width == side && image.height == side {
             let pixels = gray.map { UInt8(min(255, max(0, $0.rounded()))) }
-            return Digit(pixels: pixels, hasInk: (gray.max() ?? 0) - (gray.min() ?? 0) >= inkThreshold)
+            return Digit(pixels: pixels, hasInk: hasInk(pixels[...]))
         }
         let background = borderMean(gray, width: image.width, height: image.height)
         let strongest = gray.max() ?? 0
@@ -40,6 +40,13 @@ public enum DigitNormalization {
         let scaledHeight = max(1, Int((Float(cropHeight) * Float(box) / longer).rounded()))
         let scaled = resample(crop, width: cropWidth, height: cropHeight, toWidth: scaledWidth, toHeight: scaledHeight)
         return Digit(pixels: centred(scaled, width: scaledWidth, height: scaledHeight), hasInk: true)
+    }
+
+    /// Whether a 28×28 digit (or any gray picture) holds ink: its darkest and lightest pixels
+    /// differ by at least the ink threshold. A blank or uniform picture does not.
+    public static func hasInk(_ pixels: ArraySlice<UInt8>) -> Bool {
+        guard let low = pixels.min(), let high = pixels.max() else { return false }
+        return Float(high) - Float(low) >= inkThreshold
     }
 
     /// Gray levels 0...255 with transparency composited on the paper and dark ink inverted.

@@ -34,8 +34,10 @@ public struct ConfusionMatrix: Equatable, Sendable {
     }
 }
 
-/// A network's predictions on a labeled set: probabilities, mean loss and confusion matrix.
+/// A network's predictions on a labeled set: logits, probabilities (at the network's
+/// temperature), mean loss and confusion matrix.
 public struct Evaluation: Sendable {
+    public let logits: [Float]
     public let probabilities: [Float]
     public let predictions: [Int]
     public let meanLoss: Float
@@ -43,9 +45,10 @@ public struct Evaluation: Sendable {
 
     public init(network: Network, data: LabeledImages, loss: LossFunction = .crossEntropy) {
         let classes = network.classCount
-        probabilities = data.pixels.withUnsafeBufferPointer {
-            network.probabilities(for: $0.baseAddress!, count: data.count)
+        logits = data.pixels.withUnsafeBufferPointer {
+            network.logits(for: $0.baseAddress!, count: data.count)
         }
+        probabilities = softmax(logits, temperature: network.temperature, classes: classes)
         var confusion = ConfusionMatrix(classes: classes)
         var predictions: [Int] = []
         predictions.reserveCapacity(data.count)
@@ -66,4 +69,16 @@ public struct Evaluation: Sendable {
         self.confusion = confusion
         meanLoss = data.count == 0 ? 0 : Float(lossSum / Double(data.count))
     }
+}
+
+/// softmax(logits / temperature), row by row.
+public func softmax(_ logits: [Float], temperature: Float, classes: Int) -> [Float] {
+    // Multiplied by the inverse, as `Network.probabilities` does, so both give the same bits.
+    let inverse = 1 / temperature
+    let scaled = temperature == 1 ? logits : logits.map { $0 * inverse }
+    var result = [Float](repeating: 0, count: logits.count)
+    result.withUnsafeMutableBufferPointer { out in
+        scaled.withUnsafeBufferPointer { softmaxRows(out.baseAddress!, $0.baseAddress!, rows: logits.count / classes, classes: classes) }
+    }
+    return result
 }

@@ -26,4 +26,11 @@ public struct LabeledImages: Sendable {
         let n = min(count, self.count)
         return LabeledImages(shape: shape, pixels: Array(pixels[0..<n * shape.count]), labels: Array(labels[0..<n]))
     }
+
+    /// The last `count` images apart from the rest (all stay in the first part if count is 0).
+    public func holdingOut(_ count: Int) -> (rest: LabeledImages, heldOut: LabeledImages) {
+        let cut = self.count - min(max(0, count), self.count)
+        return (LabeledImages(shape: shape, pixels: Array(pixels[0..<cut * shape.count]), labels: Array(labels[0..<cut])),
+                LabeledImages(shape: shape, pixels: Array(pixels[(cut * shape.count)...]), labels: Array(labels[cut...])))
+    }
 }

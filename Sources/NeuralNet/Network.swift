@@ -14,6 +14,9 @@ public struct Network: Sendable {
     public internal(set) var statistics: [Float]
     /// Where each layer's statistics start in `statistics`.
     public let statisticOffsets: [Int]
+    /// The softmax temperature fitted after training so that confidences match accuracy
+    /// (see `TemperatureScaling`); 1 leaves the logits as trained.
+    public var temperature: Float = 1
 
     /// A freshly initialised network of the given kind.
     public init(kind: ModelKind, seed: UInt64) {
@@ -100,7 +103,8 @@ public struct Network: Sendable {
         return result
     }
 
-    /// Class probabilities (count × classes) for `count` images of `inputShape`, values in [0, 1].
+    /// Class probabilities (count × classes) for `count` images of `inputShape`, values in
+    /// [0, 1]: the softmax of the logits divided by `temperature`.
     public func probabilities(for images: UnsafePointer<Float>, count: Int, batchSize: Int = 500) -> [Float] {
         guard count > 0 else { return [] }
         return probabilities(for: images, count: count,
@@ -110,6 +114,30 @@ public struct Network: Sendable {
     /// The same, in a workspace kept by the caller (made for this network): a long-running
     /// classifier allocates it once instead of on every call.
     public func probabilities(for images: UnsafePointer<Float>, count: Int, workspace: Workspace) -> [Float] {
+        let inverseTemperature = 1 / temperature
+        return inferBatches(images, count: count, workspace: workspace) { out, logits, batch in
+            if inverseTemperature != 1 {
+                for i in 0..<batch * classCount { logits[i] *= inverseTemperature }
+            }
+            softmaxRows(out, logits, rows: batch, classes: classCount)
+        }
+    }
+
+    /// The raw class scores (count × classes), before softmax and temperature.
+    public func logits(for images: UnsafePointer<Float>, count: Int, batchSize: Int = 500) -> [Float] {
+        guard count > 0 else { return [] }
+        let workspace = Workspace(network: self, batchCapacity: min(batchSize, count), training: false)
+        return inferBatches(images, count: count, workspace: workspace) { out, logits, batch in
+            out.update(from: logits, count: batch * classCount)
+        }
+    }
+
+    /// Runs inference batch by batch; `emit(out, logits, batch)` turns each batch's logits
+    /// (which it may overwrite) into its rows of the result.
+    private func inferBatches(
+        _ images: UnsafePointer<Float>, count: Int, workspace: Workspace,
+        emit: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) -> [Float] {
         precondition(workspace.architecture == architecture, "workspace made for another architecture")
         var result = [Float](repeating: 0, count: count * classCount)
         guard count > 0 else { return result }
@@ -122,7 +150,7 @@ public struct Network: Sendable {
                         let batch = min(workspace.batchCapacity, count - start)
                         workspace.input.update(from: images + start * inputShape.count, count: batch * inputShape.count)
                         let logits = workspace.forward(self, weights.baseAddress!, statistics.baseAddress!, mode: .inference, batch: batch)
-                        softmaxRows(out.baseAddress! + start * classCount, logits, rows: batch, classes: classCount)
+                        emit(out.baseAddress! + start * classCount, logits, batch)
                     }
                 }
             }

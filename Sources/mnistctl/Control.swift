@@ -184,10 +184,11 @@ struct Classify: ParsableCommand {
                 failed = true
                 continue
             }
-            let labels = prediction.labels ?? [], confidences = prediction.confidences ?? []
-            for (index, (label, confidence)) in zip(labels, confidences).enumerated() {
+            let labels = prediction.labels ?? [], statuses = prediction.statuses ?? [], confidences = prediction.confidences ?? []
+            for (index, (label, (status, confidence))) in zip(labels, zip(statuses, confidences)).enumerated() {
                 let name = labels.count == 1 ? prediction.file : "\(prediction.file)[\(index)]"
-                print("\(name): \(label) (confidence \(fixed(confidence, 4)))")
+                let answer = label.map(String.init) ?? status.rawValue
+                print("\(name): \(answer) (confidence \(fixed(confidence, 4)))")
             }
         }
         if failed { throw ExitCode.failure }

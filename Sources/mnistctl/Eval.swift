@@ -1,4 +1,5 @@
 import ArgumentParser
+import Drawing
 import Formats
 import NeuralNet
 
@@ -9,6 +10,12 @@ struct Eval: ParsableCommand {
     @OptionGroup var weightsOptions: WeightsOptions
     @OptionGroup var dataset: DataOptions
 
+    @Option(help: "Write the reliability diagram (accuracy against confidence, before and after the model's temperature) as PNG.")
+    var reliability: String?
+
+    @Option(help: "Write pictures into this directory: reliability diagram, confusion matrix, the most confidently wrong test digits, learning curves (from the weights file's training history) and the first layer's filters.")
+    var report: String?
+
     func run() throws {
         let weights = try weightsOptions.load()
         let test = try loadDataset(dataset.data, .test)
@@ -17,8 +24,17 @@ struct Eval: ParsableCommand {
         print("model: \(weights.modelID)")
         print("images: \(test.count)")
         print("accuracy: \(fixed(Double(evaluation.confusion.accuracy), 4))")
+        print(calibrationLine(evaluation, labels: test.labels, temperature: weights.network.temperature))
         print("")
         print(confusionReport(evaluation.confusion), terminator: "")
+        let pictures = EvaluationReport(weights: weights, evaluation: evaluation, test: test)
+        if let reliability {
+            try writeFileAtomically(reliability, pictures.reliabilityDiagram().encodedPNG())
+            print("wrote \(reliability)")
+        }
+        if let report {
+            for path in try pictures.write(to: report) { print("wrote \(path)") }
+        }
     }
 }
 
@@ -38,4 +54,14 @@ func confusionReport(_ confusion: ConfusionMatrix) -> String {
         out += pad(String(label), 5) + pad(precision, 11) + pad(recall, 8) + "\n"
     }
     return out
+}
+
+/// Expected calibration error at temperature 1 and, when the model has one, at its own.
+func calibrationLine(_ evaluation: Evaluation, labels: [Int32], temperature: Float) -> String {
+    let classes = evaluation.confusion.classes
+    let raw = ReliabilityBins(probabilities: softmax(evaluation.logits, temperature: 1, classes: classes), labels: labels, classes: classes)
+    let line = "calibration error (ECE, 15 bins): \(percent(raw.expectedCalibrationError))"
+    guard temperature != 1 else { return line + " (the model has no fitted temperature)" }
+    let scaled = ReliabilityBins(probabilities: evaluation.probabilities, labels: labels, classes: classes)
+    return line + " at temperature 1, \(percent(scaled.expectedCalibrationError)) at its fitted temperature \(fixed(Double(temperature), 3))"
 }

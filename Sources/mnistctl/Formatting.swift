@@ -3,4 +3,5 @@ import Formats
 import Glibc
 #endif
 
-func percent(_ fraction: Float) -> String { fixed(Double(fraction) * 100, 2) + "%" }
+func percent(_ fraction: Float) -> String { percent(Double(fraction)) }
+func percent(_ fraction: Double) -> String { fixed(fraction * 100, 2) + "%" }

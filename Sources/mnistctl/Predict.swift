@@ -8,11 +8,17 @@ struct Predict: ParsableCommand {
 
     @OptionGroup var weightsOptions: WeightsOptions
 
+    @Option(help: "Lowest top probability (0...1) at which an image gets a label, as mnistd's --min-confidence (default: off).")
+    var minConfidence: Float?
+
     @Argument(help: "PNG files (any size, normalised like MNIST) or IDX image files (N×28×28 unsigned bytes).")
     var files: [String]
 
     func validate() throws {
         if files.isEmpty { throw ValidationError("give at least one PNG or IDX file") }
+        if let minConfidence, !(0...1).contains(minConfidence) {
+            throw ValidationError("--min-confidence must be between 0 and 1, got \(minConfidence)")
+        }
     }
 
     func run() throws {
@@ -24,7 +30,9 @@ struct Predict: ParsableCommand {
         for file in files {
             let input = try decoder.decode(path: file, displayName: file)
             let probabilities = classifier.probabilities(model, pixels: input.pixels)
-            PredictionCSV.appendRows(to: &csv, source: basename(file), probabilities: probabilities[...], classes: classes, model: model.id)
+            let predictions = Prediction.judge(probabilities[...], classes: classes, hasInk: input.hasInk, minimumConfidence: minConfidence)
+            PredictionCSV.appendRows(to: &csv, source: basename(file), predictions: predictions, probabilities: probabilities[...],
+                                     classes: classes, model: model.id)
         }
         print(csv.text, terminator: "")
     }

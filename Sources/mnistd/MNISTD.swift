@@ -85,6 +85,9 @@ struct MNISTD: ParsableCommand {
     @Option(help: "Most images accepted in a dataset for retraining.")
     var maxDatasetImages = 200_000
 
+    @Option(help: "Lowest top probability (0...1) at which an image gets a label; below it the CSV says uncertain and leaves the label empty (default: off, every inked image gets its most probable digit). 0.9 is recommended: see the README's out-of-distribution figures.")
+    var minConfidence: Float?
+
     @Option(help: "Where events go: auto (journald when reachable, else stderr), journal or stderr.")
     var logTarget: LogTarget = .auto
 
@@ -97,6 +100,9 @@ struct MNISTD: ParsableCommand {
                               ("--max-dataset-images", maxDatasetImages)]
         where value <= 0 {
             throw ValidationError("\(name) must be positive, got \(value)")
+        }
+        if let minConfidence, !(0...1).contains(minConfidence) {
+            throw ValidationError("--min-confidence must be between 0 and 1, got \(minConfidence)")
         }
         if !(0...1).contains(minAccuracy) { throw ValidationError("--min-accuracy must be between 0 and 1, got \(minAccuracy)") }
         if let socketGroup, getgrnam(socketGroup) == nil { throw ValidationError("--socket-group: no group named \(socketGroup)") }
@@ -112,6 +118,7 @@ struct MNISTD: ParsableCommand {
         configuration.socketGroup = socketGroup.flatMap { getgrnam($0)?.pointee.gr_gid }
         configuration.minimumAccuracy = minAccuracy
         configuration.maxDatasetImages = maxDatasetImages
+        configuration.minimumConfidence = minConfidence
         configuration.limits = InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages)
         let daemon: MNISTDaemon
         do {

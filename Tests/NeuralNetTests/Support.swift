@@ -20,3 +20,11 @@ func loadMNIST(_ split: DatasetSplit) throws -> LabeledImages {
     let raw = try readMNIST(directory: try sharedMNISTDirectory(), split: split)
     return LabeledImages(shape: FeatureShape(channels: 1, height: raw.height, width: raw.width), bytes: raw.pixels, labels: raw.labels)
 }
+
+/// Recomputes the trailing checksum after a deliberate edit.
+func resealed(_ bytes: [UInt8]) -> [UInt8] {
+    var body = Array(bytes.dropLast(4))
+    let crc = CRC32.checksum(body)
+    body += [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)]
+    return body
+}

@@ -76,12 +76,4 @@ final class WeightsFileTests: XCTestCase {
             XCTAssertEqual("\(error)", "e: weights contain NaN or infinity")
         }
     }
-
-    /// Recomputes the trailing checksum after a deliberate edit.
-    func resealed(_ bytes: [UInt8]) -> [UInt8] {
-        var body = Array(bytes.dropLast(4))
-        let crc = CRC32.checksum(body)
-        body += [UInt8(crc & 0xFF), UInt8(crc >> 8 & 0xFF), UInt8(crc >> 16 & 0xFF), UInt8(crc >> 24)]
-        return body
-    }
 }

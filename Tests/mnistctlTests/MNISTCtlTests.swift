@@ -68,13 +68,15 @@ final class MNISTCtlTests: XCTestCase {
         let predict = try run(["predict", "--weights", weights, data + "/t10k-images-idx3-ubyte.gz"])
         XCTAssertEqual(predict.status, 0, predict.stderr)
         let rows = parseCSV(predict.stdout)
-        XCTAssertEqual(rows.first, ["source", "index", "label", "confidence", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "model"])
+        XCTAssertEqual(rows.first, ["source", "index", "label", "status", "confidence", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "model"])
         XCTAssertEqual(rows.count, 501)
         XCTAssertEqual(rows[1][0], "t10k-images-idx3-ubyte.gz")
         XCTAssertEqual(rows[500][1], "499")
-        let probabilities = rows[1][4..<14].compactMap(Double.init)
+        let probabilities = rows[1][5..<15].compactMap(Double.init)
+        XCTAssertEqual(probabilities.count, 10)
         XCTAssertEqual(probabilities.reduce(0, +), 1, accuracy: 1e-4)
-        XCTAssertEqual(Double(rows[1][3]), probabilities.max())
+        XCTAssertEqual(rows[1][3], "ok", "no minimum confidence: every inked image gets its label")
+        XCTAssertEqual(Double(rows[1][4]), probabilities.max())
     }
 
     func testSameSeedGivesTheSameModel() throws {

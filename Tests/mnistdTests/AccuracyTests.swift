@@ -39,6 +39,6 @@ final class AccuracyThroughTheDaemonTests: XCTestCase {
         XCTAssertEqual(String(line), "accuracy: " + String(format: "%.4f", accuracy))
         XCTAssertGreaterThanOrEqual(accuracy, 0.995)
         let model = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("model: ") }).dropFirst("model: ".count)
-        XCTAssertEqual(Set(batchRows.map { $0[14] }), [String(model)])
+        XCTAssertEqual(Set(batchRows.map { $0.last! }), [String(model)])
     }
 }

@@ -18,11 +18,12 @@ final class InboxTests: XCTestCase {
 
     func assertClassifiedOnce(_ name: String, label: String, file: StaticString = #filePath, line: UInt = #line) {
         guard let rows = daemon.csv(for: name) else { return XCTFail("no CSV for \(name)\n\(daemon.log)", file: file, line: line) }
-        XCTAssertEqual(rows.first, ["source", "index", "label", "confidence", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "model"], file: file, line: line)
+        XCTAssertEqual(rows.first, ["source", "index", "label", "status", "confidence", "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "model"], file: file, line: line)
         XCTAssertEqual(rows.count, 2, file: file, line: line)
         XCTAssertEqual(rows.last?[0], name, file: file, line: line)
         XCTAssertEqual(rows.last?[2], label, "label of \(name)", file: file, line: line)
-        XCTAssertTrue(rows.last?[14].hasPrefix("cnn-") == true, file: file, line: line)
+        XCTAssertEqual(rows.last?[3], "ok", file: file, line: line)
+        XCTAssertTrue(rows.last?[15].hasPrefix("cnn-") == true, file: file, line: line)
         XCTAssertTrue(daemon.entries(daemon.processed).contains(name), "\(name) not in processed/", file: file, line: line)
     }
 

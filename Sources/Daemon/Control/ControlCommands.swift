@@ -12,6 +12,7 @@ final class ControlCommands: @unchecked Sendable {
     let counters: DaemonCounters
     let retrainer: Retrainer
     let decoder: InputDecoder
+    let minimumConfidence: Float?
     let logger: Logger
     let reload: () -> ControlReply
     private let startedMicroseconds = monotonicMicroseconds()
@@ -19,13 +20,14 @@ final class ControlCommands: @unchecked Sendable {
     private let classifier = Classifier()
 
     init(models: ModelHolder, store: ModelStore, queue: WorkQueue, counters: DaemonCounters, retrainer: Retrainer,
-         decoder: InputDecoder, logger: Logger, reload: @escaping () -> ControlReply) {
+         decoder: InputDecoder, minimumConfidence: Float?, logger: Logger, reload: @escaping () -> ControlReply) {
         self.models = models
         self.store = store
         self.queue = queue
         self.counters = counters
         self.retrainer = retrainer
         self.decoder = decoder
+        self.minimumConfidence = minimumConfidence
         self.logger = logger
         self.reload = reload
     }
@@ -84,14 +86,11 @@ final class ControlCommands: @unchecked Sendable {
             do {
                 let input = try decoder.decode(path: file, displayName: file)
                 let probabilities = classifier.probabilities(model, pixels: input.pixels)
-                var labels: [Int] = [], confidences: [Double] = []
-                for image in 0..<input.count {
-                    let row = probabilities[image * classes..<(image + 1) * classes]
-                    let label = predictedClass(row)
-                    labels.append(label)
-                    confidences.append((Double(row[row.startIndex + label]) * 1e6).rounded() / 1e6)
-                }
-                return FilePrediction(file: file, labels: labels, confidences: confidences, model: model.id)
+                let predictions = Prediction.judge(probabilities[...], classes: classes, hasInk: input.hasInk,
+                                                   minimumConfidence: minimumConfidence)
+                return FilePrediction(file: file, labels: predictions.map(\.label), statuses: predictions.map(\.status),
+                                      confidences: predictions.map { (Double($0.confidence) * 1e6).rounded() / 1e6 },
+                                      model: model.id)
             } catch {
                 return FilePrediction(file: file, error: "\(error)", model: model.id)
             }

@@ -105,7 +105,10 @@ public struct ModelVersion: Codable, Sendable, Equatable {
 /// The predictions for one file of a `classify` request, or why it has none.
 public struct FilePrediction: Codable, Sendable, Equatable {
     public var file: String
-    public var labels: [Int]?
+    /// Per image: the answer, null when its status is not ok.
+    public var labels: [Int?]?
+    /// Per image: ok, uncertain (below the minimum confidence) or empty (no ink).
+    public var statuses: [Prediction.Status]?
     public var confidences: [Double]?
     public var error: String?
     public var model: String?

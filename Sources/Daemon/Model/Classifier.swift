@@ -49,31 +49,3 @@ public final class Classifier {
         return result
     }
 }
-
-/// The most probable class of one image's probabilities (its index within the row).
-public func predictedClass(_ row: ArraySlice<Float>) -> Int {
-    row.indices.max { row[$0] < row[$1] }! - row.startIndex
-}
-
-/// The prediction CSV: RFC 4180, one row per image.
-public enum PredictionCSV {
-    public static func header(classes: Int) -> [String] {
-        ["source", "index", "label", "confidence"] + (0..<classes).map { "p\($0)" } + ["model"]
-    }
-
-    /// Appends a row per image of `source`; returns the predicted labels.
-    @discardableResult
-    public static func appendRows(to csv: inout CSVWriter, source: String, probabilities: ArraySlice<Float>,
-                                  classes: Int, model: String) -> [Int] {
-        var labels: [Int] = []
-        let base = probabilities.startIndex
-        for index in 0..<probabilities.count / classes {
-            let row = probabilities[base + index * classes..<base + (index + 1) * classes]
-            let label = predictedClass(row)
-            labels.append(label)
-            csv.appendRow([source, String(index), String(label), fixed(Double(row[row.startIndex + label]), 6)]
-                          + row.map { fixed(Double($0), 6) } + [model])
-        }
-        return labels
-    }
-}

@@ -15,6 +15,8 @@ public final class ClassifierWorker: @unchecked Sendable {
     let writer: OutboxWriter
     let logger: Logger
     let batchLimit: Int
+    /// Below this top probability an image gets no label (status uncertain); nil: no minimum.
+    let minimumConfidence: Float?
     private let classifier = Classifier()
     private let lock = ConditionLock()
     private var workStarted: Int64?
@@ -26,7 +28,7 @@ public final class ClassifierWorker: @unchecked Sendable {
     }
 
     public init(queue: WorkQueue, spool: Spool, decoder: InputDecoder, models: ModelHolder, writer: OutboxWriter,
-                logger: Logger, batchLimit: Int = 64) {
+                logger: Logger, batchLimit: Int = 64, minimumConfidence: Float? = nil) {
         self.queue = queue
         self.spool = spool
         self.writer = writer
@@ -34,6 +36,7 @@ public final class ClassifierWorker: @unchecked Sendable {
         self.models = models
         self.logger = logger
         self.batchLimit = batchLimit
+        self.minimumConfidence = minimumConfidence
     }
 
     /// Finishes what a previous run left claimed, scans the inbox, then serves the queue
@@ -100,11 +103,13 @@ public final class ClassifierWorker: @unchecked Sendable {
             case .success(let digits):
                 var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
                 let rows = probabilities[cursor..<cursor + digits.count * classes]
-                let labels = PredictionCSV.appendRows(to: &csv, source: input.name, probabilities: rows, classes: classes, model: model.id)
+                let predictions = Prediction.judge(rows, classes: classes, hasInk: digits.hasInk, minimumConfidence: minimumConfidence)
+                PredictionCSV.appendRows(to: &csv, source: input.name, predictions: predictions, probabilities: rows,
+                                         classes: classes, model: model.id)
                 cursor += digits.count * classes
-                classified.append(ClassifiedInput(input: input, outcome: .classified(csv: Array(csv.text.utf8)), labels: labels))
+                classified.append(ClassifiedInput(input: input, outcome: .classified(csv: Array(csv.text.utf8)), predictions: predictions))
             case .failure(let error):
-                classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), labels: []))
+                classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
             }
         }
         decoded.removeAll()

@@ -23,6 +23,8 @@ public struct DecodedInput: Sendable {
     public let kind: Kind
     /// count × 28 × 28 bytes, 255 = ink.
     public let pixels: [UInt8]
+    /// Per image: false for a blank or uniform picture, which has nothing to classify.
+    public let hasInk: [Bool]
 
     public var count: Int { pixels.count / (DigitNormalization.side * DigitNormalization.side) }
 }
@@ -50,7 +52,8 @@ public struct InputDecoder: Sendable {
     public func decode(bytes: consuming [UInt8], name: String) throws -> DecodedInput {
         if isPNG(bytes) || (!looksLikeIDX(bytes) && Self.isPNGName(name)) {
             let image = try decodePNG(bytes, source: name, limits: PNGLimits(maxPixels: limits.maxPNGPixels))
-            return DecodedInput(kind: .png, pixels: DigitNormalization.normalize(image).pixels)
+            let digit = DigitNormalization.normalize(image)
+            return DecodedInput(kind: .png, pixels: digit.pixels, hasInk: [digit.hasInk])
         }
         if looksLikeIDX(bytes) || Self.isIDXName(name) {
             return try decodeIDX(consume bytes, name: name)
@@ -76,7 +79,9 @@ public struct InputDecoder: Sendable {
         guard dimensions[0] <= limits.maxIDXImages else {
             throw FormatError(file: name, reason: "holds \(dimensions[0]) images, over the limit of \(limits.maxIDXImages) (raise --max-idx-images to accept it)")
         }
-        return DecodedInput(kind: .idx, pixels: array.bytes)
+        let imageSize = side * side
+        let hasInk = (0..<dimensions[0]).map { DigitNormalization.hasInk(array.bytes[$0 * imageSize..<($0 + 1) * imageSize]) }
+        return DecodedInput(kind: .idx, pixels: array.bytes, hasInk: hasInk)
     }
 
     private func looksLikeIDX(_ bytes: [UInt8]) -> Bool {

@@ -7,8 +7,8 @@ import Logging
 public struct ClassifiedInput: Sendable {
     public let input: ClaimedInput
     public let outcome: Outcome
-    /// The predicted label of each image (empty for a rejected input).
-    public let labels: [Int]
+    /// What was said of each image (none for a rejected input).
+    public let predictions: [Prediction]
 }
 
 /// A batch of inputs classified with one model, and when its work started.
@@ -144,20 +144,28 @@ public final class OutboxWriter: @unchecked Sendable {
     private func log(_ batch: ClassifiedBatch, _ committed: [Committed]) {
         let duration = monotonicMicroseconds() - batch.startedMicroseconds
         for (entry, classified) in zip(committed, batch.inputs) {
-            let labels = classified.labels
+            let predictions = classified.predictions
             if case .classified = classified.outcome {
-                counters.record(classified: true, images: labels.count, milliseconds: Double(duration) / 1000)
+                counters.record(classified: true, images: predictions.count, milliseconds: Double(duration) / 1000)
             } else {
                 counters.record(classified: false, images: 0, milliseconds: Double(duration) / 1000)
             }
             switch classified.outcome {
             case .classified:
                 var metadata: Logger.Metadata = [
-                    "file": "\(entry.input.name)", "images": "\(labels.count)", "duration_us": "\(duration)",
+                    "file": "\(entry.input.name)", "images": "\(predictions.count)", "duration_us": "\(duration)",
                     "model": "\(batch.modelID)", "output": "\(entry.report)",
                 ]
-                if labels.count == 1 { metadata["label"] = "\(labels[0])" }
-                let summary = labels.count == 1 ? "digit \(labels[0])" : "\(labels.count) images"
+                let summary: String
+                if predictions.count == 1, let prediction = predictions.first {
+                    metadata["status"] = "\(prediction.status.rawValue)"
+                    if let label = prediction.label { metadata["label"] = "\(label)" }
+                    summary = prediction.label.map { "digit \($0)" } ?? prediction.status.rawValue
+                } else {
+                    let unanswered = predictions.filter { $0.status != .ok }.count
+                    metadata["unanswered"] = "\(unanswered)"
+                    summary = "\(predictions.count) images" + (unanswered > 0 ? ", \(unanswered) uncertain or empty" : "")
+                }
                 logger.info("classified \(entry.input.name): \(summary)", metadata: metadata)
             case .failed(let reason):
                 logger.warning("rejected \(reason)", metadata: [

@@ -169,7 +169,12 @@ public final class Retrainer: @unchecked Sendable {
         if isStopping || reports.count < recipe.epochs { return finish(.failed, "retraining on \(name) stopped before its end; the active model is unchanged") }
 
         update { $0.phase = .validating; $0.etaSeconds = nil }
-        let accuracy = Double(Evaluation(network: trainer.network, data: data.validation).confusion.accuracy)
+        let evaluation = Evaluation(network: trainer.network, data: data.validation)
+        let accuracy = Double(evaluation.confusion.accuracy)
+        // The temperature changes no prediction, so the gate below judges the same model.
+        var trained = trainer.network
+        let calibration = Calibration(fitting: evaluation, labels: data.validation.labels)
+        trained.temperature = calibration.temperature
         let currentModel = models.current
         let currentAccuracy = currentModel.network.classCount == network.classCount
             ? Double(Evaluation(network: currentModel.network, data: data.validation).confusion.accuracy) : 0
@@ -182,10 +187,11 @@ public final class Retrainer: @unchecked Sendable {
         guard accuracy >= currentAccuracy || request.force else {
             return finish(.refused, "\(verdict): not better, kept the current model (retrain with --force to swap anyway)")
         }
-        let weights = WeightsFile(network: trainer.network, metadata: [
+        let weights = WeightsFile(network: trained, metadata: [
             "dataset": name, "epochs": String(recipe.epochs), "seed": "1",
             "validation_accuracy": fixed(accuracy, 4), "train_seconds": fixed(seconds, 1), "created": utcTimestamp(),
-        ])
+            "history": EpochReport.historyText(reports),
+        ].merging(calibration.metadata) { $1 })
         do {
             let model = try store.add(weights)
             try store.activate(model.id)

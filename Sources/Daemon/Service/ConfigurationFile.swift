@@ -1,5 +1,5 @@
 /// `/etc/mnistd/mnistd.conf`: `key = value` lines, `#` comments, blank lines. Each key is a
-/// command-line option's name without the dashes, so the file is turned into arguments that
+/// command-line option's name without the leading dashes (`_` may stand for `-`), so the file is turned into arguments that
 /// go before the real command line (which therefore wins). A key that is not an option, a
 /// line without `=`, a repeated key or a flag that is not true/false is an error naming the
 /// file and line.
@@ -19,7 +19,7 @@ public enum ConfigurationFile {
             guard let equals = line.firstIndex(of: "=") else {
                 throw Error(description: "\(place): expected \"key = value\", found \"\(line)\"")
             }
-            let key = String(line[..<equals]).trimmingWhitespace
+            let key = String(line[..<equals]).trimmingWhitespace.replacingUnderscoresWithDashes
             var value = String(line[line.index(after: equals)...]).trimmingWhitespace
             if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
             guard options.contains(key) || flags.contains(key) else {
@@ -39,4 +39,8 @@ public enum ConfigurationFile {
         }
         return arguments
     }
+}
+
+extension String {
+    fileprivate var replacingUnderscoresWithDashes: String { String(map { $0 == "_" ? "-" : $0 }) }
 }

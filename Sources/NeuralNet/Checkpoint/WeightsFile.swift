@@ -4,7 +4,8 @@
 ///
 ///     "MNISTWTS"                 8-byte magic
 ///     u32 version                currently 1
-///     u32 n, n bytes             metadata, UTF-8 "key=value" lines (kind and architecture first)
+///     u32 n, n bytes             metadata, UTF-8 "key=value" lines (kind and architecture first,
+///                                then the softmax temperature when it is not 1)
 ///     u32 count                  number of tensors, then for each:
 ///       u16 n, n bytes           name, e.g. "layer3.weight"
 ///       u8 rank, rank × u32      shape
@@ -15,6 +16,8 @@
 public struct WeightsFile: Sendable {
     public static let magic = Array("MNISTWTS".utf8)
     public static let version: UInt32 = 1
+    /// Metadata keys that describe the network itself, not its history.
+    static let reservedKeys: Set = ["kind", "architecture", "temperature"]
 
     public var network: Network
     /// Free-form facts about the model (dataset, epochs, accuracy, …), sorted by key when written.
@@ -25,11 +28,13 @@ public struct WeightsFile: Sendable {
         self.metadata = metadata
     }
 
-    /// A stable identifier of the weights (64-bit FNV-1a of parameters and statistics, hex):
-    /// identical training gives the identical id whatever the metadata says.
+    /// A stable identifier of the weights (64-bit FNV-1a of parameters, statistics and a
+    /// temperature other than 1, hex): identical training gives the identical id whatever the
+    /// metadata says, and a calibrated model is told apart from its uncalibrated self.
     public var modelID: String {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
-        for values in [network.parameters, network.statistics] {
+        let temperature = network.temperature == 1 ? [] : [network.temperature]
+        for values in [network.parameters, network.statistics, temperature] {
             values.withUnsafeBytes { bytes in
                 for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
             }
@@ -43,7 +48,9 @@ public struct WeightsFile: Sendable {
         out.bytes += Self.magic
         out.u32(Self.version)
         var lines = ["kind=\(network.kind.rawValue)", "architecture=\(network.architecture)"]
-        for key in metadata.keys.sorted() where key != "kind" && key != "architecture" {
+        // Swift prints the shortest decimal that reads back as the same Float.
+        if network.temperature != 1 { lines.append("temperature=\(network.temperature)") }
+        for key in metadata.keys.sorted() where !Self.reservedKeys.contains(key) {
             let value = metadata[key]!.replacingNewlines
             lines.append("\(key.replacingNewlines)=\(value)")
         }
@@ -132,8 +139,13 @@ public struct WeightsFile: Sendable {
         guard network.parameters.allSatisfy(\.isFinite), network.statistics.allSatisfy(\.isFinite) else {
             throw fail("weights contain NaN or infinity")
         }
-        metadata["kind"] = nil
-        metadata["architecture"] = nil
+        if let text = metadata["temperature"] {
+            guard let temperature = Float(text), TemperatureScaling.range.contains(temperature) else {
+                throw fail("temperature \"\(text)\" is not a number in \(TemperatureScaling.range)")
+            }
+            network.temperature = temperature
+        }
+        for key in Self.reservedKeys { metadata[key] = nil }
         self.network = network
         self.metadata = metadata
     }

@@ -144,3 +144,28 @@ public final class Trainer {
         }
     }
 }
+
+extension EpochReport {
+    /// Reports as one metadata value (`epoch:train_loss:train_accuracy:test_loss:test_accuracy:seconds`
+    /// per epoch, space-separated; an unknown test figure is empty), so a weights file carries
+    /// its own learning curve.
+    public static func historyText(_ reports: [EpochReport]) -> String {
+        reports.map { r in
+            [String(r.epoch), String(r.trainLoss), String(r.trainAccuracy), r.testLoss.map { String($0) } ?? "",
+             r.testAccuracy.map { String($0) } ?? "", String(r.elapsedSeconds)].joined(separator: ":")
+        }.joined(separator: " ")
+    }
+
+    /// The reports `historyText` wrote; nil if the text is not such a history.
+    public static func parseHistory(_ text: String) -> [EpochReport]? {
+        var reports: [EpochReport] = []
+        for entry in text.split(separator: " ") {
+            let fields = entry.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+            guard fields.count == 6, let epoch = Int(fields[0]), let trainLoss = Float(fields[1]),
+                  let trainAccuracy = Float(fields[2]), let seconds = Double(fields[5]) else { return nil }
+            reports.append(EpochReport(epoch: epoch, trainLoss: trainLoss, trainAccuracy: trainAccuracy,
+                                       testLoss: Float(fields[3]), testAccuracy: Float(fields[4]), elapsedSeconds: seconds))
+        }
+        return reports.isEmpty ? nil : reports
+    }
+}

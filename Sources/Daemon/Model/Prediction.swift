@@ -1,0 +1,62 @@
+import Formats
+
+/// What is said about one image: the most probable class, unless the picture holds no ink
+/// or the model is not confident enough to be trusted.
+public struct Prediction: Equatable, Sendable {
+    public enum Status: String, Sendable, Codable {
+        /// `label` is the answer.
+        case ok
+        /// The top probability is below the configured minimum: no answer.
+        case uncertain
+        /// Blank or uniform picture: nothing to classify.
+        case empty
+    }
+
+    /// The answer; nil unless `status` is ok.
+    public let label: Int?
+    public let status: Status
+    /// The top probability, whatever the status.
+    public let confidence: Float
+
+    /// Judges one image's probability row; `minimumConfidence` nil accepts every inked image.
+    public init(probabilities row: ArraySlice<Float>, hasInk: Bool, minimumConfidence: Float?) {
+        let top = row.indices.max { row[$0] < row[$1] }!
+        confidence = row[top]
+        if !hasInk {
+            status = .empty
+        } else if let minimumConfidence, confidence < minimumConfidence {
+            status = .uncertain
+        } else {
+            status = .ok
+        }
+        label = status == .ok ? top - row.startIndex : nil
+    }
+
+    /// Each image's prediction from `probabilities` (one row of `classes` per image).
+    public static func judge(_ probabilities: ArraySlice<Float>, classes: Int, hasInk: [Bool], minimumConfidence: Float?) -> [Prediction] {
+        let base = probabilities.startIndex
+        return hasInk.indices.map { image in
+            Prediction(probabilities: probabilities[base + image * classes..<base + (image + 1) * classes],
+                       hasInk: hasInk[image], minimumConfidence: minimumConfidence)
+        }
+    }
+}
+
+/// The prediction CSV: RFC 4180, one row per image.
+public enum PredictionCSV {
+    public static func header(classes: Int) -> [String] {
+        ["source", "index", "label", "status", "confidence"] + (0..<classes).map { "p\($0)" } + ["model"]
+    }
+
+    /// Appends a row per image of `source`: its prediction, then its probabilities.
+    public static func appendRows(to csv: inout CSVWriter, source: String, predictions: [Prediction],
+                                  probabilities: ArraySlice<Float>, classes: Int, model: String) {
+        let base = probabilities.startIndex
+        for (index, prediction) in predictions.enumerated() {
+            let row = probabilities[base + index * classes..<base + (index + 1) * classes]
+            csv.appendRow([source, String(index), prediction.label.map(String.init) ?? "", prediction.status.rawValue,
+                           fixed(Double(prediction.confidence), 6)]
+                          + row.map { fixed(Double($0), 6) } + [model])
+        }
+    }
+}

@@ -1,0 +1,121 @@
+import Foundation
+@testable import NeuralNet
+import XCTest
+
+final class CalibrationTests: XCTestCase {
+    func testECEIsTheCountWeightedGapPerBin() {
+        // Two classes. Bin (0.6, 0.667]: 4 predictions at 0.65, 2 right → gap 0.15.
+        // Bin (0.933, 1]: 6 predictions at 0.95, all right → gap 0.05. ECE = (4·0.15 + 6·0.05)/10.
+        var probabilities: [Float] = [], labels: [Int32] = []
+        for i in 0..<4 { probabilities += [0.65, 0.35]; labels.append(i < 2 ? 0 : 1) }
+        for _ in 0..<6 { probabilities += [0.05, 0.95]; labels.append(1) }
+        let bins = ReliabilityBins(probabilities: probabilities, labels: labels, classes: 2)
+        XCTAssertEqual(bins.bins.count, 15)
+        XCTAssertEqual(bins.bins.map(\.count).reduce(0, +), 10)
+        XCTAssertEqual(bins.bins[9].count, 4)
+        XCTAssertEqual(bins.bins[9].accuracy, 0.5)
+        XCTAssertEqual(bins.bins[14].count, 6)
+        XCTAssertEqual(bins.expectedCalibrationError, (4 * 0.15 + 6 * 0.05) / 10, accuracy: 1e-6)
+    }
+
+    func testUnlabeledRowsAreLeftOutAndPerfectConfidenceFallsInTheLastBin() {
+        let bins = ReliabilityBins(probabilities: [1, 0, 0.5, 0.5, 0, 1], labels: [0, -1, 1], classes: 2)
+        XCTAssertEqual(bins.bins.map(\.count).reduce(0, +), 2)
+        XCTAssertEqual(bins.bins[14].count, 2)
+        XCTAssertEqual(bins.expectedCalibrationError, 0)
+    }
+
+    /// Labels drawn from softmax(z / 2.5): the fitted temperature must find 2.5 again.
+    func testFitRecoversTheTemperatureThatMadeTheLabels() {
+        var random = SystemRandomNumberGenerator()
+        let classes = 10, count = 20_000, truth: Float = 2.5
+        var logits: [Float] = [], labels: [Int32] = []
+        for _ in 0..<count {
+            let row = (0..<classes).map { _ in Float.random(in: -6...6, using: &random) }
+            let probabilities = softmax(row, temperature: truth, classes: classes)
+            var draw = Float.random(in: 0..<1, using: &random), label = classes - 1
+            for (k, p) in probabilities.enumerated() {
+                draw -= p
+                if draw < 0 { label = k; break }
+            }
+            logits += row
+            labels.append(Int32(label))
+        }
+        let fitted = TemperatureScaling.fit(logits: logits, labels: labels, classes: classes)
+        XCTAssertEqual(fitted, truth, accuracy: 0.1)
+        // Scaling by the fitted temperature leaves the labels' probabilities calibrated.
+        let before = ReliabilityBins(probabilities: softmax(logits, temperature: 1, classes: classes), labels: labels, classes: classes)
+        let after = ReliabilityBins(probabilities: softmax(logits, temperature: fitted, classes: classes), labels: labels, classes: classes)
+        XCTAssertGreaterThan(before.expectedCalibrationError, 0.1, "overconfident at temperature 1")
+        XCTAssertLessThan(after.expectedCalibrationError, 0.02)
+    }
+
+    func testCalibrationChangesConfidenceNotPredictions() throws {
+        let data = LabeledImages(shape: FeatureShape(channels: 1, height: 28, width: 28),
+                                 bytes: (0..<20 * 784).map { UInt8(truncatingIfNeeded: $0 &* 7919 >> 3) },
+                                 labels: (0..<20).map { UInt8($0 % 10) })
+        var network = Network(kind: .cnn, seed: 4)
+        let plain = Evaluation(network: network, data: data)
+        network.temperature = 3
+        let scaled = Evaluation(network: network, data: data)
+        XCTAssertEqual(plain.predictions, scaled.predictions)
+        XCTAssertEqual(plain.logits, scaled.logits)
+        XCTAssertEqual(scaled.probabilities, softmax(plain.logits, temperature: 3, classes: 10))
+        // The network's own probabilities (the daemon's path) give the same bits.
+        let direct = data.pixels.withUnsafeBufferPointer { network.probabilities(for: $0.baseAddress!, count: data.count) }
+        XCTAssertEqual(direct, scaled.probabilities)
+        XCTAssertLessThan(scaled.probabilities.max()!, plain.probabilities.max()!)
+
+        let calibration = Calibration(fitting: plain, labels: data.labels)
+        XCTAssertTrue(TemperatureScaling.range.contains(calibration.temperature))
+        XCTAssertLessThanOrEqual(calibration.errorAfter, calibration.errorBefore + 1e-9)
+        XCTAssertEqual(calibration.metadata["calibration_images"], "20")
+    }
+
+    func testTemperatureSurvivesTheWeightsFileAndChangesTheModelID() throws {
+        var network = Network(kind: .mlpSeed, seed: 2)
+        let plain = WeightsFile(network: network)
+        network.temperature = 1.2345678
+        let calibrated = WeightsFile(network: network, metadata: ["temperature": "ignored: the network's own wins"])
+        let decoded = try WeightsFile(decoding: calibrated.encoded(), source: "t.weights")
+        XCTAssertEqual(decoded.network.temperature, 1.2345678)
+        XCTAssertNil(decoded.metadata["temperature"], "the temperature is the network's, not free-form metadata")
+        XCTAssertNotEqual(calibrated.modelID, plain.modelID)
+        XCTAssertEqual(decoded.modelID, calibrated.modelID)
+        XCTAssertEqual(try WeightsFile(decoding: plain.encoded(), source: "p").network.temperature, 1)
+
+        // Same length as the original value, so the metadata's length field still holds.
+        for bad in ["0.0000000", "-1.234567", "nan      ", "abcdefghi", "1.0e+9000", "20.000001"] {
+            var bytes = calibrated.encoded()
+            let line = Array("temperature=1.2345678".utf8)
+            let start = try XCTUnwrap(bytes.firstRange(of: line)).lowerBound
+            bytes.replaceSubrange(start..<start + line.count, with: Array("temperature=\(bad)".utf8))
+            XCTAssertThrowsError(try WeightsFile(decoding: resealed(bytes), source: "b")) { error in
+                XCTAssertTrue("\(error)".hasPrefix("b: temperature \"\(bad)\" is not a number in"), "\(error)")
+            }
+        }
+    }
+
+    func testHistoryRoundTripsThroughText() {
+        let reports = [
+            EpochReport(epoch: 1, trainLoss: 0.5, trainAccuracy: 0.9, testLoss: 0.25, testAccuracy: 0.95, elapsedSeconds: 12.5),
+            EpochReport(epoch: 2, trainLoss: 0.125, trainAccuracy: 0.97, testLoss: nil, testAccuracy: nil, elapsedSeconds: 25),
+        ]
+        XCTAssertEqual(EpochReport.parseHistory(EpochReport.historyText(reports)), reports)
+        XCTAssertNil(EpochReport.parseHistory(""))
+        XCTAssertNil(EpochReport.parseHistory("1:2:3"))
+    }
+
+    func testFirstLayerFiltersOfBothModels() throws {
+        let cnn = Network(kind: .cnn, seed: 1)
+        let (side, filters) = try XCTUnwrap(cnn.firstLayerFilters)
+        XCTAssertEqual(side, 5)
+        XCTAssertEqual(filters.count, 24)
+        XCTAssertEqual(filters[1], Array(cnn.parameters[25..<50]), "kernel 1 of [channels, 5, 5, 1]")
+        let mlp = Network(kind: .mlpSeed, seed: 1)
+        let (mlpSide, units) = try XCTUnwrap(mlp.firstLayerFilters)
+        XCTAssertEqual(mlpSide, 28)
+        XCTAssertEqual(units.count, 128)
+        XCTAssertEqual(units[3][2], mlp.parameters[2 * 128 + 3], "unit 3's weight on pixel 2 of [784, 128]")
+    }
+}
