@@ -64,10 +64,10 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon"]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "TestSupport"]),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing", "Formats"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl", "TestSupport"]),
-        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Daemon", "Formats", "TestSupport"]),
+        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Daemon", "Formats", "Drawing", "TestSupport"]),
     ]
 )

@@ -30,7 +30,7 @@ struct Predict: ParsableCommand {
         for file in files {
             let input = try decoder.decode(path: file, displayName: file)
             let probabilities = classifier.probabilities(model, pixels: input.pixels)
-            let predictions = Prediction.judge(probabilities[...], classes: classes, hasInk: input.hasInk, minimumConfidence: minConfidence)
+            let predictions = Prediction.judge(probabilities[...], of: input, model: model, minimumConfidence: minConfidence)
             PredictionCSV.appendRows(to: &csv, source: basename(file), predictions: predictions, probabilities: probabilities[...],
                                      classes: classes, model: model.id)
         }

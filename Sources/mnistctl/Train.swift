@@ -84,7 +84,7 @@ struct Train: ParsableCommand {
             metadata.merge(calibration.metadata) { $1 }
             print("temperature \(fixed(Double(calibration.temperature), 3)) fitted on \(heldOut.count) held-out images: calibration error (ECE) \(percent(calibration.errorBefore)) → \(percent(calibration.errorAfter))")
         }
-        let file = WeightsFile(network: trained, metadata: metadata)
+        let file = WeightsFile(network: trained, metadata: metadata, inputProfile: InputProfile(of: train))
         try writeFileAtomically(out, file.encoded())
         let metricsPath = metrics ?? out + ".metrics.csv"
         let plotPath = plot ?? out + ".curve.svg"

@@ -20,6 +20,9 @@ final class ConfigurationFileTests: XCTestCase {
         """
         XCTAssertEqual(try parse(text), ["--state-dir", "/var/lib/mnistd", "--log-target", "journal", "--delete-processed", "--min-accuracy", "0.95"])
         XCTAssertEqual(try parse("delete-processed = false\n"), [])
+        XCTAssertEqual(try parse("min_accuracy = 0.9\ndelete_processed = true\n"), ["--min-accuracy", "0.9", "--delete-processed"],
+                       "underscores stand for dashes")
+        XCTAssertThrowsError(try parse("min-accuracy = 0.9\nmin_accuracy = 0.8\n"), "one key, two spellings: set twice")
     }
 
     func testMistakesNameTheFileAndLine() {

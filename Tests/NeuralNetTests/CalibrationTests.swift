@@ -119,3 +119,44 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(units[3][2], mlp.parameters[2 * 128 + 3], "unit 3's weight on pixel 2 of [784, 128]")
     }
 }
+
+final class InputProfileTests: XCTestCase {
+    func testProfileOfTrainingImagesAdmitsThemAndRefusesOthers() throws {
+        // 2,000 "digits": vertical bars of varying width inside a 20-row box.
+        var bytes: [UInt8] = []
+        for i in 0..<2000 {
+            var image = [UInt8](repeating: 0, count: 784)
+            for y in 4..<24 { for x in 12..<14 + i % 5 { image[y * 28 + x] = 255 } }
+            bytes += image
+        }
+        let images = LabeledImages(shape: FeatureShape(channels: 1, height: 28, width: 28), bytes: bytes, labels: [UInt8](repeating: 1, count: 2000))
+        let profile = try XCTUnwrap(InputProfile(of: images))
+        XCTAssertEqual(profile.boxHeight, 20)
+        XCTAssertEqual(profile.boxWidth, 6)
+        XCTAssertEqual(profile.coverage, Float(40) / 784...Float(120) / 784)
+        XCTAssertEqual(profile.mass, 40...120)
+        for i in 0..<5 { XCTAssertTrue(profile.admits(bytes[i * 784..<(i + 1) * 784], height: 28, width: 28)) }
+        var tooWide = [UInt8](repeating: 0, count: 784)
+        for y in 4..<8 { for x in 2..<26 { tooWide[y * 28 + x] = 255 } }
+        XCTAssertFalse(profile.admits(tooWide[...], height: 28, width: 28), "box wider than any training image's")
+        var faint = [UInt8](repeating: 0, count: 784)
+        for y in 4..<24 { for x in 12..<16 { faint[y * 28 + x] = 100 } }
+        XCTAssertFalse(profile.admits(faint[...], height: 28, width: 28), "no pixel half-inked: coverage below the range")
+        XCTAssertNil(InputProfile(of: images.prefix(0)))
+    }
+
+    func testTextRoundTripsAndTheWeightsFileKeepsIt() throws {
+        let profile = InputProfile(boxHeight: 20, boxWidth: 19, coverage: 0.032...0.306, mass: 28.25...228.5)
+        XCTAssertEqual(profile.text, "box=20x19 coverage=0.032..0.306 mass=28.25..228.5")
+        XCTAssertEqual(InputProfile(text: profile.text), profile)
+        for bad in ["", "box=20x19", "box=20 coverage=0..1 mass=0..1", "box=20x19 coverage=1..0 mass=0..1",
+                    "box=20x19 coverage=0..1 mass=0..nan", "box=20x19 coverage=0..1 mass=0..1 extra=1"] {
+            XCTAssertNil(InputProfile(text: bad), bad)
+        }
+        let file = WeightsFile(network: Network(kind: .mlpSeed, seed: 1), inputProfile: profile)
+        let decoded = try WeightsFile(decoding: file.encoded(), source: "p.weights")
+        XCTAssertEqual(decoded.inputProfile, profile)
+        XCTAssertNil(decoded.metadata["input_profile"])
+        XCTAssertEqual(decoded.modelID, WeightsFile(network: Network(kind: .mlpSeed, seed: 1)).modelID, "the profile describes data, not weights")
+    }
+}

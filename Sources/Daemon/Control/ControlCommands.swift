@@ -86,8 +86,7 @@ final class ControlCommands: @unchecked Sendable {
             do {
                 let input = try decoder.decode(path: file, displayName: file)
                 let probabilities = classifier.probabilities(model, pixels: input.pixels)
-                let predictions = Prediction.judge(probabilities[...], classes: classes, hasInk: input.hasInk,
-                                                   minimumConfidence: minimumConfidence)
+                let predictions = Prediction.judge(probabilities[...], of: input, model: model, minimumConfidence: minimumConfidence)
                 return FilePrediction(file: file, labels: predictions.map(\.label), statuses: predictions.map(\.status),
                                       confidences: predictions.map { (Double($0.confidence) * 1e6).rounded() / 1e6 },
                                       model: model.id)

@@ -7,6 +7,8 @@ public struct LoadedModel: Sendable {
     public let id: String
     public let path: String
     public let metadata: [String: String]
+    /// What the training images looked like (nil for models trained before it was kept).
+    public let inputProfile: InputProfile?
 
     /// Reads and validates a weights file; the model must take 28×28 single-channel images.
     public static func load(path: String) throws -> LoadedModel {
@@ -15,7 +17,8 @@ public struct LoadedModel: Sendable {
         guard shape.channels == 1, shape.height == DigitNormalization.side, shape.width == DigitNormalization.side else {
             throw FormatError(file: path, reason: "the model takes \(shape) images; mnistd classifies 28×28 single-channel digits")
         }
-        return LoadedModel(network: weights.network, id: weights.modelID, path: path, metadata: weights.metadata)
+        return LoadedModel(network: weights.network, id: weights.modelID, path: path, metadata: weights.metadata,
+                           inputProfile: weights.inputProfile)
     }
 }
 

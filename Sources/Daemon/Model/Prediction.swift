@@ -18,13 +18,14 @@ public struct Prediction: Equatable, Sendable {
     /// The top probability, whatever the status.
     public let confidence: Float
 
-    /// Judges one image's probability row; `minimumConfidence` nil accepts every inked image.
-    public init(probabilities row: ArraySlice<Float>, hasInk: Bool, minimumConfidence: Float?) {
+    /// Judges one image's probability row. With a `minimumConfidence` (the reject option), an
+    /// image is uncertain below it, or when it is not `typical` of the training images.
+    public init(probabilities row: ArraySlice<Float>, hasInk: Bool, typical: Bool = true, minimumConfidence: Float?) {
         let top = row.indices.max { row[$0] < row[$1] }!
         confidence = row[top]
         if !hasInk {
             status = .empty
-        } else if let minimumConfidence, confidence < minimumConfidence {
+        } else if let minimumConfidence, confidence < minimumConfidence || !typical {
             status = .uncertain
         } else {
             status = .ok
@@ -32,12 +33,17 @@ public struct Prediction: Equatable, Sendable {
         label = status == .ok ? top - row.startIndex : nil
     }
 
-    /// Each image's prediction from `probabilities` (one row of `classes` per image).
-    public static func judge(_ probabilities: ArraySlice<Float>, classes: Int, hasInk: [Bool], minimumConfidence: Float?) -> [Prediction] {
+    /// Each image's prediction from `probabilities` (one row of `classes` per image of `input`).
+    public static func judge(_ probabilities: ArraySlice<Float>, of input: DecodedInput, model: LoadedModel,
+                             minimumConfidence: Float?) -> [Prediction] {
+        let classes = model.network.classCount, side = DigitNormalization.side, size = side * side
         let base = probabilities.startIndex
-        return hasInk.indices.map { image in
-            Prediction(probabilities: probabilities[base + image * classes..<base + (image + 1) * classes],
-                       hasInk: hasInk[image], minimumConfidence: minimumConfidence)
+        return input.hasInk.indices.map { image in
+            let typical = minimumConfidence == nil || model.inputProfile.map {
+                $0.admits(input.pixels[image * size..<(image + 1) * size], height: side, width: side)
+            } ?? true
+            return Prediction(probabilities: probabilities[base + image * classes..<base + (image + 1) * classes],
+                              hasInk: input.hasInk[image], typical: typical, minimumConfidence: minimumConfidence)
         }
     }
 }

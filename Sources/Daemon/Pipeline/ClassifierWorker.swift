@@ -103,7 +103,7 @@ public final class ClassifierWorker: @unchecked Sendable {
             case .success(let digits):
                 var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
                 let rows = probabilities[cursor..<cursor + digits.count * classes]
-                let predictions = Prediction.judge(rows, classes: classes, hasInk: digits.hasInk, minimumConfidence: minimumConfidence)
+                let predictions = Prediction.judge(rows, of: digits, model: model, minimumConfidence: minimumConfidence)
                 PredictionCSV.appendRows(to: &csv, source: input.name, predictions: predictions, probabilities: rows,
                                          classes: classes, model: model.id)
                 cursor += digits.count * classes

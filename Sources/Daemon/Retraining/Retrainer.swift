@@ -191,7 +191,7 @@ public final class Retrainer: @unchecked Sendable {
             "dataset": name, "epochs": String(recipe.epochs), "seed": "1",
             "validation_accuracy": fixed(accuracy, 4), "train_seconds": fixed(seconds, 1), "created": utcTimestamp(),
             "history": EpochReport.historyText(reports),
-        ].merging(calibration.metadata) { $1 })
+        ].merging(calibration.metadata) { $1 }, inputProfile: InputProfile(of: data.train))
         do {
             let model = try store.add(weights)
             try store.activate(model.id)

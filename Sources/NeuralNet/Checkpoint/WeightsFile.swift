@@ -5,7 +5,8 @@
 ///     "MNISTWTS"                 8-byte magic
 ///     u32 version                currently 1
 ///     u32 n, n bytes             metadata, UTF-8 "key=value" lines (kind and architecture first,
-///                                then the softmax temperature when it is not 1)
+///                                then the softmax temperature when it is not 1 and the
+///                                training images' input profile when known)
 ///     u32 count                  number of tensors, then for each:
 ///       u16 n, n bytes           name, e.g. "layer3.weight"
 ///       u8 rank, rank × u32      shape
@@ -17,15 +18,18 @@ public struct WeightsFile: Sendable {
     public static let magic = Array("MNISTWTS".utf8)
     public static let version: UInt32 = 1
     /// Metadata keys that describe the network itself, not its history.
-    static let reservedKeys: Set = ["kind", "architecture", "temperature"]
+    static let reservedKeys: Set = ["kind", "architecture", "temperature", "input_profile"]
 
     public var network: Network
     /// Free-form facts about the model (dataset, epochs, accuracy, …), sorted by key when written.
     public var metadata: [String: String]
+    /// What the training images looked like, when known.
+    public var inputProfile: InputProfile?
 
-    public init(network: Network, metadata: [String: String] = [:]) {
+    public init(network: Network, metadata: [String: String] = [:], inputProfile: InputProfile? = nil) {
         self.network = network
         self.metadata = metadata
+        self.inputProfile = inputProfile
     }
 
     /// A stable identifier of the weights (64-bit FNV-1a of parameters, statistics and a
@@ -50,6 +54,7 @@ public struct WeightsFile: Sendable {
         var lines = ["kind=\(network.kind.rawValue)", "architecture=\(network.architecture)"]
         // Swift prints the shortest decimal that reads back as the same Float.
         if network.temperature != 1 { lines.append("temperature=\(network.temperature)") }
+        if let inputProfile { lines.append("input_profile=\(inputProfile.text)") }
         for key in metadata.keys.sorted() where !Self.reservedKeys.contains(key) {
             let value = metadata[key]!.replacingNewlines
             lines.append("\(key.replacingNewlines)=\(value)")
@@ -144,6 +149,10 @@ public struct WeightsFile: Sendable {
                 throw fail("temperature \"\(text)\" is not a number in \(TemperatureScaling.range)")
             }
             network.temperature = temperature
+        }
+        if let text = metadata["input_profile"] {
+            guard let profile = InputProfile(text: text) else { throw fail("input profile \"\(text)\" is malformed") }
+            inputProfile = profile
         }
         for key in Self.reservedKeys { metadata[key] = nil }
         self.network = network
