@@ -23,7 +23,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Random seed: the same seed gives the same weights.")
     var seed: UInt64 = 1
 
-    @Option(name: .long, help: "Training images (the last N) kept out of training to fit the softmax temperature that calibrates the confidences (default: 5000 for cnn; 0 for mlp-seed, which trains on every image as the original did).")
+    @Option(name: .long, help: "Training images (the last N) kept out of training to fit the softmax temperature that calibrates the confidences (default: a twelfth for cnn, 5,000 of MNIST's 60,000; none for mlp-seed, which trains on every image as the original did).")
     var holdout: Int?
 
     @Option(name: .long, help: "Where to write the weights.")
@@ -41,15 +41,16 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let (train, heldOut) = try loadDataset(dataset.data, .train).holdingOut(holdout ?? (model == .cnn ? 5000 : 0))
+        let all = try loadDataset(dataset.data, .train)
+        let (train, heldOut) = all.holdingOut(holdout ?? (model == .cnn ? all.count / 12 : 0))
         let test = try loadDataset(dataset.data, .test)
         var recipe = TrainingRecipe.standard(for: model)
         if let epochs { recipe.epochs = epochs }
         let network = try architecture.map { try Network(kind: model, architecture: $0, seed: seed) }
             ?? Network(kind: model, seed: seed)
+        guard train.count > 0 else { throw ValidationError("--holdout leaves no image to train on") }
         try checkFits(train, network, source: dataset.data + " (train)")
         try checkFits(test, network, source: dataset.data + " (t10k)")
-        guard train.count > 0 else { throw ValidationError("--holdout leaves no image to train on") }
         print("training \(model.rawValue) (\(network.parameterCount) parameters) on \(train.count) images"
               + (heldOut.count > 0 ? " (\(heldOut.count) held out for calibration)" : "")
               + ", testing on \(test.count); \(recipe.epochs) epochs, batch \(recipe.batchSize), seed \(seed)")

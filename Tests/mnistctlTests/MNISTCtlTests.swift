@@ -79,6 +79,48 @@ final class MNISTCtlTests: XCTestCase {
         XCTAssertEqual(Double(rows[1][4]), probabilities.max())
     }
 
+    func testHeldOutCalibrationThenEvalReportAndRejectOption() throws {
+        let data = try smallDataset()
+        let weights = directory + "/calibrated.weights"
+        let train = try run(["train", "--data", data, "--model", "mlp-seed", "--epochs", "1", "--holdout", "500", "--out", weights])
+        XCTAssertEqual(train.status, 0, train.stderr)
+        XCTAssertTrue(train.stdout.contains("on 1500 images (500 held out for calibration), testing on 500"), train.stdout)
+        let fitted = try XCTUnwrap(train.stdout.split(separator: "\n").first { $0.hasPrefix("temperature ") }, train.stdout)
+        XCTAssertTrue(fitted.contains(" fitted on 500 held-out images: calibration error (ECE) "), String(fitted))
+
+        let report = directory + "/report"
+        let eval = try run(["eval", "--weights", weights, "--data", data, "--report", report, "--reliability", directory + "/r.png"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        let calibration = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("calibration error (ECE, 15 bins): ") })
+        XCTAssertTrue(calibration.contains("% at temperature 1, ") && calibration.contains("% at its fitted temperature "), String(calibration))
+        for name in ["reliability", "confusion-matrix", "confidently-wrong", "learning-curves", "first-layer-filters"] {
+            let path = "\(report)/\(name).png"
+            XCTAssertTrue(eval.stdout.contains("wrote \(path)"), name)
+            let picture = try decodePNG(Array(try Data(contentsOf: URL(fileURLWithPath: path))), source: path)
+            XCTAssertGreaterThan(picture.width, 300, name)
+            XCTAssertGreaterThan(picture.height, 200, name)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/r.png"))
+
+        let batch = data + "/t10k-images-idx3-ubyte.gz"
+        let strict = parseCSV(try run(["predict", "--weights", weights, "--min-confidence", "0.999", batch]).stdout).dropFirst()
+        let lenient = parseCSV(try run(["predict", "--weights", weights, "--min-confidence", "0", batch]).stdout).dropFirst()
+        XCTAssertEqual(strict.count, 500)
+        // Without a confidence floor only digits unlike every training digit are declined: few.
+        XCTAssertTrue(lenient.allSatisfy { $0[3] == "ok" && !$0[2].isEmpty || $0[3] == "uncertain" && $0[2].isEmpty })
+        XCTAssertGreaterThan(lenient.filter { $0[3] == "ok" }.count, 475, "a minimum of 0 answers nearly every digit")
+        let uncertain = strict.filter { $0[3] == "uncertain" }
+        XCTAssertGreaterThan(uncertain.count, 100, "a one-epoch seed model is rarely 99.9% sure")
+        XCTAssertTrue(uncertain.allSatisfy { $0[2].isEmpty })
+        XCTAssertTrue(strict.filter { $0[3] == "ok" }.allSatisfy { Double($0[4])! >= 0.999 })
+        XCTAssertEqual(zip(strict, lenient).filter { $0.0[3] == "ok" }.filter { $0.0[2] != $0.1[2] }.count, 0,
+                       "what is answered is the same answer")
+
+        let nothingLeft = try run(["train", "--data", data, "--holdout", "2000", "--out", directory + "/z.weights"])
+        XCTAssertEqual(nothingLeft.status, 64)
+        XCTAssertTrue(nothingLeft.stderr.contains("--holdout leaves no image to train on"), nothingLeft.stderr)
+    }
+
     func testSameSeedGivesTheSameModel() throws {
         let data = try smallDataset()
         var ids: [String] = []
