@@ -16,7 +16,7 @@ struct MNISTD: ParsableCommand {
         discussion: """
             mnistd watches STATE_DIR/inbox with inotify. Each PNG (any size; normalised like MNIST) or IDX \
             image batch (N×28×28, plain or gzip) written or renamed there is claimed, classified, and \
-            answered by outbox/NAME.csv (columns: source, index, label, confidence, p0…p9, model); the \
+            answered by outbox/NAME.csv (columns: source, index, label, status, confidence, p0…p9, model); the \
             input then moves to processed/, or to failed/ beside NAME.error when it cannot be read. A \
             crash at any point loses nothing: the next start finishes every claimed input.
 
@@ -36,7 +36,7 @@ struct MNISTD: ParsableCommand {
     /// Keys a configuration file may set: every option and flag but --config itself.
     static let configurationOptions: Set<String> = [
         "state-dir", "inbox", "outbox", "failed", "processed", "weights", "log-target", "socket", "socket-group",
-        "min-accuracy", "max-dataset-images", "max-file-bytes", "max-png-pixels", "max-idx-images",
+        "min-confidence", "min-accuracy", "max-dataset-images", "max-file-bytes", "max-png-pixels", "max-idx-images",
     ]
     static let configurationFlags: Set<String> = ["delete-processed"]
 

@@ -3,6 +3,7 @@ import Formats
 import Foundation
 import TestSupport
 import XCTest
+@testable import mnistd
 
 /// mnistd as systemd runs it: the units, the notify protocol, the watchdog, socket activation.
 final class ServiceTests: XCTestCase {
@@ -98,17 +99,50 @@ final class ServiceTests: XCTestCase {
 
     func testConfigurationFileSetsOptionsAndRefusesUnknownKeys() throws {
         let config = daemon.root + "/mnistd.conf"
-        try "# test\noutbox = \(daemon.root)/results\ndelete-processed = true\n".write(toFile: config, atomically: true, encoding: .utf8)
+        try "# test\noutbox = \(daemon.root)/results\ndelete-processed = true\nmin_confidence = 0.5\n".write(toFile: config, atomically: true, encoding: .utf8)
         daemon.extraArguments = ["--config", config]
         try daemon.start()
         try runCommand("/bin/cp", [repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", daemon.inbox + "/seven.png"])
-        XCTAssertTrue(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: self.daemon.root + "/results/seven.png.csv") }, daemon.log)
+        let blank = try encodePNG(RasterImage(width: 50, height: 40, channels: 1, samples: [UInt8](repeating: 255, count: 2000)))
+        try Data(blank).write(to: URL(fileURLWithPath: daemon.staging + "/blank.png"))
+        try runCommand("/bin/mv", [daemon.staging + "/blank.png", daemon.inbox + "/blank.png"])
+        let results = daemon.root + "/results"
+        XCTAssertTrue(waitUntil(timeout: 30) {
+            ["seven", "blank"].allSatisfy { FileManager.default.fileExists(atPath: "\(results)/\($0).png.csv") }
+        }, daemon.log)
         XCTAssertEqual(daemon.stop(), 0)
         XCTAssertEqual(daemon.entries(daemon.processed), [], "delete-processed = true deletes")
+        let seven = parseCSV(try String(contentsOfFile: results + "/seven.png.csv", encoding: .utf8))
+        XCTAssertEqual(Array(seven[1][2...3]), ["7", "ok"])
+        let empty = parseCSV(try String(contentsOfFile: results + "/blank.png.csv", encoding: .utf8))
+        XCTAssertEqual(Array(empty[1][2...3]), ["", "empty"], "a blank page gets no guess")
+        XCTAssertTrue(daemon.log.contains("classified blank.png: empty"), daemon.log)
+
+        try "min-confidence = 1.5\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let outOfRange = try runCommand(builtBinary("mnistd"), ["--config", config, "--state-dir", daemon.state])
+        XCTAssertEqual(outOfRange.status, 64)
+        XCTAssertTrue(outOfRange.stderr.contains("--min-confidence must be between 0 and 1, got 1.5"), outOfRange.stderr)
 
         try "outbox = /tmp/x\ncolour = blue\n".write(toFile: config, atomically: true, encoding: .utf8)
         let refused = try runCommand(builtBinary("mnistd"), ["--config", config, "--state-dir", daemon.state])
         XCTAssertEqual(refused.status, 64)
         XCTAssertTrue(refused.stderr.contains("\(config):2: unknown key \"colour\""), refused.stderr)
+    }
+
+    /// The configuration file's keys are listed by hand (ArgumentParser does not list its
+    /// options): every option must be one, and every key the shipped file shows must exist.
+    func testEveryOptionIsAConfigurationKeyAndTheShippedFileUsesOnlyThose() throws {
+        let fullHelp = MNISTD.helpMessage(columns: 10_000)
+        let help = try XCTUnwrap(fullHelp.range(of: "OPTIONS:").map { fullHelp[$0.upperBound...] }, fullHelp)
+        let options = Set(help.matches(of: /--([a-z][a-z-]*)/).map { String($0.output.1) }).subtracting(["help", "config", "version"])
+        let keys = MNISTD.configurationOptions.union(MNISTD.configurationFlags)
+        XCTAssertEqual(options.subtracting(keys), [], "options a configuration file cannot set")
+        XCTAssertEqual(keys.subtracting(options), [], "keys that are no option")
+        let shipped = try String(contentsOfFile: repositoryRoot + "/systemd/mnistd.conf", encoding: .utf8)
+        let shown = shipped.split(separator: "\n").compactMap { line in
+            line.firstMatch(of: #/^#? ?([a-z][a-z-]*) = /#).map { String($0.output.1) }
+        }
+        XCTAssertGreaterThan(shown.count, 10)
+        XCTAssertEqual(Set(shown).subtracting(keys), [], "the shipped mnistd.conf shows keys mnistd does not know")
     }
 }
