@@ -67,7 +67,7 @@ public final class MNISTDaemon {
             throw StartupError(description: "no --weights given and no default model found; looked in:\n  "
                 + DefaultWeights.candidates().joined(separator: "\n  "))
         }
-        let model = try store.add(LoadedModel.load(path: path).weightsFile)
+        let model = try store.add(LoadedModel.load(path: path).weights)
         try store.activate(model.id)
         return model
     }

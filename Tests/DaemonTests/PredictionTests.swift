@@ -26,7 +26,7 @@ final class PredictionTests: XCTestCase {
         var network = Network(kind: .mlpSeed, seed: 1)
         network.temperature = 0.05   // near one-hot probabilities: confidence alone passes everything
         let profile = InputProfile(boxHeight: 20, boxWidth: 20, coverage: 0.02...0.3, mass: 20...230)
-        let model = LoadedModel(network: network, id: "m", path: "", metadata: [:], inputProfile: profile)
+        let model = LoadedModel(weights: WeightsFile(network: network, inputProfile: profile), path: "")
         var digitLike = [UInt8](repeating: 0, count: 784), frameFilling = digitLike
         for y in 4..<24 { for x in 10..<18 { digitLike[y * 28 + x] = 255 } }    // 20×8 box, 20% covered
         for y in 0..<28 { for x in 0..<28 where (x + y) % 3 == 0 { frameFilling[y * 28 + x] = 255 } } // 28×28 box

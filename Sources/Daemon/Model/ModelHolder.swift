@@ -3,12 +3,21 @@ import NeuralNet
 
 /// A network ready to classify, with the id its CSV rows carry.
 public struct LoadedModel: Sendable {
-    public let network: Network
+    /// The weights file as read: network, metadata and input profile.
+    public let weights: WeightsFile
     public let id: String
     public let path: String
-    public let metadata: [String: String]
+
+    public init(weights: WeightsFile, path: String) {
+        self.weights = weights
+        self.id = weights.modelID
+        self.path = path
+    }
+
+    public var network: Network { weights.network }
+    public var metadata: [String: String] { weights.metadata }
     /// What the training images looked like (nil for models trained before it was kept).
-    public let inputProfile: InputProfile?
+    public var inputProfile: InputProfile? { weights.inputProfile }
 
     /// Reads and validates a weights file; the model must take 28×28 single-channel images.
     public static func load(path: String) throws -> LoadedModel {
@@ -17,8 +26,7 @@ public struct LoadedModel: Sendable {
         guard shape.channels == 1, shape.height == DigitNormalization.side, shape.width == DigitNormalization.side else {
             throw FormatError(file: path, reason: "the model takes \(shape) images; mnistd classifies 28×28 single-channel digits")
         }
-        return LoadedModel(network: weights.network, id: weights.modelID, path: path, metadata: weights.metadata,
-                           inputProfile: weights.inputProfile)
+        return LoadedModel(weights: weights, path: path)
     }
 }
 

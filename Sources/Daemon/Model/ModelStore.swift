@@ -80,9 +80,6 @@ extension LoadedModel {
                      dataset: metadata["dataset"], epochs: metadata["epochs"].flatMap(Int.init),
                      trainSeconds: metadata["train_seconds"].flatMap(Double.init), created: metadata["created"])
     }
-
-    /// The weights file this model was loaded from, as data to store again.
-    public var weightsFile: WeightsFile { WeightsFile(network: network, metadata: metadata) }
 }
 
 extension String {
