@@ -85,7 +85,7 @@ struct MNISTD: ParsableCommand {
     @Option(help: "Most images accepted in a dataset for retraining.")
     var maxDatasetImages = 200_000
 
-    @Option(help: "Lowest top probability (0...1) at which an image gets a label; below it the CSV says uncertain and leaves the label empty (default: off, every inked image gets its most probable digit). 0.9 is recommended: see the README's out-of-distribution figures.")
+    @Option(help: "Reject option: lowest top probability (0...1) at which an image gets a label; below it, or for an image unlike every training image, the CSV says uncertain and leaves the label empty (default: off, every inked image gets its most probable digit). 0.8 is recommended: see the README's out-of-distribution figures.")
     var minConfidence: Float?
 
     @Option(help: "Where events go: auto (journald when reachable, else stderr), journal or stderr.")

@@ -79,9 +79,11 @@ final class OutOfDistributionTests: XCTestCase {
 
         XCTAssertEqual(shares["blank pages"], 1, "every blank page is empty\n\(report)")
         XCTAssertLessThanOrEqual(shares["MNIST test digits"]!, 0.015, "too many real digits declined\n\(report)")
-        XCTAssertGreaterThanOrEqual(shares["uniform noise"]!, 0.9, report)
-        XCTAssertGreaterThanOrEqual(shares["Fashion-MNIST"]!, 0.5, report)
-        XCTAssertGreaterThanOrEqual(shares["capital letters"]!, 0.3, report)
+        XCTAssertGreaterThanOrEqual(shares["uniform noise"]!, 0.95, report)
+        // Clothes fill the frame and cover far more of it than any digit: the input profile.
+        XCTAssertGreaterThanOrEqual(shares["Fashion-MNIST"]!, 0.95, report)
+        // Capitals are digit-like strokes (O, I, S, Z, B…): only the less confident ones go.
+        XCTAssertGreaterThanOrEqual(shares["capital letters"]!, 0.25, report)
         XCTAssertGreaterThan(Double(correct) / Double(answered.count), 0.998, "declining the doubtful leaves the answers surer")
     }
 
