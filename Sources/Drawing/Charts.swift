@@ -44,7 +44,7 @@ public enum Charts {
             }
             canvas.line(from: (frame.x(0), frame.y(0)), to: (frame.x(1), frame.y(1)), .black)
             frame.drawAxes(on: &canvas, xTicks: ticks(0, 1, count: 5), yTicks: ticks(0, 1, count: 5),
-                           xLabel: "confidence", yLabel: "accuracy") { fixed($0, 1) }
+                           xLabel: "confidence", yLabel: "accuracy", xFormat: { fixed($0, 1) }, yFormat: { fixed($0, 1) })
             canvas.text("predictions per bin (log scale)", x: left + side / 2, y: counts.top + histogram + 8, .axis, anchor: .center)
         }
         canvas.text(legend, x: canvas.width / 2, y: canvas.height - 24, .axis, anchor: .center)
@@ -144,20 +144,21 @@ public enum Charts {
     /// Panels of line charts over x = 1, 2, … (epochs), side by side, each with its legend.
     public static func lineCharts(_ panels: [(title: String, series: [Series])], xLabel: String, title: String) -> Canvas {
         let width = 440, height = 300, margin = 90, gap = 110
-        var canvas = Canvas(width: fitting(title, margin + panels.count * (width + gap) - gap + 40), height: 110 + height + 130)
+        let legendRows = panels.map(\.series.count).max() ?? 0
+        var canvas = Canvas(width: fitting(title, margin + panels.count * (width + gap) - gap + 40), height: 110 + height + 70 + legendRows * 20)
         canvas.text(title, x: canvas.width / 2, y: 16, scale: 3, anchor: .center)
         for (index, panel) in panels.enumerated() {
             let values = panel.series.flatMap(\.values).filter(\.isFinite)
             let steps = panel.series.map(\.values.count).max() ?? 1
-            let low = values.min() ?? 0, high = values.max() ?? 1
-            let padding = (high - low) * 0.05
+            let yTicks = roundTicks(values.min() ?? 0, values.max() ?? 1)
             let frame = PlotFrame(left: margin + index * (width + gap), top: 90, width: width, height: height,
-                                  x: 1...Double(max(1, steps)), y: low - padding...high + padding)
-            let xTicks = ticks(1, Double(max(1, steps)), count: max(1, min(steps - 1, 6)))
-            frame.drawAxes(on: &canvas, xTicks: xTicks, yTicks: ticks(frame.yRange.lowerBound, frame.yRange.upperBound, count: 5),
-                           xLabel: xLabel, yLabel: panel.title) { value in
-                frame.yRange.upperBound - frame.yRange.lowerBound < 0.1 ? fixed(value, 4) : fixed(value, 2)
-            }
+                                  x: 1...Double(max(1, steps)), y: yTicks.first!...yTicks.last!)
+            // Whole epochs only, at most about seven of them.
+            let step = max(1, (steps - 1 + 5) / 6)
+            let xTicks = stride(from: 1, through: max(1, steps), by: step).map(Double.init)
+            let decimals = max(0, -Int(floor(log10(yTicks[1] - yTicks[0]))))
+            frame.drawAxes(on: &canvas, xTicks: xTicks, yTicks: yTicks, xLabel: xLabel, yLabel: panel.title,
+                           xFormat: { fixed($0, 0) }, yFormat: { fixed($0, decimals) })
             for (number, series) in panel.series.enumerated() {
                 var previous: (Double, Double)?
                 for (step, value) in series.values.enumerated() {

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A rectangle of a canvas with data ranges on both axes: maps values to pixels and draws
 /// the grid, ticks and labels around itself.
 public struct PlotFrame: Sendable {
@@ -25,14 +29,14 @@ public struct PlotFrame: Sendable {
 
     /// Grid lines at the ticks, the frame, tick labels, and the axis names (x below, y above).
     public func drawAxes(on canvas: inout Canvas, xTicks: [Double], yTicks: [Double], xLabel: String, yLabel: String,
-                         format: (Double) -> String) {
+                         xFormat: (Double) -> String, yFormat: (Double) -> String) {
         for tick in xTicks {
             canvas.line(from: (x(tick), Double(top)), to: (x(tick), Double(top + height)), .grid)
-            canvas.text(format(tick), x: Int(x(tick).rounded()), y: top + height + 10, .axis, anchor: .center)
+            canvas.text(xFormat(tick), x: Int(x(tick).rounded()), y: top + height + 10, .axis, anchor: .center)
         }
         for tick in yTicks {
             canvas.line(from: (Double(left), y(tick)), to: (Double(left + width), y(tick)), .grid)
-            canvas.text(format(tick), x: left - 6, y: Int(y(tick).rounded()) - Canvas.textHeight() / 2, .axis, anchor: .right)
+            canvas.text(yFormat(tick), x: left - 6, y: Int(y(tick).rounded()) - Canvas.textHeight() / 2, .axis, anchor: .right)
         }
         let right = Double(left + width), bottom = Double(top + height)
         for (start, end) in [((Double(left), Double(top)), (right, Double(top))), ((right, Double(top)), (right, bottom)),
@@ -47,4 +51,15 @@ public struct PlotFrame: Sendable {
 /// Evenly spaced tick values from `start` to `end` inclusive.
 public func ticks(_ start: Double, _ end: Double, count: Int) -> [Double] {
     (0...count).map { start + (end - start) * Double($0) / Double(count) }
+}
+
+/// Round tick values (steps of 1, 2 or 5 times a power of ten, about `count` of them) covering
+/// `low...high`; the first and last tick bound the axis.
+public func roundTicks(_ low: Double, _ high: Double, count: Int = 5) -> [Double] {
+    guard high > low, low.isFinite, high.isFinite else { return [low - 0.5, low + 0.5] }
+    let rough = (high - low) / Double(count)
+    let magnitude = pow(10, floor(log10(rough)))
+    let step = [1.0, 2, 5, 10].map { $0 * magnitude }.first { $0 >= rough }!
+    let first = floor(low / step), last = ceil(high / step)
+    return stride(from: first, through: last, by: 1).map { $0 * step }
 }

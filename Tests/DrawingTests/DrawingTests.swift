@@ -125,4 +125,15 @@ final class ChartTests: XCTestCase {
         let chart = Charts.lineCharts([("a", [.init(name: "s", values: [1, .nan, 3], color: .green)])], xLabel: "x", title: "t")
         XCTAssertGreaterThan(chart.samples.count, 0)
     }
+
+    func testRoundTicksCoverTheRangeInSteps125() {
+        XCTAssertEqual(roundTicks(0.87, 0.997), [0.85, 0.9, 0.95, 1.0], accuracy: 1e-9)
+        XCTAssertEqual(roundTicks(0, 0.44), [0, 0.1, 0.2, 0.3, 0.4, 0.5], accuracy: 1e-9)
+        XCTAssertEqual(roundTicks(3, 3), [2.5, 3.5])
+    }
+}
+
+func XCTAssertEqual(_ a: [Double], _ b: [Double], accuracy: Double, file: StaticString = #filePath, line: UInt = #line) {
+    XCTAssertEqual(a.count, b.count, "\(a) vs \(b)", file: file, line: line)
+    for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, "\(a) vs \(b)", file: file, line: line) }
 }
