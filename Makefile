@@ -4,8 +4,9 @@
 #   make uninstall       removes what install put in place (never /var/lib/mnistd)
 #   make deb             mnistd_$(VERSION)_amd64.deb, portable (AVX2 + FMA) and with Swift linked statically
 #   make test            the test suite (what .ci/run runs)
-#   make fuzz            libFuzzer over every untrusted-input parser, FUZZ_SECONDS long (default 600);
-#                        a crashing input lands in Tests/FuzzCorpus/, which `swift test` replays
+#   make fuzz            libFuzzer over each untrusted-input target (inputs, weights, dataset), each
+#                        FUZZ_SECONDS long (default 600); a crashing input lands in
+#                        Tests/FuzzCorpus/<target>/, which `swift test` replays
 
 VERSION      := 0.2.0
 PREFIX       ?= /usr/local
@@ -99,14 +100,19 @@ test:
 	swift test
 
 FUZZ_SECONDS ?= 600
+FUZZ_TARGETS ?= inputs weights dataset
 FUZZ_WORK    := $(SCRATCH)-fuzz/corpus
 
+# Each target runs FUZZ_SECONDS from its working corpus (libFuzzer adds to it) and its seeds;
+# Swift's own crash handler is off, so that libFuzzer keeps the crashing input.
 fuzz:
 	swift build -c release --scratch-path $(SCRATCH)-fuzz --product mnist-fuzz \
 		-Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING
-	mkdir -p $(FUZZ_WORK)
-	# The working corpus first (libFuzzer adds to it), then the seeds.
-	# Swift's own crash handler off, so that libFuzzer keeps the crashing input.
-	SWIFT_BACKTRACE=enable=no $(SCRATCH)-fuzz/release/mnist-fuzz $(FUZZ_WORK) Tests/FuzzCorpus samples ../shared/testdata/png/pngsuite \
-		-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
-		-artifact_prefix=Tests/FuzzCorpus/
+	for target in $(FUZZ_TARGETS); do \
+		mkdir -p $(FUZZ_WORK)/$$target && \
+		seeds="Tests/FuzzCorpus/$$target"; \
+		if [ $$target = inputs ]; then seeds="$$seeds samples ../shared/testdata/png/pngsuite"; fi; \
+		MNIST_FUZZ_TARGET=$$target SWIFT_BACKTRACE=enable=no $(SCRATCH)-fuzz/release/mnist-fuzz $(FUZZ_WORK)/$$target $$seeds \
+			-max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 -timeout=10 \
+			-artifact_prefix=Tests/FuzzCorpus/$$target/ || exit 1; \
+	done

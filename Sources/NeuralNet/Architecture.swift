@@ -26,6 +26,9 @@ public enum ArchitectureError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// The most floats one image may need in a workspace (16 MB): ~16× what the cnn needs.
+public let maxValuesPerImage = 1 << 22
+
 /// Parses an architecture description — comma-separated layers after an input shape, e.g.
 /// `input 1x28x28, conv 32 5 2, relu, maxpool, flatten, dense 10` — into layers whose shapes
 /// chain. `conv C K P` has C output channels, a K×K kernel and P pixels of padding.
@@ -42,6 +45,7 @@ public func parseArchitecture(_ text: String) throws -> (input: FeatureShape, la
 
     var shape = input
     var layers: [any Layer] = []
+    var footprint = input.count
     for words in items {
         let arguments = words.dropFirst().compactMap { Int($0) }
         guard let name = words.first, arguments.count == words.count - 1, arguments.allSatisfy({ $0 >= 0 }) else {
@@ -51,7 +55,7 @@ public func parseArchitecture(_ text: String) throws -> (input: FeatureShape, la
         switch (name, arguments.count) {
         case ("conv", 3):
             let (channels, kernel, padding) = (arguments[0], arguments[1], arguments[2])
-            guard channels > 0, channels <= 4096, kernel > 0, padding < kernel,
+            guard channels > 0, channels <= 4096, kernel > 0, kernel <= 255, padding < kernel,
                   shape.height + 2 * padding >= kernel, shape.width + 2 * padding >= kernel
             else { throw fail("conv \(arguments) does not fit input \(shape)") }
             layer = Convolution2D(input: shape, outputChannels: channels, kernel: kernel, padding: padding)
@@ -71,6 +75,11 @@ public func parseArchitecture(_ text: String) throws -> (input: FeatureShape, la
         }
         layers.append(layer)
         shape = layer.outputShape
+        // Every layer's output and cache is kept per image of a batch: bound what one image costs.
+        footprint += layer.outputShape.count + layer.cacheCount(batch: 1)
+        guard footprint <= maxValuesPerImage else {
+            throw fail("the layers need more than \(maxValuesPerImage) values of memory per image")
+        }
     }
     guard !layers.isEmpty else { throw fail("no layers") }
     return (input, layers)

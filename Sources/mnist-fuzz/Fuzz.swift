@@ -1,11 +1,17 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Daemon
 import Formats
+
+/// The target: MNIST_FUZZ_TARGET=inputs|weights|dataset (default inputs).
+let target = getenv("MNIST_FUZZ_TARGET").flatMap { UntrustedInput.Target(rawValue: String(cString: $0)) } ?? .inputs
 
 #if FUZZING
 /// One input from libFuzzer (`make fuzz` builds this with -sanitize=fuzzer,address).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> Int32 {
-    UntrustedInput.exercise(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [])
+    UntrustedInput.exercise(data.map { Array(UnsafeBufferPointer(start: $0, count: size)) } ?? [], as: target)
     return 0
 }
 
@@ -22,11 +28,11 @@ public func fuzzMain(_ argc: Int32, _ argv: UnsafeMutablePointer<UnsafeMutablePo
     return runFuzzerDriver(&count, &arguments, fuzzOneInput)
 }
 #else
-/// Without the fuzzer: replays the files given, one after the other.
+/// Without the fuzzer: replays the files given through the target, one after the other.
 @main
 struct Replay {
     static func main() throws {
-        for path in CommandLine.arguments.dropFirst() { UntrustedInput.exercise(try readFile(path, maxBytes: 1 << 20)) }
+        for path in CommandLine.arguments.dropFirst() { UntrustedInput.exercise(try readFile(path, maxBytes: 1 << 20), as: target) }
     }
 }
 #endif

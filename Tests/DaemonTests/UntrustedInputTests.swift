@@ -1,23 +1,43 @@
 @testable import Daemon
 import Foundation
+import TestSupport
 import XCTest
 
-/// Replays the fuzzing corpus (Tests/FuzzCorpus), the samples and the shared PNG test files
-/// through every parser of outside bytes: none may crash, hang or run away with memory.
+/// Replays the fuzzing corpus (Tests/FuzzCorpus/<target>), and for the inputs target the
+/// samples and the shared PNG test files, through each fuzz target: none may crash, hang or
+/// run away with memory.
 final class UntrustedInputTests: XCTestCase {
-    func testCorpusReplaysCleanly() throws {
-        var root = #filePath
-        for _ in 0..<3 { root = (root as NSString).deletingLastPathComponent }
-        var replayed = 0
-        for directory in ["Tests/FuzzCorpus", "samples", "../shared/testdata/png/pngsuite", "../shared/testdata/png/crashers"] {
-            let path = root + "/" + directory
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { continue }
-            for name in names.sorted() {
-                guard let bytes = FileManager.default.contents(atPath: path + "/" + name) else { continue }
-                UntrustedInput.exercise(Array(bytes))
-                replayed += 1
+    func testCorpusReplaysCleanlyThroughEachTarget() throws {
+        for target in UntrustedInput.Target.allCases {
+            var directories = ["Tests/FuzzCorpus/\(target.rawValue)"]
+            if target == .inputs { directories += ["samples", "../shared/testdata/png/pngsuite", "../shared/testdata/png/crashers"] }
+            var replayed = 0
+            for directory in directories {
+                let path = repositoryRoot + "/" + directory
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: path) else { continue }
+                for name in names.sorted() {
+                    guard let bytes = FileManager.default.contents(atPath: path + "/" + name) else { continue }
+                    UntrustedInput.exercise(Array(bytes), as: target)
+                    replayed += 1
+                }
+            }
+            XCTAssertGreaterThanOrEqual(replayed, 6, "\(target): corpus missing")
+        }
+    }
+
+    func testHostileWeightsFilesAreRefusedWithTheirReason() throws {
+        let cases = [
+            "architecture-overflowing-conv": "does not fit input 1x28x28",
+            "architecture-larger-than-file": "needs more values than the file's",
+            "architecture-huge-activations": "the layers need more than 4194304 values of memory per image",
+        ]
+        for (name, reason) in cases {
+            let path = "\(repositoryRoot)/Tests/FuzzCorpus/weights/\(name).weights"
+            XCTAssertThrowsError(try LoadedModel.load(path: path), name) { error in
+                XCTAssertTrue("\(error)".hasPrefix(path + ": "), "\(error)")
+                XCTAssertTrue("\(error)".contains(reason), "\(error)")
             }
         }
-        XCTAssertGreaterThan(replayed, 10)
+        XCTAssertNoThrow(try LoadedModel.load(path: "\(repositoryRoot)/Tests/FuzzCorpus/weights/conv-batchnorm.weights"))
     }
 }

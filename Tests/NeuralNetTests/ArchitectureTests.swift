@@ -32,6 +32,10 @@ final class ArchitectureTests: XCTestCase {
             ("input 1x28x28, flatten, softmax", "unknown layer \"softmax\""),
             ("input 1x28x28, flatten, dense -3", "bad layer \"dense -3\""),
             ("input 1x28x28", "no layers"),
+            // Numbers that would overflow or exhaust memory are refused, not trapped on.
+            ("input 1x28x28, conv 1 9223372036854775807 9223372036854775806", "conv [1, 9223372036854775807, 9223372036854775806] does not fit input 1x28x28"),
+            ("input 1x28x28, conv 4096 3 1, relu, relu", "the layers need more than 4194304 values of memory per image"),
+            ("input 4096x4096x4096, flatten, dense 10", "the layers need more than 4194304 values of memory per image"),
         ]
         for (text, reason) in cases {
             XCTAssertThrowsError(try parseArchitecture(text), text) { error in

@@ -76,4 +76,15 @@ final class WeightsFileTests: XCTestCase {
             XCTAssertEqual("\(error)", "e: weights contain NaN or infinity")
         }
     }
+
+    func testAnArchitectureLargerThanTheFileIsRefusedBeforeAllocating() throws {
+        var bytes = WeightsFile(network: Network(kind: .mlpSeed, seed: 1)).encoded()
+        let architecture = Array("dense 128".utf8)
+        let start = try XCTUnwrap(bytes.firstRange(of: architecture)).lowerBound
+        // Same length, five times the parameters the 400 KB file holds.
+        bytes.replaceSubrange(start..<start + architecture.count, with: Array("dense 655".utf8))
+        XCTAssertThrowsError(try WeightsFile(decoding: resealed(bytes), source: "big.weights")) { error in
+            XCTAssertTrue("\(error)".contains("needs more values than the file's"), "\(error)")
+        }
+    }
 }

@@ -21,12 +21,17 @@ public struct LoadedModel: Sendable {
 
     /// Reads and validates a weights file; the model must take 28×28 single-channel images.
     public static func load(path: String) throws -> LoadedModel {
-        let weights = try WeightsFile(decoding: readFile(path, maxBytes: 256 << 20), source: path)
+        try LoadedModel(decoding: readFile(path, maxBytes: 256 << 20), path: path)
+    }
+
+    /// Validates a weights file's bytes; errors name `path`.
+    public init(decoding bytes: [UInt8], path: String) throws {
+        let weights = try WeightsFile(decoding: bytes, source: path)
         let shape = weights.network.inputShape
         guard shape.channels == 1, shape.height == DigitNormalization.side, shape.width == DigitNormalization.side else {
             throw FormatError(file: path, reason: "the model takes \(shape) images; mnistd classifies 28×28 single-channel digits")
         }
-        return LoadedModel(weights: weights, path: path)
+        self.init(weights: weights, path: path)
     }
 }
 

@@ -23,10 +23,10 @@ public struct LabeledDataset: Sendable {
     public static func load(directory: String, name: String, classes: Int, decoder: InputDecoder, maxImages: Int) throws -> LabeledDataset {
         let hasIDX = ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"].contains { access("\(directory)/\($0)", F_OK) == 0 }
         if hasIDX {
-            let train = try images(readMNIST(directory: directory, split: .train, limits: limits(maxImages)), source: "\(directory)/train", classes: classes)
+            let train = try validated(readMNIST(directory: directory, split: .train, limits: limits(maxImages)), source: "\(directory)/train", classes: classes)
             let hasTest = ["t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz"].contains { access("\(directory)/\($0)", F_OK) == 0 }
             if hasTest {
-                let test = try images(readMNIST(directory: directory, split: .test, limits: limits(maxImages)), source: "\(directory)/t10k", classes: classes)
+                let test = try validated(readMNIST(directory: directory, split: .test, limits: limits(maxImages)), source: "\(directory)/t10k", classes: classes)
                 return LabeledDataset(name: name, train: train, validation: test, validationSource: "its t10k files")
             }
             return heldOut(train, name: name)
@@ -50,7 +50,7 @@ public struct LabeledDataset: Sendable {
                 labels.append(UInt8(folder)!)
             }
         }
-        let all = try images(LabeledByteImages(count: labels.count, height: side, width: side, pixels: pixels, labels: labels),
+        let all = try validated(LabeledByteImages(count: labels.count, height: side, width: side, pixels: pixels, labels: labels),
                              source: directory, classes: classes)
         return heldOut(all, name: name)
     }
@@ -63,7 +63,9 @@ public struct LabeledDataset: Sendable {
         linkStatus(path).map { $0.st_mode & S_IFMT == S_IFDIR } ?? false
     }
 
-    private static func images(_ raw: LabeledByteImages, source: String, classes: Int) throws -> LabeledImages {
+    /// The images, if they can train a model of `classes` classes: some, of the size the
+    /// models take, with labels in range.
+    static func validated(_ raw: LabeledByteImages, source: String, classes: Int) throws -> LabeledImages {
         guard raw.count > 0 else { throw FormatError(file: source, reason: "the dataset holds no images") }
         guard raw.height == side, raw.width == side else {
             throw FormatError(file: source, reason: "images are \(raw.height)×\(raw.width), the models take \(side)×\(side)")

@@ -110,7 +110,20 @@ public struct WeightsFile: Sendable {
         }
         var network: Network
         do {
+            // Before a buffer for every parameter is allocated: the file must be able to hold them.
+            let layers = try parseArchitecture(architecture).layers
+            var values = 0
+            for layer in layers {
+                var (sum, overflow) = values.addingReportingOverflow(layer.parameterCount)
+                for (tensor, _) in layer.statisticTensors where !overflow { (sum, overflow) = sum.addingReportingOverflow(tensor.count) }
+                guard !overflow, sum <= bytes.count / 4 else {
+                    throw fail("\"\(architecture)\" needs more values than the file's \(bytes.count) bytes can hold")
+                }
+                values = sum
+            }
             network = try Network(kind: kind, architecture: architecture, parameters: nil)
+        } catch let error as WeightsFileError {
+            throw error
         } catch {
             throw fail("\(error)")
         }
