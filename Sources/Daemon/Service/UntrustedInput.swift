@@ -25,9 +25,17 @@ public enum UntrustedInput {
             _ = try? ConfigurationFile.arguments(fromText: String(decoding: bytes, as: UTF8.self), source: "input",
                                                  options: ["state-dir", "socket"], flags: ["delete-processed"])
         case .weights:
-            // A model that loads is also run once, as the daemon would.
-            if let model = try? LoadedModel(decoding: bytes, path: "input.weights") {
-                _ = Classifier().probabilities(model, pixels: [UInt8](repeating: 128, count: model.network.inputShape.count))
+            // As given, and with its checksum made right: mutations must reach the parser
+            // behind the checksum. A model that loads is also run once, as the daemon would.
+            var resealed = bytes
+            if bytes.count >= 4 {
+                let checksum = CRC32.checksum(Array(bytes.dropLast(4)))
+                resealed.replaceSubrange(bytes.count - 4..<bytes.count, with: (0..<4).map { UInt8(truncatingIfNeeded: checksum >> ($0 * 8)) })
+            }
+            for candidate in [bytes, resealed] {
+                if let model = try? LoadedModel(decoding: candidate, path: "input.weights") {
+                    _ = Classifier().probabilities(model, pixels: [UInt8](repeating: 128, count: model.network.inputShape.count))
+                }
             }
         case .dataset:
             // Two bytes (big-endian) give the images file's length; the labels file follows it.
