@@ -53,7 +53,7 @@ final class CrashSafetyTests: XCTestCase {
                 continue
             }
             XCTAssertEqual(rows.count, labels.count + 1, "\(name): incomplete CSV")
-            XCTAssertTrue(rows.dropFirst().allSatisfy { $0.count == 15 && $0[0] == name }, "\(name): malformed row")
+            XCTAssertTrue(rows.dropFirst().allSatisfy { $0.count == 16 && $0[0] == name && $0[3] == "ok" }, "\(name): malformed row")
             wrong += zip(rows.dropFirst().map { $0[2] }, labels).filter { $0 != $1 }.count
         }
         // The same inputs as in InboxTests: the shipped model misreads at most one IDX digit.
