@@ -46,6 +46,8 @@ public func parseArchitecture(_ text: String) throws -> (input: FeatureShape, la
     var shape = input
     var layers: [any Layer] = []
     var footprint = input.count
+    // Until a layer computes something, the layers read the input image itself.
+    var readsImage = true
     for words in items {
         let arguments = words.dropFirst().compactMap { Int($0) }
         guard let name = words.first, arguments.count == words.count - 1, arguments.allSatisfy({ $0 >= 0 }) else {
@@ -62,7 +64,7 @@ public func parseArchitecture(_ text: String) throws -> (input: FeatureShape, la
         case ("dense", 1):
             guard shape.height == 1, shape.width == 1 else { throw fail("dense needs a flat input, got \(shape)") }
             guard arguments[0] > 0, arguments[0] <= 1 << 16 else { throw fail("dense \(arguments[0]) is out of range") }
-            layer = Dense(inputs: shape.count, outputs: arguments[0])
+            layer = Dense(inputs: shape.count, outputs: arguments[0], sparseInput: readsImage)
         case ("maxpool", 0):
             guard shape.height >= 2, shape.width >= 2 else { throw fail("maxpool on \(shape)") }
             layer = MaxPool(input: shape)
@@ -75,6 +77,7 @@ public func parseArchitecture(_ text: String) throws -> (input: FeatureShape, la
         }
         layers.append(layer)
         shape = layer.outputShape
+        readsImage = readsImage && layer is Flatten
         // Every layer's output and cache is kept per image of a batch: bound what one image costs.
         footprint += layer.outputShape.count + layer.cacheCount(batch: 1)
         guard footprint <= maxValuesPerImage else {

@@ -225,9 +225,11 @@ public final class Workspace {
         precondition(training, "backward needs a training workspace")
         var outputGradient = logitGradients
         var (current, spare) = gradients
-        for index in network.layers.indices.reversed() {
+        // Below the first layer with parameters no gradient is needed: not even its input's.
+        let firstTrained = network.layers.firstIndex { $0.parameterCount > 0 } ?? network.layers.count
+        for index in network.layers.indices.reversed() where index >= firstTrained {
             let layer = network.layers[index]
-            let inputGradient: UnsafeMutablePointer<Float>? = index == 0 ? nil : current
+            let inputGradient: UnsafeMutablePointer<Float>? = index == firstTrained ? nil : current
             inputGradient?.update(repeating: 0, count: layer.inputShape.count * batch)
             layer.backward(inputGradient, parameterGradients + network.parameterOffsets[index],
                            outputGradient, activations[index], activations[index + 1], caches[index],

@@ -135,7 +135,16 @@ final class GradientTests: XCTestCase {
 
     /// The whole chain through a workspace: convolution, pooling, flattening, dense layers, loss.
     func testNetworkBackwardMatchesFiniteDifferences() throws {
-        let architecture = "input 1x6x6, conv 2 3 1, batchnorm, relu, maxpool, flatten, dense 3, tanh, dense 4"
+        try checkNetworkGradients("input 1x6x6, conv 2 3 1, batchnorm, relu, maxpool, flatten, dense 3, tanh, dense 4", zeroShare: 0)
+    }
+
+    /// A flatten-first MLP on images mostly paper: its first dense layer takes the sparse path,
+    /// and no gradient is computed below it.
+    func testSparseImageMLPBackwardMatchesFiniteDifferences() throws {
+        try checkNetworkGradients("input 1x6x6, flatten, dense 5, tanh, dense 4", zeroShare: 0.75)
+    }
+
+    func checkNetworkGradients(_ architecture: String, zeroShare: Double) throws {
         let shape = try Network(kind: .cnn, architecture: architecture, parameters: nil)
         let values = (0..<shape.parameterCount).map { _ in random.nextNormal() * 0.5 }
         func networkWith(_ parameters: [Float]) -> Network {
@@ -143,7 +152,7 @@ final class GradientTests: XCTestCase {
         }
         let network = networkWith(values)
         let batch = 2
-        let images = spacedValues(batch * 36).map { abs($0) }
+        let images = spacedValues(batch * 36).enumerated().map { Double($0.offset % 8) < zeroShare * 8 ? 0 : abs($0.element) }
         let labels: [Int32] = [1, 3]
         let workspace = Workspace(network: network, batchCapacity: batch)
 

@@ -6,11 +6,19 @@ public struct Dense: Layer {
     public let outputShape: FeatureShape
     /// Initial weights are normal with standard deviation gain / √fan_in.
     public let initGain: Float
+    /// The input is the network's image, mostly paper: batches that are at least half zeros
+    /// are multiplied by their non-zeros only (same result, summed in another order).
+    public let sparseInput: Bool
 
-    public init(inputs: Int, outputs: Int, initGain: Float = 1) {
+    public init(inputs: Int, outputs: Int, initGain: Float = 1, sparseInput: Bool = false) {
         inputShape = FeatureShape(channels: inputs)
         outputShape = FeatureShape(channels: outputs)
         self.initGain = initGain
+        self.sparseInput = sparseInput
+    }
+
+    private func isSparse(_ x: UnsafePointer<Float>, batch: Int) -> Bool {
+        sparseInput && zeroFraction(x, count: batch * inputs) >= 0.5
     }
 
     var inputs: Int { inputShape.count }
@@ -33,10 +41,14 @@ public struct Dense: Layer {
         _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
         _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int
     ) {
-        gemm(y, ldc: outputs,
-             MatrixRef(x, rows: batch, columns: inputs),
-             MatrixRef(parameters, rows: inputs, columns: outputs),
-             accumulate: false)
+        if isSparse(x, batch: batch) {
+            gemmSparseLeft(y, ldc: outputs, x, rows: batch, inner: inputs, parameters, columns: outputs, accumulate: false)
+        } else {
+            gemm(y, ldc: outputs,
+                 MatrixRef(x, rows: batch, columns: inputs),
+                 MatrixRef(parameters, rows: inputs, columns: outputs),
+                 accumulate: false)
+        }
         addRowBias(y, parameters + inputs * outputs, rows: batch, columns: outputs)
     }
 
@@ -46,7 +58,11 @@ public struct Dense: Layer {
         _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
         let dyMatrix = MatrixRef(dy, rows: batch, columns: outputs)
-        gemm(dparameters, ldc: outputs, MatrixRef(x, rows: batch, columns: inputs).transposed, dyMatrix, accumulate: true)
+        if isSparse(x, batch: batch) {
+            gemmSparseLeftTransposed(dparameters, x, rows: batch, inner: inputs, dy, columns: outputs)
+        } else {
+            gemm(dparameters, ldc: outputs, MatrixRef(x, rows: batch, columns: inputs).transposed, dyMatrix, accumulate: true)
+        }
         sumRows(into: dparameters + inputs * outputs, dy, rows: batch, columns: outputs)
         guard let dx else { return }
         gemm(dx, ldc: inputs, dyMatrix, MatrixRef(parameters, rows: inputs, columns: outputs).transposed, accumulate: true)
