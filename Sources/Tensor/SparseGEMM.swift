@@ -20,20 +20,10 @@ public func gemmSparseLeft(
     let shared = UncheckedSendable((c, a, b))
     parallelRanges(m, minimumPerThread: 16) { rows in
         let (c, a, b) = shared.value
-        var indices = [Int](repeating: 0, count: k)
-        var values = [Float](repeating: 0, count: k)
-        for i in rows {
-            var count = 0
-            for p in 0..<k where a[i * k + p] != 0 {
-                indices[count] = p
-                values[count] = a[i * k + p]
-                count += 1
-            }
-            indices.withUnsafeBufferPointer { indices in
-                values.withUnsafeBufferPointer { values in
-                    sparseRowTimesMatrix(c + i * ldc, indices.baseAddress!, values.baseAddress!, count: count,
-                                         b, columns: n, accumulate: accumulate)
-                }
+        withNonZeroBuffers(k) { indices, values in
+            for i in rows {
+                let count = gatherNonZeros(a + i * k, stride: 1, count: k, indices, values)
+                sparseRowTimesMatrix(c + i * ldc, indices, values, count: count, b, columns: n, accumulate: accumulate)
             }
         }
     }
@@ -48,24 +38,41 @@ public func gemmSparseLeftTransposed(
     let shared = UncheckedSendable((c, a, d))
     parallelRanges(k, minimumPerThread: 32) { columns in
         let (c, a, d) = shared.value
-        var indices = [Int](repeating: 0, count: m)
-        var values = [Float](repeating: 0, count: m)
-        for p in columns {
-            var count = 0
-            for i in 0..<m where a[i * k + p] != 0 {
-                indices[count] = i
-                values[count] = a[i * k + p]
-                count += 1
-            }
-            guard count > 0 else { continue }
-            indices.withUnsafeBufferPointer { indices in
-                values.withUnsafeBufferPointer { values in
-                    sparseRowTimesMatrix(c + p * n, indices.baseAddress!, values.baseAddress!, count: count,
-                                         d, columns: n, accumulate: true)
+        withNonZeroBuffers(m) { indices, values in
+            for p in columns {
+                let count = gatherNonZeros(a + p, stride: k, count: m, indices, values)
+                if count > 0 {
+                    sparseRowTimesMatrix(c + p * n, indices, values, count: count, d, columns: n, accumulate: true)
                 }
             }
         }
     }
+}
+
+/// Room for the non-zeros of one row or column of up to `capacity` values, without the heap.
+@inline(__always)
+private func withNonZeroBuffers(_ capacity: Int, _ body: (UnsafeMutablePointer<Int>, UnsafeMutablePointer<Float>) -> Void) {
+    withUnsafeTemporaryAllocation(of: Int.self, capacity: capacity) { indices in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: capacity) { values in
+            body(indices.baseAddress!, values.baseAddress!)
+        }
+    }
+}
+
+/// Writes the positions and values of the non-zeros among `count` values `stride` apart;
+/// returns how many. Branch-free: whether a pixel is ink is a coin toss the predictor loses.
+@inline(__always)
+private func gatherNonZeros(
+    _ x: UnsafePointer<Float>, stride: Int, count: Int, _ indices: UnsafeMutablePointer<Int>, _ values: UnsafeMutablePointer<Float>
+) -> Int {
+    var found = 0
+    for position in 0..<count {
+        let value = x[position * stride]
+        indices[found] = position
+        values[found] = value
+        found &+= value != 0 ? 1 : 0
+    }
+    return found
 }
 
 /// row (n values) (+)= Σ_j values[j] · matrix[indices[j], ·], in order of j. Blocks of 64
