@@ -8,11 +8,13 @@ import XCTest
 final class FaultTests: XCTestCase {
     var daemon: DaemonHarness!
     var mounts: [String] = []
+    var immutableDirectories: [String] = []
 
     override func setUpWithError() throws { daemon = try DaemonHarness() }
 
     override func tearDown() {
         daemon.killHard()
+        for directory in immutableDirectories { _ = try? runCommand("/usr/bin/chattr", ["-i", directory]) }
         for mount in mounts.reversed() { _ = try? runCommand("/bin/umount", [mount]) }
         daemon = nil
     }
@@ -140,5 +142,54 @@ final class FaultTests: XCTestCase {
         }
         XCTAssertEqual(daemon.csv(for: "with space-1.png")?[1][0], "with space.png", "the second file of a name gets its own CSV")
         XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testUnwritableFailedDirectoryKeepsTheBadInputClaimedUntilItIsWritable() throws {
+        try daemon.start()
+        // Immutable while running: nothing may be created in it, not even by root.
+        let immutable = try runCommand("/usr/bin/chattr", ["+i", daemon.failed])
+        guard immutable.status == 0 else { throw XCTSkip("chattr +i is not supported here: \(immutable.stderr)") }
+        immutableDirectories.append(daemon.failed)
+        try "not a picture".write(toFile: daemon.staging + "/bad.png", atomically: false, encoding: .utf8)
+        XCTAssertEqual(rename(daemon.staging + "/bad.png", daemon.inbox + "/bad.png"), 0)
+        XCTAssertTrue(waitUntil(timeout: 20) { self.daemon.log.contains("Operation not permitted") }, daemon.log)
+        sleep(2)
+        XCTAssertEqual(occurrences("cannot write results"), 1, "logged once per episode, not in a loop\n\(daemon.log)")
+        XCTAssertEqual(waitingInputs(), ["bad.png"], "the bad input is kept, not lost")
+        // Good inputs are not held up by a bad one that cannot be filed.
+        let good = try dropSamples(2, prefix: "good")
+        XCTAssertTrue(waitForCSVs(good, in: daemon.outbox), daemon.log)
+        XCTAssertEqual(try runCommand("/usr/bin/chattr", ["-i", daemon.failed]).status, 0)
+        XCTAssertTrue(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: self.daemon.failed + "/bad.png.error") }, daemon.log)
+        XCTAssertTrue(try String(contentsOfFile: daemon.failed + "/bad.png.error", encoding: .utf8).contains("bad.png: not a PNG"))
+        XCTAssertEqual(occurrences("results can be written again"), 1)
+        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(waitingInputs(), [])
+    }
+
+    func testReadOnlyStateDirectoryIsAClearStartupError() throws {
+        let state = daemon.root + "/readonly-state"
+        try mountTmpfs(state, kilobytes: 256)
+        XCTAssertEqual(try runCommand("/bin/mount", ["-o", "remount,ro", state]).status, 0)
+        let started = Date()
+        let result = try runCommand(builtBinary("mnistd"), ["--state-dir", state, "--log-target", "stderr"])
+        XCTAssertEqual(result.status, 1)
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10, "no retry loop")
+        XCTAssertTrue(result.stderr.contains("cannot start") && result.stderr.contains(state) && result.stderr.contains("Read-only file system"),
+                      result.stderr)
+    }
+
+    func testAFileRewrittenAfterItWasClassifiedIsClassifiedAgainUnderItsOwnName() throws {
+        try daemon.start()
+        let path = daemon.inbox + "/rewritten.png"
+        try runCommand("/bin/cp", [repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", path])
+        XCTAssertTrue(daemon.waitForOutcomes(["rewritten.png"]), daemon.log)
+        // The same name written again, with other content: a new input, never an overwrite.
+        try runCommand("/bin/cp", [repositoryRoot + "/samples/digit-2-pencil-on-paper-112px.png", path])
+        XCTAssertTrue(daemon.waitForOutcomes(["rewritten-1.png"]), daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+        XCTAssertEqual(daemon.csv(for: "rewritten.png")?[1][2], "7")
+        XCTAssertEqual(daemon.csv(for: "rewritten-1.png")?[1][2], "2")
+        XCTAssertEqual(daemon.entries(daemon.processed), ["rewritten-1.png", "rewritten.png"])
     }
 }

@@ -22,18 +22,29 @@ public struct ClassifiedBatch: Sendable {
 /// flushes overlap the next batch's decoding and forward pass. At most `capacity` batches
 /// wait; the worker blocks beyond that, which bounds the memory of results not yet written.
 /// Each outcome is logged once it is committed.
+///
+/// When the disk refuses a commit (full, read-only, removed, permissions), the batch is
+/// committed one input at a time, so that what the disk takes gets through; each input it
+/// refuses stays claimed and is set aside, retried with growing pauses while later batches go
+/// on — a read-only failed/ does not hold up good inputs. Once `setAsideLimit` inputs wait,
+/// no new batch is taken until some get through. Each episode is logged once.
 public final class OutboxWriter: @unchecked Sendable {
     let spool: Spool
     let logger: Logger
     let counters: DaemonCounters
     let capacity: Int
+    static let setAsideLimit = 256
     private let lock = ConditionLock()
     private var pending: [ClassifiedBatch] = []
     private var closed = false
     /// Set when the daemon stops: a refused commit is not retried (its inputs stay claimed
     /// for the next start), so that a dead disk cannot hold the shutdown.
     private var stopping = false
-    /// Set from a refused commit to the next one that succeeds (writer thread only).
+    // Writer thread only: refused inputs, each as a batch of one; when to retry them next and
+    // the pause after that; whether an episode of refusals is under way.
+    private var setAside: [ClassifiedBatch] = []
+    private var nextRetryMicroseconds: Int64 = 0
+    private var retryPauseMicroseconds: Int64 = 100_000
     private var failing = false
 
     public init(spool: Spool, logger: Logger, counters: DaemonCounters, capacity: Int = 2) {
@@ -70,73 +81,107 @@ public final class OutboxWriter: @unchecked Sendable {
 
     private var isStopping: Bool { lock.withLock { stopping || closed } }
 
+    private enum Work {
+        case batch(ClassifiedBatch)
+        case retry
+        case finished
+    }
+
     /// Writes batches until closed and drained; when idle for a second, lets the spool
-    /// settle what the last batches left behind.
+    /// settle what the last batches left behind. Inputs still set aside then stay claimed,
+    /// for the next start to finish.
     public func run() {
-        while let batch = next() {
-            if let committed = commitRetrying(batch) { log(batch, committed) }
-            lock.withLock {
-                pending.removeFirst()
-                lock.broadcast()
+        loop: while true {
+            switch next() {
+            case .batch(let batch):
+                write(batch)
+                lock.withLock {
+                    pending.removeFirst()
+                    lock.broadcast()
+                }
+            case .retry:
+                retrySetAside()
+            case .finished:
+                break loop
             }
         }
         spool.settle()
     }
 
-    /// The oldest batch, left in `pending` until written so that `submit` counts it.
-    private func next() -> ClassifiedBatch? {
+    /// The oldest batch (left in `pending` until written, so that `submit` counts it), or a
+    /// retry of what was set aside when one is due.
+    private func next() -> Work {
         while true {
-            let (batch, idle) = lock.withLock { () -> (ClassifiedBatch?, Bool) in
-                if pending.isEmpty && !closed {
-                    if spool.needsSettling { lock.wait(seconds: 1) } else { lock.wait() }
+            let stoppingNow = isStopping
+            if !setAside.isEmpty && !stoppingNow && monotonicMicroseconds() >= nextRetryMicroseconds { return .retry }
+            let takesBatches = setAside.count < Self.setAsideLimit || stoppingNow
+            let untilRetry = setAside.isEmpty || stoppingNow ? nil : Double(nextRetryMicroseconds - monotonicMicroseconds()) / 1e6
+            let (work, idle) = lock.withLock { () -> (Work?, Bool) in
+                if (pending.isEmpty || !takesBatches) && !closed {
+                    if let untilRetry {
+                        lock.wait(seconds: max(0.001, untilRetry))
+                    } else if spool.needsSettling {
+                        lock.wait(seconds: 1)
+                    } else {
+                        lock.wait()
+                    }
                 }
-                return (pending.first, pending.isEmpty && !closed)
+                if closed && pending.isEmpty { return (.finished, false) }
+                return (takesBatches ? pending.first.map(Work.batch) : nil, pending.isEmpty)
             }
-            if !idle { return batch }
-            if spool.needsSettling { spool.settle() }
+            if let work { return work }
+            if idle && setAside.isEmpty && spool.needsSettling { spool.settle() }
         }
     }
 
-    /// Commits, and when the disk refuses (full, read-only, removed, permissions), keeps the
-    /// inputs claimed and tries again with growing pauses, one input at a time so that what
-    /// fits gets through; logs once per episode. Nil when the daemon stops first: the claims
-    /// are finished at the next start.
-    private func commitRetrying(_ batch: ClassifiedBatch) -> [Committed]? {
-        let outcomes = batch.inputs.map { ($0.input, $0.outcome) }
-        if let committed = attempt(outcomes) { return committed }
-        var committed: [Committed] = []
-        for outcome in outcomes {
-            var pause: useconds_t = 100_000
-            while true {
-                if isStopping { return nil }
-                usleep(pause)
-                pause = min(pause * 2, 5_000_000)
-                spool.recreateDirectories()
-                if let one = attempt([outcome]) {
-                    committed += one
-                    break
+    private func write(_ batch: ClassifiedBatch) {
+        if let committed = attempt(batch) {
+            log(batch, committed)
+        } else {
+            for input in batch.inputs {
+                let single = ClassifiedBatch(inputs: [input], modelID: batch.modelID, startedMicroseconds: batch.startedMicroseconds)
+                if let committed = attempt(single) {
+                    log(single, committed)
+                } else {
+                    if setAside.isEmpty { nextRetryMicroseconds = monotonicMicroseconds() + retryPauseMicroseconds }
+                    setAside.append(single)
                 }
             }
         }
-        return committed
+        endEpisodeIfClear()
     }
 
-    /// One commit; an error starts (and is logged for) a failure episode, a success ends one.
-    private func attempt(_ outcomes: [(ClaimedInput, Outcome)]) -> [Committed]? {
+    private func retrySetAside() {
+        spool.recreateDirectories()
+        var refused: [ClassifiedBatch] = []
+        for single in setAside {
+            if let committed = attempt(single) { log(single, committed) } else { refused.append(single) }
+        }
+        setAside = refused
+        retryPauseMicroseconds = refused.isEmpty ? 100_000 : min(retryPauseMicroseconds * 2, 5_000_000)
+        nextRetryMicroseconds = monotonicMicroseconds() + retryPauseMicroseconds
+        endEpisodeIfClear()
+    }
+
+    /// One commit; the first refusal of an episode is logged.
+    private func attempt(_ batch: ClassifiedBatch) -> [Committed]? {
         do {
-            let committed = try spool.commit(outcomes)
-            if failing {
-                failing = false
-                logger.notice("results can be written again; carrying on")
-            }
-            return committed
+            return try spool.commit(batch.inputs.map { ($0.input, $0.outcome) })
         } catch {
             if !failing {
                 failing = true
-                logger.error("cannot write results, keeping \(outcomes.count) input(s) claimed and retrying: \(error)",
+                logger.error("cannot write results, keeping \(batch.inputs.count) input(s) claimed and retrying: \(error)",
                              metadata: ["error": "\(error)"])
             }
             return nil
+        }
+    }
+
+    /// An episode ends when nothing refused is left waiting.
+    private func endEpisodeIfClear() {
+        if failing && setAside.isEmpty {
+            failing = false
+            logger.notice("results can be written again; carrying on")
         }
     }
 
