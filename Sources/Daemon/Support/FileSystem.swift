@@ -37,10 +37,11 @@ func directoryEntries(_ path: String) throws -> [String] {
     guard let directory = opendir(path) else { throw FileSystemError("list", path) }
     defer { closedir(directory) }
     var names: [String] = []
+    let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
     while let entry = readdir(directory) {
-        let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
+        // Read in place up to its NUL: a record is only as long as its name, so copying the
+        // whole 256-byte d_name field reads past the last record of readdir's buffer.
+        let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
         if name != "." && name != ".." { names.append(name) }
     }
     return names
