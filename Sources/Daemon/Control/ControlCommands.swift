@@ -81,7 +81,6 @@ final class ControlCommands: @unchecked Sendable {
         guard !files.isEmpty else { return .failure("classify needs \"files\": a list of paths the daemon can read") }
         guard files.count <= 1000 else { return .failure("at most 1000 files per classify request, got \(files.count)") }
         let model = models.current
-        let classes = model.network.classCount
         let predictions = files.map { file -> FilePrediction in
             do {
                 let input = try decoder.decode(path: file, displayName: file)
