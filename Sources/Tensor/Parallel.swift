@@ -3,8 +3,14 @@ import Synchronization
 import Glibc
 #endif
 
-/// How many threads the kernels split their work over: one per online core.
-public let kernelThreadCount: Int = max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
+/// How many threads the kernels split their work over: one per online core, or
+/// MNISTD_KERNEL_THREADS (1…64) to leave cores to other work or to run the kernels inline.
+public let kernelThreadCount: Int = {
+    if let text = getenv("MNISTD_KERNEL_THREADS").map({ String(cString: $0) }), let count = Int(text), (1...64).contains(count) {
+        return count
+    }
+    return max(1, min(Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))), 64))
+}()
 
 /// Runs `body(part)` for `part` in `0..<parts` on the kernel threads and returns when all are
 /// done. Parts run on the calling thread when there is one part, or when the pool is already
