@@ -17,10 +17,9 @@ private func columnSums(
     partials.initialize(repeating: 0, count: 2 * parts * channels)
     defer { partials.deallocate() }
     let shared = UncheckedSendable(partials)
-    let perPart = (rows + parts - 1) / parts
     parallelFor(parts) { part in
         let sum = shared.value + 2 * part * channels, product = sum + channels
-        for row in part * perPart..<min(rows, (part + 1) * perPart) {
+        for row in partRange(part, of: parts, count: rows) {
             let x = a + row * channels, y = (b ?? a) + row * channels
             for c in 0..<channels {
                 sum[c] += Double(x[c])

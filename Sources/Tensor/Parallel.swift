@@ -27,10 +27,14 @@ public func parallelFor(_ parts: Int, _ body: (Int) -> Void) {
 @inline(__always)
 public func parallelRanges(_ count: Int, minimumPerThread: Int = 16_384, _ body: (Range<Int>) -> Void) {
     let parts = max(1, min(kernelThreadCount, count / minimumPerThread))
-    let size = (count + parts - 1) / parts
-    parallelFor(parts) { part in
-        body(part * size..<min(count, (part + 1) * size))
-    }
+    parallelFor(parts) { part in body(partRange(part, of: parts, count: count)) }
+}
+
+/// The `part`-th of `parts` near-equal contiguous ranges covering 0..<count, never inverted:
+/// rounding each part up instead would leave the last parts past the end when there are many.
+@inline(__always)
+public func partRange(_ part: Int, of parts: Int, count: Int) -> Range<Int> {
+    part * count / parts..<(part + 1) * count / parts
 }
 
 /// Carries raw pointers and non-Sendable closures into fork-join regions whose lifetime is

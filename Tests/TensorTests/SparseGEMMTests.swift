@@ -70,3 +70,35 @@ final class SparseGEMMTests: XCTestCase {
         XCTAssertEqual(zeroFraction(values, count: 0), 0)
     }
 }
+
+final class PartRangeTests: XCTestCase {
+    /// Many parts over few items (a many-core machine on a small batch): every range is valid,
+    /// and together they cover each index once, in order.
+    func testPartsCoverEveryIndexOnceAndNeverInvert() {
+        for count in 0..<70 {
+            for parts in 1...64 {
+                let ranges = (0..<parts).map { partRange($0, of: parts, count: count) }
+                XCTAssertEqual(ranges.flatMap { Array($0) }, Array(0..<count), "count \(count), parts \(parts)")
+                XCTAssertTrue(ranges.allSatisfy { $0.count <= (count + parts - 1) / parts }, "count \(count), parts \(parts)")
+            }
+        }
+    }
+}
+
+final class SmallBatchNormTests: XCTestCase {
+    /// Fewer rows per part than parts (5 rows over 4 fixed parts once broke the split).
+    func testFiveRowsNormaliseToZeroMeanUnitVariance() {
+        let x: [Float] = [1, 10, 2, 20, 3, 30, 4, 40, 5, 50]
+        var y = [Float](repeating: 0, count: 10), normalized = y
+        var inverse = [Float](repeating: 0, count: 2), mean = inverse, variance: [Float] = [1, 1]
+        let gamma: [Float] = [1, 1], beta: [Float] = [0, 0]
+        batchNormTrainingForward(&y, &normalized, &inverse, &mean, &variance, x, gamma, beta,
+                                 rows: 5, channels: 2, epsilon: 0, momentum: 1)
+        XCTAssertEqual(mean, [3, 30])
+        for c in 0..<2 {
+            let column = (0..<5).map { y[$0 * 2 + c] }
+            XCTAssertEqual(column.reduce(0, +), 0, accuracy: 1e-5)
+            XCTAssertEqual(column.map { $0 * $0 }.reduce(0, +) / 5, 1, accuracy: 1e-5)
+        }
+    }
+}

@@ -22,10 +22,13 @@ public struct CommandResult: Sendable {
 /// Runs a command to its end (a real tool: cp, mv, rsync, journalctl, or our own binaries).
 /// Both pipes are drained at once, so a chatty stderr cannot stall the child.
 @discardableResult
-public func runCommand(_ executable: String, _ arguments: [String]) throws -> CommandResult {
+public func runCommand(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
+    if !environment.isEmpty {
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     let out = Pipe(), err = Pipe()
     process.standardOutput = out
     process.standardError = err

@@ -121,6 +121,25 @@ final class MNISTCtlTests: XCTestCase {
         XCTAssertTrue(nothingLeft.stderr.contains("--holdout leaves no image to train on"), nothingLeft.stderr)
     }
 
+    /// Kernels split work into the same parts whatever the thread count: one thread or all
+    /// of them train the same model and evaluate it the same.
+    func testOneKernelThreadOrAllGiveTheSameModel() throws {
+        let data = try smallDataset()
+        var outputs: [String] = []
+        for threads in ["1", "64"] {
+            let weights = "\(directory)/threads-\(threads).weights"
+            let train = try runCommand(builtBinary("mnistctl"), ["train", "--data", data, "--model", "cnn", "--epochs", "1", "--out", weights],
+                                       environment: ["MNISTD_KERNEL_THREADS": threads])
+            XCTAssertEqual(train.status, 0, train.stderr)
+            let eval = try runCommand(builtBinary("mnistctl"), ["eval", "--weights", weights, "--data", data],
+                                      environment: ["MNISTD_KERNEL_THREADS": threads])
+            XCTAssertEqual(eval.status, 0, eval.stderr)
+            outputs.append(eval.stdout)
+        }
+        XCTAssertTrue(outputs[0].hasPrefix("model: cnn-"), outputs[0])
+        XCTAssertEqual(outputs[0], outputs[1])
+    }
+
     func testSameSeedGivesTheSameModel() throws {
         let data = try smallDataset()
         var ids: [String] = []
