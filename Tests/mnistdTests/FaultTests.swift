@@ -193,4 +193,34 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(daemon.csv(for: "rewritten-1.png")?[1][2], "2")
         XCTAssertEqual(daemon.entries(daemon.processed), ["rewritten-1.png", "rewritten.png"])
     }
+
+    /// A long disk episode holds the classifier (once 256 inputs wait aside and the backlog is
+    /// full) but is no stuck classifier: the watchdog pings go on, so systemd does not kill it.
+    func testARefusingOutboxDoesNotStopTheWatchdog() throws {
+        let outbox = daemon.root + "/outbox-4m"
+        try mountTmpfs(outbox, kilobytes: 4096)
+        daemon.extraArguments = ["--outbox", outbox]
+        try daemon.start(environment: ["WATCHDOG_USEC": "400000"])
+        let notify = try XCTUnwrap(daemon.notify)
+        // Read what the daemon tells its service manager as systemd would: a datagram queue
+        // left unread fills up and blocks the daemon's main loop.
+        var pings = 0
+        func drain() {
+            while let message = notify.receive(timeout: 0) {
+                if message.contains("WATCHDOG=1") { pings += 1 }
+            }
+        }
+        XCTAssertEqual(try runCommand("/bin/mount", ["-o", "remount,ro", outbox]).status, 0)
+        // More than 256 set aside + two waiting batches + one in hand (64 files each) hold.
+        let names = try dropSamples(600, prefix: "held")
+        // 256 set aside, two batches waiting, the classifier held: the rest stays in the inbox.
+        XCTAssertTrue(waitUntil(timeout: 30) { drain(); return self.daemon.entries(self.daemon.inbox).count > 1 && self.waitingInputs().count == names.count }, daemon.log)
+        pings = 0
+        XCTAssertTrue(waitUntil(timeout: 3) { drain(); return false } == false)
+        XCTAssertGreaterThan(pings, 5, "pings stopped while the disk refused")
+        XCTAssertFalse(daemon.log.contains("no watchdog ping"), daemon.log)
+        XCTAssertEqual(try runCommand("/bin/mount", ["-o", "remount,rw", outbox]).status, 0)
+        XCTAssertTrue(waitUntil(timeout: 60) { drain(); return names.allSatisfy { FileManager.default.fileExists(atPath: "\(outbox)/\($0).csv") } }, daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

@@ -21,8 +21,8 @@ public final class ClassifierWorker: @unchecked Sendable {
     private let lock = ConditionLock()
     private var workStarted: Int64?
 
-    /// How long the work in hand has taken so far (0 while waiting for work): the
-    /// watchdog's measure of a stuck classifier.
+    /// How long the work in hand has taken so far (0 while waiting for work or for the
+    /// writer to take results): the watchdog's measure of a stuck classifier.
     public var busyMicroseconds: Int64 {
         lock.withLock { workStarted.map { monotonicMicroseconds() - $0 } ?? 0 }
     }
@@ -113,6 +113,9 @@ public final class ClassifierWorker: @unchecked Sendable {
             }
         }
         decoded.removeAll()
+        // Waiting for the writer (a full or refusing disk) is not being stuck: the watchdog's
+        // clock stops here, so a long disk episode does not get the daemon killed.
+        lock.withLock { workStarted = nil }
         writer.submit(ClassifiedBatch(inputs: classified, modelID: model.id, startedMicroseconds: started))
     }
 }
