@@ -42,6 +42,15 @@ public struct ReliabilityBins: Equatable, Sendable {
     }
 }
 
+extension Evaluation {
+    /// How calibrated the evaluated network's confidences are at `temperature`, against the
+    /// labels of the evaluated images.
+    public func reliability(labels: [Int32], temperature: Float) -> ReliabilityBins {
+        ReliabilityBins(probabilities: softmax(logits, temperature: temperature, classes: confusion.classes),
+                        labels: labels, classes: confusion.classes)
+    }
+}
+
 /// Temperature scaling: the probabilities become softmax(logits / T), with the one T that
 /// minimises the negative log-likelihood of held-out labels. It changes no prediction, only
 /// how confident each one claims to be.
@@ -99,10 +108,8 @@ public struct Calibration: Equatable, Sendable {
         let classes = evaluation.confusion.classes
         temperature = TemperatureScaling.fit(logits: evaluation.logits, labels: labels, classes: classes)
         heldOutImages = labels.count
-        errorBefore = ReliabilityBins(probabilities: softmax(evaluation.logits, temperature: 1, classes: classes),
-                                      labels: labels, classes: classes).expectedCalibrationError
-        errorAfter = ReliabilityBins(probabilities: softmax(evaluation.logits, temperature: temperature, classes: classes),
-                                     labels: labels, classes: classes).expectedCalibrationError
+        errorBefore = evaluation.reliability(labels: labels, temperature: 1).expectedCalibrationError
+        errorAfter = evaluation.reliability(labels: labels, temperature: temperature).expectedCalibrationError
     }
 
     /// What the weights file keeps of it, beside the temperature itself.

@@ -71,14 +71,14 @@ public struct Evaluation: Sendable {
     }
 }
 
-/// softmax(logits / temperature), row by row.
+/// softmax(logits / temperature), row by row: the same arithmetic as `Network.probabilities`.
 public func softmax(_ logits: [Float], temperature: Float, classes: Int) -> [Float] {
-    // Multiplied by the inverse, as `Network.probabilities` does, so both give the same bits.
-    let inverse = 1 / temperature
-    let scaled = temperature == 1 ? logits : logits.map { $0 * inverse }
     var result = [Float](repeating: 0, count: logits.count)
     result.withUnsafeMutableBufferPointer { out in
-        scaled.withUnsafeBufferPointer { softmaxRows(out.baseAddress!, $0.baseAddress!, rows: logits.count / classes, classes: classes) }
+        logits.withUnsafeBufferPointer {
+            softmaxRows(out.baseAddress!, $0.baseAddress!, rows: logits.count / classes, classes: classes,
+                        inverseTemperature: 1 / temperature)
+        }
     }
     return result
 }

@@ -116,10 +116,7 @@ public struct Network: Sendable {
     public func probabilities(for images: UnsafePointer<Float>, count: Int, workspace: Workspace) -> [Float] {
         let inverseTemperature = 1 / temperature
         return inferBatches(images, count: count, workspace: workspace) { out, logits, batch in
-            if inverseTemperature != 1 {
-                for i in 0..<batch * classCount { logits[i] *= inverseTemperature }
-            }
-            softmaxRows(out, logits, rows: batch, classes: classCount)
+            softmaxRows(out, logits, rows: batch, classes: classCount, inverseTemperature: inverseTemperature)
         }
     }
 
@@ -133,10 +130,10 @@ public struct Network: Sendable {
     }
 
     /// Runs inference batch by batch; `emit(out, logits, batch)` turns each batch's logits
-    /// (which it may overwrite) into its rows of the result.
+    /// into its rows of the result.
     private func inferBatches(
         _ images: UnsafePointer<Float>, count: Int, workspace: Workspace,
-        emit: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+        emit: (UnsafeMutablePointer<Float>, UnsafePointer<Float>, Int) -> Void
     ) -> [Float] {
         precondition(workspace.architecture == architecture, "workspace made for another architecture")
         var result = [Float](repeating: 0, count: count * classCount)

@@ -2,17 +2,20 @@
 import Glibc
 #endif
 
-/// probabilities[i, ·] = softmax(logits[i, ·]) for `rows` rows of `classes` values,
-/// shifted by the row maximum so that large logits cannot overflow.
-public func softmaxRows(_ probabilities: UnsafeMutablePointer<Float>, _ logits: UnsafePointer<Float>, rows: Int, classes: Int) {
+/// probabilities[i, ·] = softmax(logits[i, ·] · inverseTemperature) for `rows` rows of
+/// `classes` values, shifted by the row maximum so that large logits cannot overflow.
+public func softmaxRows(
+    _ probabilities: UnsafeMutablePointer<Float>, _ logits: UnsafePointer<Float>, rows: Int, classes: Int,
+    inverseTemperature: Float = 1
+) {
     for i in 0..<rows {
         let z = logits + i * classes
         let p = probabilities + i * classes
-        var maxLogit = z[0]
-        for j in 1..<classes { maxLogit = max(maxLogit, z[j]) }
+        var maxLogit = z[0] * inverseTemperature
+        for j in 1..<classes { maxLogit = max(maxLogit, z[j] * inverseTemperature) }
         var sum: Float = 0
         for j in 0..<classes {
-            p[j] = expf(z[j] - maxLogit)
+            p[j] = expf(z[j] * inverseTemperature - maxLogit)
             sum += p[j]
         }
         let inverse = 1 / sum

@@ -58,10 +58,9 @@ func confusionReport(_ confusion: ConfusionMatrix) -> String {
 
 /// Expected calibration error at temperature 1 and, when the model has one, at its own.
 func calibrationLine(_ evaluation: Evaluation, labels: [Int32], temperature: Float) -> String {
-    let classes = evaluation.confusion.classes
-    let raw = ReliabilityBins(probabilities: softmax(evaluation.logits, temperature: 1, classes: classes), labels: labels, classes: classes)
+    let raw = evaluation.reliability(labels: labels, temperature: 1)
     let line = "calibration error (ECE, 15 bins): \(percent(raw.expectedCalibrationError))"
     guard temperature != 1 else { return line + " (the model has no fitted temperature)" }
-    let scaled = ReliabilityBins(probabilities: evaluation.probabilities, labels: labels, classes: classes)
+    let scaled = evaluation.reliability(labels: labels, temperature: temperature)
     return line + " at temperature 1, \(percent(scaled.expectedCalibrationError)) at its fitted temperature \(fixed(Double(temperature), 3))"
 }

@@ -36,8 +36,7 @@ struct EvaluationReport {
     /// Reliability at temperature 1 and, when the model has one, at its fitted temperature.
     func reliabilityDiagram() -> Canvas {
         func panel(_ temperature: Float, _ name: String) -> Charts.ReliabilityPanel {
-            let bins = ReliabilityBins(probabilities: softmax(evaluation.logits, temperature: temperature, classes: classes),
-                                       labels: test.labels, classes: classes)
+            let bins = evaluation.reliability(labels: test.labels, temperature: temperature)
             return Charts.ReliabilityPanel(title: "\(name): ECE \(percent(bins.expectedCalibrationError))",
                                            bins: bins.bins.map { ($0.count, $0.meanConfidence, $0.accuracy) })
         }
