@@ -53,17 +53,22 @@ final class KernelThreadPool: @unchecked Sendable {
 
     /// Spin iterations (a few tens of microseconds) before a worker sleeps.
     private static let spinLimit = 20_000
-    /// Parked value of `nextPart` between regions, so a late worker claims nothing.
-    private static let parked = Int.max / 2
+    /// The most parts one region can have: the claim word keeps counts in 16 bits.
+    private static let maxParts = 0xFFFF
 
     private let busy = Atomic<Bool>(false)
     private let generation = Atomic<Int>(0)
-    private let nextPart = Atomic<Int>(parked)
-    private let partCount = Atomic<Int>(0)
+    /// The current region's number (high 32 bits), part count (next 16) and next unclaimed part
+    /// (low 16), in one word: a worker claims a part by compare-and-swap on the whole word, so a
+    /// worker that read the word of a region that has since ended cannot claim a part of the
+    /// next region under the old count, however long it was preempted in between.
+    private let claims = Atomic<UInt64>(0)
     private let unfinished = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
+    /// Only the thread holding `busy` touches it.
+    private var region: UInt64 = 0
     /// Valid while a region runs; workers read it only after claiming a part, which the
-    /// releasing store of `nextPart` orders after this write.
+    /// releasing store of `claims` orders after this write.
     private var body: ((Int) -> Void)?
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
@@ -82,14 +87,16 @@ final class KernelThreadPool: @unchecked Sendable {
         }
     }
 
-    /// Runs the region on the workers and the calling thread; false if the pool is busy.
+    /// Runs the region on the workers and the calling thread; false if the pool is busy (or the
+    /// region has more parts than a claim word counts).
     func run(_ parts: Int, _ body: (Int) -> Void) -> Bool {
+        guard parts <= Self.maxParts else { return false }
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
-            partCount.store(parts, ordering: .relaxed)
+            region = (region + 1) & 0xFFFF_FFFF
             unfinished.store(parts, ordering: .relaxed)
-            nextPart.store(0, ordering: .releasing)
+            claims.store(region << 32 | UInt64(parts) << 16, ordering: .releasing)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex)
@@ -97,20 +104,28 @@ final class KernelThreadPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
             workOnParts()
+            // Every part is claimed, so from here on workers claim nothing until the next region.
             while unfinished.load(ordering: .acquiring) > 0 {}
-            nextPart.store(Self.parked, ordering: .relaxed)
             self.body = nil
         }
         busy.store(false, ordering: .releasing)
         return true
     }
 
+    /// Claims and runs parts of whichever region is current until none is left unclaimed.
     private func workOnParts() {
+        var word = claims.load(ordering: .acquiring)
         while true {
-            let part = nextPart.wrappingAdd(1, ordering: .acquiring).oldValue
-            guard part < partCount.load(ordering: .relaxed) else { return }
-            body!(part)
+            let parts = (word >> 16) & 0xFFFF, next = word & 0xFFFF
+            guard next < parts else { return }
+            let (claimed, current) = claims.compareExchange(expected: word, desired: word + 1, ordering: .acquiring)
+            guard claimed else {
+                word = current
+                continue
+            }
+            body!(Int(next))
             unfinished.subtract(1, ordering: .releasing)
+            word = claims.load(ordering: .acquiring)
         }
     }
 
