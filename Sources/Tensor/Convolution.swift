@@ -72,14 +72,46 @@ private func forEachPatchSegment(
 /// x is (batch, H, W, C).
 public func im2col(_ cols: UnsafeMutablePointer<Float>, _ x: UnsafePointer<Float>, _ s: ConvolutionShape, images: Range<Int>) {
     let segment = s.kernel * s.inputChannels
+    let colsEnd = images.count * s.outputPlane * s.patchSize
+    let inputEnd = images.upperBound * s.height * s.width * s.inputChannels
     forEachPatchSegment(s, images: images) { colsOffset, inputOffset, inside in
         let out = cols + colsOffset
+        guard let inputOffset else {
+            out.update(repeating: 0, count: segment)
+            return
+        }
         for i in 0..<inside.lowerBound { out[i] = 0 }
-        if let inputOffset {
-            let source = x + inputOffset
-            for i in inside { out[i] = source[i] }
+        let from = inputOffset + inside.lowerBound, to = colsOffset + inside.lowerBound
+        if inside.count <= 8, from + 8 <= inputEnd, to + 8 <= colsEnd {
+            // A short run (a one-channel layer's 5 pixels) moves as one 8-wide vector; what it
+            // writes past the run is overwritten next, by this segment's trailing zeros or the
+            // following segment, since segments are visited in order.
+            UnsafeMutableRawPointer(cols + to).storeBytes(
+                of: UnsafeRawPointer(x + from).loadUnaligned(as: SIMD8<Float>.self), as: SIMD8<Float>.self)
+        } else {
+            copyFloats(cols + to, x + from, count: inside.count)
         }
         for i in inside.upperBound..<segment { out[i] = 0 }
+    }
+}
+
+/// Copies a short run of floats in vector-sized pieces: im2col's runs are a kernel row of
+/// K·C values (5 for a first layer reading one channel), too short for memcpy's call to pay.
+@inline(__always)
+private func copyFloats(_ target: UnsafeMutablePointer<Float>, _ source: UnsafePointer<Float>, count: Int) {
+    let to = UnsafeMutableRawPointer(target), from = UnsafeRawPointer(source)
+    var i = 0
+    while i + 8 <= count {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    if i + 4 <= count {
+        to.storeBytes(of: from.loadUnaligned(fromByteOffset: i * 4, as: SIMD4<Float>.self), toByteOffset: i * 4, as: SIMD4<Float>.self)
+        i += 4
+    }
+    while i < count {
+        target[i] = source[i]
+        i += 1
     }
 }
 

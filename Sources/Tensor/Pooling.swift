@@ -6,6 +6,7 @@ public func maxPoolForward(
     _ x: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int
 ) {
     let oh = height / 2, ow = width / 2
+    let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
     let outputs = UncheckedSendable((y, winners))
     parallelRanges(images, minimumPerThread: 8) { range in
         let (y, winners) = outputs.value
@@ -15,7 +16,21 @@ public func maxPoolForward(
                     let topLeft = ((b * height + 2 * i) * width + 2 * j) * channels
                     let right = channels, below = width * channels
                     let out = ((b * oh + i) * ow + j) * channels
-                    for c in topLeft..<topLeft + channels {
+                    var c = topLeft
+                    // Eight channels at a time; a tie keeps the earlier candidate, as the scalar tail does.
+                    while c + 8 <= topLeft + channels {
+                        var best = load8(x + c), winner = SIMD8<Int32>(repeating: Int32(c)) &+ lanes
+                        for offset in [right, below, below + right] {
+                            let candidate = load8(x + c + offset)
+                            let better = candidate .> best
+                            best.replace(with: candidate, where: better)
+                            winner.replace(with: SIMD8<Int32>(repeating: Int32(c + offset)) &+ lanes, where: better)
+                        }
+                        store8(best, y + out + c - topLeft)
+                        UnsafeMutableRawPointer(winners + out + c - topLeft).storeBytes(of: winner, as: SIMD8<Int32>.self)
+                        c += 8
+                    }
+                    for c in c..<topLeft + channels {
                         var best = c
                         if x[c + right] > x[best] { best = c + right }
                         if x[c + below] > x[best] { best = c + below }
@@ -32,4 +47,14 @@ public func maxPoolForward(
 /// dx[winner] += dy for every pooled output (dx is the input-sized gradient).
 public func maxPoolBackward(_ dx: UnsafeMutablePointer<Float>, _ dy: UnsafePointer<Float>, _ winners: UnsafePointer<Int32>, outputCount: Int) {
     for o in 0..<outputCount { dx[Int(winners[o])] += dy[o] }
+}
+
+@inline(__always)
+private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)
+}
+
+@inline(__always)
+private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
+    UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }

@@ -7,6 +7,10 @@ final class ConvolutionTests: XCTestCase {
         ConvolutionShape(inputChannels: 3, outputChannels: 5, height: 9, width: 11, kernel: 5, padding: 2),
         ConvolutionShape(inputChannels: 2, outputChannels: 7, height: 6, width: 6, kernel: 5, padding: 0),
         ConvolutionShape(inputChannels: 4, outputChannels: 1, height: 3, width: 4, kernel: 1, padding: 0),
+        // One channel, 5-wide kernel rows: the short runs im2col moves as one vector.
+        ConvolutionShape(inputChannels: 1, outputChannels: 16, height: 13, width: 11, kernel: 5, padding: 2),
+        ConvolutionShape(inputChannels: 1, outputChannels: 8, height: 12, width: 12, kernel: 5, padding: 0),
+        ConvolutionShape(inputChannels: 16, outputChannels: 9, height: 8, width: 7, kernel: 5, padding: 0),
     ]
 
     func testForwardMatchesDirectConvolution() {
@@ -65,6 +69,40 @@ final class ConvolutionTests: XCTestCase {
         var expected = [Float](repeating: 0, count: 24)
         expected[2] = 10; expected[1] = 20; expected[12] = 30; expected[7] = 40
         XCTAssertEqual(dx, expected)
+    }
+
+    /// Eleven channels: eight pooled as one vector, three one by one; small integer values make
+    /// ties, which must go to the earliest candidate (top left, right, below, below right) in both.
+    func testMaxPoolMatchesScalarRuleOnManyChannels() {
+        var random = SystemRandomNumberGenerator()
+        let images = 3, height = 7, width = 6, channels = 11
+        let x = (0..<images * height * width * channels).map { _ in Float(Int.random(in: -3...3, using: &random)) }
+        let outputs = images * (height / 2) * (width / 2) * channels
+        var y = [Float](repeating: 0, count: outputs)
+        var winners = [Int32](repeating: 0, count: outputs)
+        y.withUnsafeMutableBufferPointer { yp in
+            winners.withUnsafeMutableBufferPointer {
+                maxPoolForward(yp.baseAddress!, $0.baseAddress!, x, images: images, height: height, width: width, channels: channels)
+            }
+        }
+        var mismatches = 0
+        for b in 0..<images {
+            for i in 0..<height / 2 {
+                for j in 0..<width / 2 {
+                    for c in 0..<channels {
+                        let topLeft = ((b * height + 2 * i) * width + 2 * j) * channels + c
+                        var best = topLeft
+                        for candidate in [topLeft + channels, topLeft + width * channels, topLeft + (width + 1) * channels]
+                        where x[candidate] > x[best] {
+                            best = candidate
+                        }
+                        let out = ((b * (height / 2) + i) * (width / 2) + j) * channels + c
+                        if winners[out] != Int32(best) || y[out] != x[best] { mismatches += 1 }
+                    }
+                }
+            }
+        }
+        XCTAssertEqual(mismatches, 0, "pooled outputs differing from the scalar rule, of \(outputs)")
     }
 
     func testSoftmaxRowsSumToOneAndSurviveLargeLogits() {
