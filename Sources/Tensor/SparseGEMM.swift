@@ -38,18 +38,38 @@ public func gemmSparseLeftTransposed(
     let shared = UncheckedSendable((c, a, d))
     parallelRanges(k, minimumPerThread: 32) { columns in
         let (c, a, d) = shared.value
-        withNonZeroBuffers(m) { rows, values in
-            for p in columns {
-                // Down a column of a: few values, far apart, so one at a time.
-                var count = 0
-                for i in 0..<m where a[i * k + p] != 0 {
-                    rows[count] = i
-                    values[count] = a[i * k + p]
-                    count += 1
+        // Eight columns of a at a time: one vector load per row finds their non-zeros, which
+        // go to eight lists, one per column, rows in increasing order.
+        withNonZeroBuffers(8 * m) { rows, values in
+            var p = columns.lowerBound
+            while p < columns.upperBound {
+                let width = min(8, columns.upperBound - p)
+                var counts = SIMD8<Int32>()
+                if width == 8 {
+                    for i in 0..<m {
+                        let block = UnsafeRawPointer(a + i * k + p).loadUnaligned(as: SIMD8<Float>.self)
+                        let ink = block .!= SIMD8<Float>()
+                        guard any(ink) else { continue }
+                        for lane in 0..<8 {
+                            rows[lane * m + Int(counts[lane])] = i
+                            values[lane * m + Int(counts[lane])] = block[lane]
+                        }
+                        counts &+= SIMD8<Int32>().replacing(with: 1, where: ink)
+                    }
+                } else {
+                    for lane in 0..<width {
+                        for i in 0..<m where a[i * k + p + lane] != 0 {
+                            rows[lane * m + Int(counts[lane])] = i
+                            values[lane * m + Int(counts[lane])] = a[i * k + p + lane]
+                            counts[lane] += 1
+                        }
+                    }
                 }
-                if count > 0 {
-                    sparseRowTimesMatrix(c + p * n, rows, values, count: count, d, columns: n, accumulate: true)
+                for lane in 0..<width where counts[lane] > 0 {
+                    sparseRowTimesMatrix(c + (p + lane) * n, rows + lane * m, values + lane * m, count: Int(counts[lane]),
+                                         d, columns: n, accumulate: true)
                 }
+                p += width
             }
         }
     }
@@ -66,8 +86,8 @@ private func withNonZeroBuffers(_ capacity: Int, _ body: (UnsafeMutablePointer<I
 }
 
 /// Writes the positions and values of the non-zeros among `count` contiguous values; returns
-/// how many. Eight at a time: a block of paper is skipped with one comparison, and the ink in
-/// the others is found from the comparison's bit mask, without a branch per pixel.
+/// how many. Eight at a time: a block of paper is skipped with one comparison; in the others
+/// every lane is written and the count advances only past ink, so no branch depends on a pixel.
 @inline(__always)
 private func gatherNonZeros(
     _ x: UnsafePointer<Float>, count: Int, _ indices: UnsafeMutablePointer<Int>, _ values: UnsafeMutablePointer<Float>
@@ -80,10 +100,10 @@ private func gatherNonZeros(
         let block = raw.loadUnaligned(fromByteOffset: start * 4, as: V.self)
         let ink = block .!= V()
         if any(ink) {
-            for lane in 0..<8 where ink[lane] {
+            for lane in 0..<8 {
                 indices[found] = start + lane
                 values[found] = block[lane]
-                found += 1
+                found += ink[lane] ? 1 : 0
             }
         }
         start += 8
