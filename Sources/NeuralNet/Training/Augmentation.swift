@@ -15,16 +15,26 @@ public struct Augmentation: Equatable, Sendable {
         self.maxShiftPixels = maxShiftPixels
     }
 
-    /// out = a random distortion of image; both are height × width.
-    public func distort(
-        _ out: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>,
-        height: Int, width: Int, random: inout SeededRandom
-    ) {
+    /// The distortion of the next image: its four numbers drawn in a fixed order, so a batch's
+    /// draws can be made in sequence and the images distorted in parallel, the same on any machine.
+    public func draw(_ random: inout SeededRandom) -> Distortion {
         let angle = random.nextSymmetric(maxRotationDegrees) * .pi / 180
         let scale = 1 + random.nextSymmetric(maxScaleChange)
         let shiftX = random.nextSymmetric(maxShiftPixels), shiftY = random.nextSymmetric(maxShiftPixels)
-        // Inverse map: output pixel → source position, about the image centre.
-        let cosine = cosf(angle) / scale, sine = sinf(angle) / scale
+        return Distortion(cosine: cosf(angle) / scale, sine: sinf(angle) / scale, shiftX: shiftX, shiftY: shiftY)
+    }
+}
+
+/// One drawn affine distortion, as the inverse map from output pixels to source positions.
+public struct Distortion: Sendable {
+    var cosine: Float
+    var sine: Float
+    var shiftX: Float
+    var shiftY: Float
+
+    /// out = image distorted; both are height × width.
+    public func apply(_ out: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>, height: Int, width: Int) {
+        // Rotation and scale about the image centre.
         let centreX = Float(width - 1) / 2, centreY = Float(height - 1) / 2
         for y in 0..<height {
             for x in 0..<width {

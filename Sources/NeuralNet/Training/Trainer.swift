@@ -57,6 +57,7 @@ public final class Trainer {
         let imageSize = data.shape.count, classes = network.classCount
         var order = Array(0..<data.count)
         var labels = [Int32](repeating: 0, count: batchSize)
+        var distortions = [Distortion](repeating: Distortion(cosine: 1, sine: 0, shiftX: 0, shiftY: 0), count: batchSize)
         var probabilities = [Float](repeating: 0, count: batchSize * classes)
         var logitGradients = [Float](repeating: 0, count: batchSize * classes)
         var reports: [EpochReport] = []
@@ -73,19 +74,11 @@ public final class Trainer {
                 if shouldStop() { return reports }
                 let first = batchIndex * batchSize
                 let batch = min(batchSize, data.count - first)
-                data.pixels.withUnsafeBufferPointer { pixels in
-                    for b in 0..<batch {
-                        let source = pixels.baseAddress! + order[first + b] * imageSize
-                        let target = workspace.input + b * imageSize
-                        if let augmentation = recipe.augmentation {
-                            augmentation.distort(target, source, height: data.shape.height, width: data.shape.width,
-                                                 random: &augmentRandom)
-                        } else {
-                            target.update(from: source, count: imageSize)
-                        }
-                        labels[b] = data.labels[order[first + b]]
-                    }
+                for b in 0..<batch {
+                    labels[b] = data.labels[order[first + b]]
+                    if let augmentation = recipe.augmentation { distortions[b] = augmentation.draw(&augmentRandom) }
                 }
+                assembleBatch(from: data, order[first..<first + batch], distortions: recipe.augmentation == nil ? nil : distortions)
                 let rate = recipe.schedule.rate(step: step, of: totalSteps)
                 let loss = trainStep(batch: batch, labels: &labels, probabilities: &probabilities,
                                      logitGradients: &logitGradients, learningRate: rate)
@@ -113,6 +106,26 @@ public final class Trainer {
             progress(.epochFinished(report))
         }
         return reports
+    }
+
+    /// Copies (or distorts) the batch's images into the workspace input, both cores at once:
+    /// the images lie scattered over the whole training set, so this is mostly memory traffic.
+    private func assembleBatch(from data: LabeledImages, _ indices: ArraySlice<Int>, distortions: [Distortion]?) {
+        let imageSize = data.shape.count, height = data.shape.height, width = data.shape.width
+        let input = UncheckedSendable(workspace.input)
+        data.pixels.withUnsafeBufferPointer { pixels in
+            parallelRanges(indices.count, minimumPerThread: 8) { range in
+                for b in range {
+                    let source = pixels.baseAddress! + indices[indices.startIndex + b] * imageSize
+                    let target = input.value + b * imageSize
+                    if let distortions {
+                        distortions[b].apply(target, source, height: height, width: width)
+                    } else {
+                        target.update(from: source, count: imageSize)
+                    }
+                }
+            }
+        }
     }
 
     private func trainStep(
