@@ -1,3 +1,5 @@
+import Tensor
+
 /// How parameters move given their gradients. Parameters, gradients and moments share one
 /// flat layout, so a step is one loop over all of them.
 public enum OptimizerSettings: Equatable, Sendable {
@@ -26,18 +28,33 @@ public struct Optimizer: Sendable {
         }
     }
 
-    /// One update of every parameter from its gradient, at the given learning rate.
-    public mutating func update(_ parameters: UnsafeMutablePointer<Float>, _ gradients: UnsafePointer<Float>, count: Int, learningRate: Float) {
+    /// One update of every parameter from its gradient, at the given learning rate. Consumes the
+    /// gradients: they are zero afterwards, ready for the next step's accumulation. Split over
+    /// the cores (every value moves on its own, so the split changes nothing), and the zeroing
+    /// happens on the core that will accumulate into the same part of the gradient next.
+    public mutating func update(_ parameters: UnsafeMutablePointer<Float>, _ gradients: UnsafeMutablePointer<Float>, count: Int, learningRate: Float) {
         step += 1
+        let buffers = UncheckedSendable((parameters, gradients))
         switch settings {
         case let .sgd(momentum):
             if momentum == 0 {
-                for i in 0..<count { parameters[i] -= learningRate * gradients[i] }
+                parallelRanges(count) { range in
+                    let (parameters, gradients) = buffers.value
+                    for i in range {
+                        parameters[i] -= learningRate * gradients[i]
+                        gradients[i] = 0
+                    }
+                }
             } else {
                 firstMoments.withUnsafeMutableBufferPointer { velocity in
-                    for i in 0..<count {
-                        velocity[i] = momentum * velocity[i] + gradients[i]
-                        parameters[i] -= learningRate * velocity[i]
+                    let velocity = UncheckedSendable(velocity.baseAddress!)
+                    parallelRanges(count) { range in
+                        let (parameters, gradients) = buffers.value
+                        for i in range {
+                            velocity.value[i] = momentum * velocity.value[i] + gradients[i]
+                            parameters[i] -= learningRate * velocity.value[i]
+                            gradients[i] = 0
+                        }
                     }
                 }
             }
@@ -48,12 +65,18 @@ public struct Optimizer: Sendable {
             let decay = 1 - learningRate * weightDecay
             firstMoments.withUnsafeMutableBufferPointer { m in
                 secondMoments.withUnsafeMutableBufferPointer { v in
-                    for i in 0..<count {
-                        let g = gradients[i]
-                        m[i] = beta1 * m[i] + (1 - beta1) * g
-                        v[i] = beta2 * v[i] + (1 - beta2) * g * g
-                        let denominator = v[i].squareRoot() * inverseRootCorrection2 + epsilon
-                        parameters[i] = parameters[i] * decay - stepSize * m[i] / denominator
+                    let moments = UncheckedSendable((m.baseAddress!, v.baseAddress!))
+                    parallelRanges(count) { range in
+                        let (parameters, gradients) = buffers.value
+                        let (m, v) = moments.value
+                        for i in range {
+                            let g = gradients[i]
+                            m[i] = beta1 * m[i] + (1 - beta1) * g
+                            v[i] = beta2 * v[i] + (1 - beta2) * g * g
+                            let denominator = v[i].squareRoot() * inverseRootCorrection2 + epsilon
+                            parameters[i] = parameters[i] * decay - stepSize * m[i] / denominator
+                            gradients[i] = 0
+                        }
                     }
                 }
             }

@@ -146,7 +146,7 @@ public final class Trainer {
                         }
                     }
                 }
-                g.update(repeating: 0, count: count)
+                // The gradients are zero here: the previous update consumed them.
                 logitGradients.withUnsafeBufferPointer { dlogits in
                     workspace.backward(g, dlogits.baseAddress!, network, p, batch: batch)
                 }
