@@ -50,7 +50,10 @@ public func tanhBackward(_ dx: UnsafeMutablePointer<Float>, _ dout: UnsafePointe
 /// calls per value.
 @inline(__always)
 func fastTanh(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let clamped = x.clamped(lowerBound: SIMD8(repeating: -15), upperBound: SIMD8(repeating: 15))
+    // Clamped by hand: the generic clamped(lowerBound:upperBound:) stays a call.
+    var clamped = x
+    clamped.replace(with: 15, where: x .> 15)
+    clamped.replace(with: -15, where: x .< -15)
     let y = clamped * (2 * 1.442695040888963)
     // Adding 1.5·2²³ rounds y to an integer held in the low mantissa bits (|y| < 44).
     let shifter = SIMD8<Float>(repeating: 12_582_912)
