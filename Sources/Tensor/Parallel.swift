@@ -48,25 +48,33 @@ public struct UncheckedSendable<Value>: @unchecked Sendable {
 /// few microseconds each; waking a sleeping thread per region (as Dispatch does) costs more
 /// than the region, so workers spin briefly for the next region before going to sleep.
 /// Idle, they sleep on a condition variable and use no CPU.
+///
+/// Part p of a region goes first to thread p mod T (the caller is thread 0, worker w thread
+/// w + 1): kernels that split their data the same way every time (the halves of a weight
+/// matrix, its gradient and the optimizer step) then find it in the cache of the core that
+/// touched it last, instead of pulling it from the other core. A thread with none of its own
+/// parts left takes any unclaimed one, so a descheduled worker never holds a region up.
 final class KernelThreadPool: @unchecked Sendable {
     static let shared = KernelThreadPool(workers: kernelThreadCount - 1)
 
-    /// Spin iterations (a few tens of microseconds) before a worker sleeps.
-    private static let spinLimit = 20_000
-    /// The most parts one region can have: the claim word keeps counts in 16 bits.
-    private static let maxParts = 0xFFFF
+    /// Spin iterations (a few hundred microseconds) before a worker sleeps: longer than the
+    /// serial stretches between the regions of a training step, so the workers stay awake
+    /// (and keep their parts) through a whole step.
+    private static let spinLimit = 200_000
+    /// The most parts one region can have: one bit each in the claim word.
+    private static let maxParts = UInt.bitWidth
 
     private let busy = Atomic<Bool>(false)
     private let generation = Atomic<Int>(0)
-    /// The current region's number (high 32 bits), part count (next 16) and next unclaimed part
-    /// (low 16), in one word: a worker claims a part by compare-and-swap on the whole word, so a
-    /// worker that read the word of a region that has since ended cannot claim a part of the
-    /// next region under the old count, however long it was preempted in between.
-    private let claims = Atomic<UInt64>(0)
+    /// The current region's number and the bit mask of its unclaimed parts, swapped as one: a
+    /// thread that read the pair of a region that has since ended cannot claim a part of the
+    /// next one, however long it was preempted in between.
+    private let claims = Atomic<WordPair>(WordPair(first: 0, second: 0))
     private let unfinished = Atomic<Int>(0)
     private let sleepers = Atomic<Int>(0)
+    private let threads: Int
     /// Only the thread holding `busy` touches it.
-    private var region: UInt64 = 0
+    private var region: UInt = 0
     /// Valid while a region runs; workers read it only after claiming a part, which the
     /// releasing store of `claims` orders after this write.
     private var body: ((Int) -> Void)?
@@ -74,36 +82,46 @@ final class KernelThreadPool: @unchecked Sendable {
     private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
     private init(workers: Int) {
+        threads = workers + 1
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wakeUp, nil)
-        for _ in 0..<workers {
+        for worker in 0..<workers {
+            let context = Unmanaged.passRetained(WorkerContext(pool: self, thread: worker + 1)).toOpaque()
             var thread = pthread_t()
-            let context = Unmanaged.passUnretained(self).toOpaque()
             pthread_create(&thread, nil, { context in
-                Unmanaged<KernelThreadPool>.fromOpaque(context!).takeUnretainedValue().workerLoop()
-                return nil
+                let worker = Unmanaged<WorkerContext>.fromOpaque(context!).takeRetainedValue()
+                worker.pool.workerLoop(thread: worker.thread)
             }, context)
             pthread_detach(thread)
         }
     }
 
+    private final class WorkerContext {
+        let pool: KernelThreadPool
+        let thread: Int
+        init(pool: KernelThreadPool, thread: Int) {
+            self.pool = pool
+            self.thread = thread
+        }
+    }
+
     /// Runs the region on the workers and the calling thread; false if the pool is busy (or the
-    /// region has more parts than a claim word counts).
+    /// region has more parts than the claim word has bits).
     func run(_ parts: Int, _ body: (Int) -> Void) -> Bool {
         guard parts <= Self.maxParts else { return false }
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         withoutActuallyEscaping(body) { escapable in
             self.body = escapable
-            region = (region + 1) & 0xFFFF_FFFF
+            region &+= 1
             unfinished.store(parts, ordering: .relaxed)
-            claims.store(region << 32 | UInt64(parts) << 16, ordering: .releasing)
+            claims.store(WordPair(first: region, second: parts == Self.maxParts ? ~0 : (1 << UInt(parts)) - 1), ordering: .releasing)
             generation.add(1, ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(mutex)
                 pthread_cond_broadcast(wakeUp)
                 pthread_mutex_unlock(mutex)
             }
-            workOnParts()
+            workOnParts(thread: 0)
             // Every part is claimed, so from here on workers claim nothing until the next region.
             while unfinished.load(ordering: .acquiring) > 0 {}
             self.body = nil
@@ -112,24 +130,28 @@ final class KernelThreadPool: @unchecked Sendable {
         return true
     }
 
-    /// Claims and runs parts of whichever region is current until none is left unclaimed.
-    private func workOnParts() {
-        var word = claims.load(ordering: .acquiring)
-        while true {
-            let parts = (word >> 16) & 0xFFFF, next = word & 0xFFFF
-            guard next < parts else { return }
-            let (claimed, current) = claims.compareExchange(expected: word, desired: word + 1, ordering: .acquiring)
-            guard claimed else {
-                word = current
+    /// Claims and runs parts of whichever region is current until none is left unclaimed,
+    /// its own parts (p mod threads == thread) first.
+    private func workOnParts(thread: Int) {
+        var own: UInt = 0
+        for part in stride(from: thread, to: Self.maxParts, by: threads) { own |= 1 << UInt(part) }
+        var pair = claims.load(ordering: .acquiring)
+        while pair.second != 0 {
+            let mine = pair.second & own
+            let part = (mine != 0 ? mine : pair.second).trailingZeroBitCount
+            let claimed = WordPair(first: pair.first, second: pair.second & ~(1 << UInt(part)))
+            let (exchanged, current) = claims.compareExchange(expected: pair, desired: claimed, ordering: .acquiring)
+            guard exchanged else {
+                pair = current
                 continue
             }
-            body!(Int(next))
+            body!(part)
             unfinished.subtract(1, ordering: .releasing)
-            word = claims.load(ordering: .acquiring)
+            pair = claims.load(ordering: .acquiring)
         }
     }
 
-    private func workerLoop() -> Never {
+    private func workerLoop(thread: Int) -> Never {
         var seen = 0
         while true {
             var spins = 0
@@ -145,7 +167,7 @@ final class KernelThreadPool: @unchecked Sendable {
                 pthread_mutex_unlock(mutex)
             }
             seen = generation.load(ordering: .acquiring)
-            workOnParts()
+            workOnParts(thread: thread)
         }
     }
 }

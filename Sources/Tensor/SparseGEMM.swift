@@ -12,20 +12,39 @@ public func zeroFraction(_ x: UnsafePointer<Float>, count: Int) -> Float {
 }
 
 /// c (m×n, row stride ldc) = a · b, or += with `accumulate`; a is m×k row-major, b k×n row-major.
+///
+/// Split along k into two halves as well as over rows: part p multiplies a's columns of half
+/// p mod 2 by b's rows of that half, so each of two cores reads only its half of b — the rows
+/// its share of the weight gradient and of the optimizer step touch too — and b stays in that
+/// core's cache from one training step to the next instead of crossing over. The second
+/// half's sums are added to the first's, the same order on any number of cores.
 public func gemmSparseLeft(
     _ c: UnsafeMutablePointer<Float>, ldc: Int,
     _ a: UnsafePointer<Float>, rows m: Int, inner k: Int,
     _ b: UnsafePointer<Float>, columns n: Int, accumulate: Bool
 ) {
-    let shared = UncheckedSendable((c, a, b))
-    parallelRanges(m, minimumPerThread: 16) { rows in
-        let (c, a, b) = shared.value
-        withNonZeroBuffers(k) { indices, values in
-            for i in rows {
-                let count = gatherNonZeros(a + i * k, count: k, indices, values)
-                sparseRowTimesMatrix(c + i * ldc, indices, values, count: count, b, columns: n, accumulate: accumulate)
+    let half = k / 2
+    let secondHalf = UnsafeMutablePointer<Float>.allocate(capacity: m * n)
+    defer { secondHalf.deallocate() }
+    let rowParts = m >= 16 ? max(1, kernelThreadCount / 2) : 1
+    let shared = UncheckedSendable((c, a, b, secondHalf))
+    parallelFor(2 * rowParts) { part in
+        let (c, a, b, secondHalf) = shared.value
+        let inner = part % 2 == 0 ? 0..<half : half..<k
+        withNonZeroBuffers(inner.count) { indices, values in
+            for i in partRange(part / 2, of: rowParts, count: m) {
+                let count = gatherNonZeros(a + i * k + inner.lowerBound, count: inner.count, indices, values)
+                if part % 2 == 0 {
+                    sparseRowTimesMatrix(c + i * ldc, indices, values, count: count, b, columns: n, accumulate: accumulate)
+                } else {
+                    sparseRowTimesMatrix(secondHalf + i * n, indices, values, count: count, b + half * n, columns: n, accumulate: false)
+                }
             }
         }
+    }
+    for i in 0..<m {
+        let row = c + i * ldc, addend = secondHalf + i * n
+        for j in 0..<n { row[j] += addend[j] }
     }
 }
 
