@@ -21,6 +21,10 @@ public struct Dense: Layer {
         sparseInput && zeroFraction(x, count: batch * inputs) >= 0.5
     }
 
+    /// A sparse-input layer remembers forward's choice for backward (one value), rather than
+    /// measuring the batch's zeros a second time.
+    public func cacheCount(batch: Int) -> Int { sparseInput ? 1 : 0 }
+
     var inputs: Int { inputShape.count }
     var outputs: Int { outputShape.count }
 
@@ -41,7 +45,9 @@ public struct Dense: Layer {
         _ x: UnsafePointer<Float>, _ parameters: UnsafePointer<Float>,
         _ statistics: UnsafeMutablePointer<Float>, mode: ForwardMode, batch: Int
     ) {
-        if isSparse(x, batch: batch) {
+        let sparse = isSparse(x, batch: batch)
+        if sparseInput { cache[0] = sparse ? 1 : 0 }
+        if sparse {
             gemmSparseLeft(y, ldc: outputs, x, rows: batch, inner: inputs, parameters, columns: outputs, accumulate: false)
         } else {
             gemm(y, ldc: outputs,
@@ -58,7 +64,7 @@ public struct Dense: Layer {
         _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int
     ) {
         let dyMatrix = MatrixRef(dy, rows: batch, columns: outputs)
-        if isSparse(x, batch: batch) {
+        if sparseInput && cache[0] == 1 {
             gemmSparseLeftTransposed(dparameters, x, rows: batch, inner: inputs, dy, columns: outputs)
         } else {
             gemm(dparameters, ldc: outputs, MatrixRef(x, rows: batch, columns: inputs).transposed, dyMatrix, accumulate: true)
