@@ -177,14 +177,17 @@ public final class Workspace {
         self.training = training
         let shapes = [network.inputShape] + network.layers.map(\.outputShape)
         largestActivation = training ? shapes.map(\.count).max()! * batchCapacity : 0
-        let activationCounts = shapes.map { $0.count * batchCapacity }
+        // A layer that only reshapes has no storage of its own: its output is its input.
+        let activationCounts = shapes.enumerated().map { index, shape in
+            index > 0 && network.layers[index - 1].onlyReshapes ? 0 : shape.count * batchCapacity
+        }
         let cacheCounts = network.layers.map { $0.cacheCount(batch: batchCapacity) }
         storageCount = activationCounts.reduce(0, +) + cacheCounts.reduce(0, +) + 2 * largestActivation
         storage = .allocate(capacity: storageCount)
         storage.initialize(repeating: 0, count: storageCount)
         var cursor = storage
-        for count in activationCounts {
-            activations.append(cursor)
+        for (index, count) in activationCounts.enumerated() {
+            activations.append(index > 0 && network.layers[index - 1].onlyReshapes ? activations[index - 1] : cursor)
             cursor += count
         }
         for count in cacheCounts {
@@ -205,7 +208,7 @@ public final class Workspace {
         mode: ForwardMode, batch: Int
     ) -> UnsafeMutablePointer<Float> {
         precondition(batch <= batchCapacity, "batch \(batch) exceeds workspace capacity \(batchCapacity)")
-        for (index, layer) in network.layers.enumerated() {
+        for (index, layer) in network.layers.enumerated() where !layer.onlyReshapes {
             layer.forward(activations[index + 1], caches[index], activations[index],
                           parameters + network.parameterOffsets[index], statistics + network.statisticOffsets[index],
                           mode: mode, batch: batch)
@@ -224,7 +227,8 @@ public final class Workspace {
         var (current, spare) = gradients
         // Below the first layer with parameters no gradient is needed: not even its input's.
         let firstTrained = network.layers.firstIndex { $0.parameterCount > 0 } ?? network.layers.count
-        for index in network.layers.indices.reversed() where index >= firstTrained {
+        // A reshaping layer's input gradient is its output gradient, already in place.
+        for index in network.layers.indices.reversed() where index >= firstTrained && !network.layers[index].onlyReshapes {
             let layer = network.layers[index]
             let inputGradient: UnsafeMutablePointer<Float>? = index == firstTrained ? nil : current
             inputGradient?.update(repeating: 0, count: layer.inputShape.count * batch)

@@ -52,6 +52,7 @@ public struct Flatten: Layer {
     public init(input: FeatureShape) { inputShape = input }
     public var outputShape: FeatureShape { FeatureShape(channels: inputShape.count) }
     public var specification: String { "flatten" }
+    public var onlyReshapes: Bool { true }
 
     public func forward(
         _ y: UnsafeMutablePointer<Float>, _ cache: UnsafeMutablePointer<Float>,

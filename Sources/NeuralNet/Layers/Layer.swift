@@ -61,6 +61,9 @@ public protocol Layer: Sendable {
         _ cache: UnsafeMutablePointer<Float>, _ parameters: UnsafePointer<Float>, batch: Int)
     /// The layer as written in an architecture description (see `Architecture`).
     var specification: String { get }
+    /// True when the output is the input read with another shape (same values, same order):
+    /// a workspace then lets the two share memory and skips the layer's copies.
+    var onlyReshapes: Bool { get }
 }
 
 extension Layer {
@@ -69,5 +72,6 @@ extension Layer {
     public var statisticTensors: [(tensor: ParameterTensor, initialValue: Float)] { [] }
     public var statisticCount: Int { statisticTensors.reduce(0) { $0 + $1.tensor.count } }
     public func cacheCount(batch: Int) -> Int { 0 }
+    public var onlyReshapes: Bool { false }
     public func initialize(_ parameters: UnsafeMutableBufferPointer<Float>, _ random: inout SeededRandom) {}
 }
