@@ -30,7 +30,7 @@ var fastRecipe: TrainingRecipe {
     var recipe = TrainingRecipe.standard(for: .cnn)
     recipe.epochs = 2
     recipe.batchSize = 64
-    recipe.schedule = .oneCycle(peak: 1e-2, warmupFraction: 0.2)
+    recipe.schedule = recipe.schedule.withPeak(0.01)
     recipe.augmentation = nil
     return recipe
 }

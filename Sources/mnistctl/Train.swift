@@ -20,6 +20,15 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Epochs (default: the model's standard recipe: 10 for mlp-seed, 12 for cnn).")
     var epochs: Int?
 
+    @Option(name: .long, help: "Images per training step (default: the model's standard recipe: 100 for mlp-seed, 128 for cnn).")
+    var batchSize: Int?
+
+    @Option(name: .long, help: "Learning rate: the peak of cnn's one-cycle schedule (default 0.003), or mlp-seed's constant rate (default 0.01).")
+    var learningRate: Float?
+
+    @Flag(name: .long, help: "Train on the images as they are, without cnn's random rotations, scalings and shifts (faster to a first 99%, less accurate in the end).")
+    var noAugmentation = false
+
     @Option(name: .long, help: "Random seed: the same seed gives the same weights.")
     var seed: UInt64 = 1
 
@@ -38,6 +47,8 @@ struct Train: ParsableCommand {
     func validate() throws {
         if let epochs, !(1...1000).contains(epochs) { throw ValidationError("--epochs must be between 1 and 1000") }
         if let holdout, holdout < 0 { throw ValidationError("--holdout cannot be negative") }
+        if let batchSize, !(1...8192).contains(batchSize) { throw ValidationError("--batch-size must be between 1 and 8192") }
+        if let learningRate, !(learningRate > 0 && learningRate <= 10) { throw ValidationError("--learning-rate must be above 0 and at most 10") }
     }
 
     func run() throws {
@@ -46,6 +57,9 @@ struct Train: ParsableCommand {
         let test = try loadDataset(dataset.data, .test)
         var recipe = TrainingRecipe.standard(for: model)
         if let epochs { recipe.epochs = epochs }
+        if let batchSize { recipe.batchSize = batchSize }
+        if let learningRate { recipe.schedule = recipe.schedule.withPeak(learningRate) }
+        if noAugmentation { recipe.augmentation = nil }
         let network = try architecture.map { try Network(kind: model, architecture: $0, seed: seed) }
             ?? Network(kind: model, seed: seed)
         guard train.count > 0 else { throw ValidationError("--holdout leaves no image to train on") }
@@ -53,7 +67,8 @@ struct Train: ParsableCommand {
         try checkFits(test, network, source: dataset.data + " (t10k)")
         print("training \(model.rawValue) (\(network.parameterCount) parameters) on \(train.count) images"
               + (heldOut.count > 0 ? " (\(heldOut.count) held out for calibration)" : "")
-              + ", testing on \(test.count); \(recipe.epochs) epochs, batch \(recipe.batchSize), seed \(seed)")
+              + ", testing on \(test.count); \(recipe.epochs) epochs, batch \(recipe.batchSize), learning rate \(recipe.schedule.peak)"
+              + (recipe.augmentation == nil ? "" : " with augmentation") + ", seed \(seed)")
 
         let trainer = Trainer(network: network, recipe: recipe, seed: seed)
         var bar = ProgressBar()

@@ -44,7 +44,7 @@ final class MNISTCtlTests: XCTestCase {
         let train = try run(["train", "--data", data, "--model", "mlp-seed", "--epochs", "2", "--seed", "3", "--out", weights])
         XCTAssertEqual(train.status, 0, train.stderr)
         let lines = train.stdout.split(separator: "\n").map(String.init)
-        XCTAssertTrue(lines[0].hasPrefix("training mlp-seed (101770 parameters) on 2000 images, testing on 500; 2 epochs, batch 100, seed 3"), lines[0])
+        XCTAssertTrue(lines[0].hasPrefix("training mlp-seed (101770 parameters) on 2000 images, testing on 500; 2 epochs, batch 100, learning rate 0.01, seed 3"), lines[0])
         XCTAssertTrue(lines[1].hasPrefix("epoch 1/2  loss "), lines[1])
         XCTAssertTrue(lines[2].hasPrefix("epoch 2/2  loss "), lines[2])
         XCTAssertTrue(lines[2].contains(" test "), lines[2])
@@ -184,6 +184,33 @@ final class MNISTCtlTests: XCTestCase {
         let badEpochs = try run(["train", "--data", directory, "--epochs", "0", "--out", "x"])
         XCTAssertEqual(badEpochs.status, 64)
         XCTAssertTrue(badEpochs.stderr.contains("--epochs must be between 1 and 1000"), badEpochs.stderr)
+    }
+
+    /// The recipe flags reach the trainer: the fastest recipe to 99% (README) is these flags.
+    func testBatchSizeLearningRateAndAugmentationFlagsChangeTheRecipe() throws {
+        let data = try smallDataset()
+        let unpadded = "input 1x28x28, conv 16 5 0, relu, maxpool, conv 32 5 0, relu, maxpool, flatten, dense 128, relu, dense 10"
+        func train(_ name: String, _ flags: [String]) throws -> (stdout: String, model: String) {
+            let result = try run(["train", "--data", data, "--model", "cnn", "--architecture", unpadded, "--epochs", "1",
+                                  "--holdout", "0", "--out", "\(directory)/\(name).weights"] + flags)
+            XCTAssertEqual(result.status, 0, result.stderr)
+            let wrote = try XCTUnwrap(result.stdout.split(separator: "\n").first { $0.hasPrefix("wrote ") }, result.stdout)
+            return (result.stdout, String(wrote.split(separator: " ")[3]))
+        }
+        let fast = try train("fast", ["--batch-size", "50", "--learning-rate", "0.01", "--no-augmentation"])
+        XCTAssertTrue(fast.stdout.contains("on 2000 images, testing on 500; 1 epochs, batch 50, learning rate 0.01, seed 1"), fast.stdout)
+        let standard = try train("standard", [])
+        XCTAssertTrue(standard.stdout.contains("1 epochs, batch 128, learning rate 0.003 with augmentation, seed 1"), standard.stdout)
+        let slower = try train("slower", ["--batch-size", "50", "--learning-rate", "0.005", "--no-augmentation"])
+        XCTAssertNotEqual(fast.model, slower.model, "another learning rate trains other weights")
+        XCTAssertNotEqual(fast.model, standard.model)
+
+        for (flags, message) in [(["--batch-size", "0"], "--batch-size must be between 1 and 8192"),
+                                 (["--learning-rate", "0"], "--learning-rate must be above 0 and at most 10")] {
+            let refused = try run(["train", "--data", data, "--out", directory + "/x.weights"] + flags)
+            XCTAssertEqual(refused.status, 64)
+            XCTAssertTrue(refused.stderr.contains(message), refused.stderr)
+        }
     }
 
     func testEvalWithoutWeightsUsesTheShippedModel() throws {

@@ -9,6 +9,22 @@ public enum LearningRateSchedule: Equatable, Sendable {
     /// along a cosine to peak/10⁴ (Smith's one-cycle policy, as PyTorch's OneCycleLR does it).
     case oneCycle(peak: Float, warmupFraction: Float)
 
+    /// The highest rate the schedule reaches.
+    public var peak: Float {
+        switch self {
+        case let .constant(rate): return rate
+        case let .oneCycle(peak, _): return peak
+        }
+    }
+
+    /// The same schedule scaled to reach `peak`.
+    public func withPeak(_ peak: Float) -> LearningRateSchedule {
+        switch self {
+        case .constant: return .constant(peak)
+        case let .oneCycle(_, warmupFraction): return .oneCycle(peak: peak, warmupFraction: warmupFraction)
+        }
+    }
+
     public func rate(step: Int, of totalSteps: Int) -> Float {
         switch self {
         case let .constant(rate):
