@@ -125,8 +125,11 @@ private func gemmSerial(
     let blockHeight = min(roundUp(m, to: tileRows), blockRows)
     let packedB = UnsafeMutablePointer<Float>.allocate(capacity: panelDepth * panelWidth)
     // Row-major A is read in place: its rows are contiguous streams the prefetcher follows, so
-    // packing would only copy it. Transposed A is packed into row slivers.
-    let readsAInPlace = a.columnStride == 1
+    // packing would only copy it. So is a small transposed A (a few rows of a layer's output
+    // read as columns: the six values the micro-kernel takes at each step are adjacent), for
+    // which packing one short column at a time cost more than the multiply-adds; a large one
+    // is packed into row slivers.
+    let readsAInPlace = a.columnStride == 1 || (a.rowStride == 1 && m * k <= 1 << 14)
     let packedA = UnsafeMutablePointer<Float>.allocate(capacity: readsAInPlace ? 0 : blockHeight * panelDepth)
     defer {
         packedB.deallocate()
@@ -152,7 +155,8 @@ private func gemmSerial(
                         let rows = min(tileRows, mc - ir)
                         let cTile = c + (ic + ir) * ldc + jc + jr
                         let aSliver = readsAInPlace
-                            ? ASliver(rowsAt: a.base + (ic + ir) * a.rowStride + pc, rowStride: a.rowStride, step: 1, rows: rows)
+                            ? ASliver(rowsAt: a.base + (ic + ir) * a.rowStride + pc * a.columnStride, rowStride: a.rowStride,
+                                      step: a.columnStride, rows: rows)
                             : ASliver(rowsAt: packedA + ir * kc, rowStride: 1, step: tileRows, rows: tileRows)
                         if rows == tileRows && cols == tileColumns {
                             microKernel(kc, aSliver, bSliver, cTile, ldc, addToC)
