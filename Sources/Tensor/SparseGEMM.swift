@@ -112,18 +112,22 @@ private func gatherNonZeros(
     _ x: UnsafePointer<Float>, count: Int, _ indices: UnsafeMutablePointer<Int>, _ values: UnsafeMutablePointer<Float>
 ) -> Int {
     typealias V = SIMD8<Float>
+    let laneBits = SIMD8<Int32>(1, 2, 4, 8, 16, 32, 64, 128)
     var found = 0
     var start = 0
     let raw = UnsafeRawPointer(x)
     while start + 8 <= count {
         let block = raw.loadUnaligned(fromByteOffset: start * 4, as: V.self)
-        let ink = block .!= V()
-        if any(ink) {
-            for lane in 0..<8 {
+        // One bit per inked lane, in a register: testing lanes of the mask itself compiles to
+        // a loop over a copy of it on the stack.
+        let bits = (unsafeBitCast(block .!= V(), to: SIMD8<Int32>.self) & laneBits).wrappedSum()
+        if bits != 0 {
+            @inline(__always) func take(_ lane: Int) {
                 indices[found] = start + lane
-                values[found] = block[lane]
-                found += ink[lane] ? 1 : 0
+                values[found] = x[start + lane]
+                found &+= Int((bits >> lane) & 1)
             }
+            take(0); take(1); take(2); take(3); take(4); take(5); take(6); take(7)
         }
         start += 8
     }
