@@ -37,7 +37,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "NeuralNet", "Formats", "CSystemd", "CLinux",
+                "NeuralNet", "Tensor", "Formats", "CSystemd", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Tensor
 
 /// How far a model's confidence is from its accuracy, bin by bin: predictions are grouped by
 /// their top probability into equal-width bins over [0, 1].
@@ -23,13 +24,13 @@ public struct ReliabilityBins: Equatable, Sendable {
         bins = [Bin](repeating: Bin(), count: binCount)
         for (i, label) in labels.enumerated() where label >= 0 && Int(label) < classes {
             let row = probabilities[i * classes..<(i + 1) * classes]
-            let predicted = row.indices.max { row[$0] < row[$1] }!
-            let confidence = Double(row[predicted])
+            let predicted = argmax(row)
+            let confidence = Double(row[row.startIndex + predicted])
             // Bins are (k/B, (k+1)/B]; a confidence of exactly 0 joins the first.
             let bin = min(binCount - 1, max(0, Int((confidence * Double(binCount)).rounded(.up)) - 1))
             bins[bin].count += 1
             bins[bin].confidenceSum += confidence
-            if predicted - row.startIndex == Int(label) { bins[bin].correct += 1 }
+            if predicted == Int(label) { bins[bin].correct += 1 }
         }
     }
 

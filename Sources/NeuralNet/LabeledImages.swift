@@ -34,3 +34,15 @@ public struct LabeledImages: Sendable {
                 LabeledImages(shape: shape, pixels: Array(pixels[(cut * shape.count)...]), labels: Array(labels[cut...])))
     }
 }
+
+extension LabeledImages {
+    /// Why these images cannot train or test a network that takes `inputShape` and has
+    /// `classes` outputs — none at all, another size, a label out of range — or nil when they
+    /// can: bad data is a clear error rather than a failed precondition.
+    public func mismatch(inputShape: FeatureShape, classes: Int) -> String? {
+        guard count > 0 else { return "the dataset holds no images" }
+        guard shape == inputShape else { return "images are \(shape), the model takes \(inputShape)" }
+        if let bad = labels.first(where: { $0 < 0 || Int($0) >= classes }) { return "label \(bad) is outside 0...\(classes - 1)" }
+        return nil
+    }
+}

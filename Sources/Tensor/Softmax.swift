@@ -29,3 +29,9 @@ public func argmax(_ values: UnsafePointer<Float>, count: Int) -> Int {
     for j in 1..<count where values[j] > values[best] { best = j }
     return best
 }
+
+/// Position of the largest value of a non-empty row, counted from the row's start (the first
+/// one on ties): a class, when the row is one image's probabilities.
+public func argmax(_ row: ArraySlice<Float>) -> Int {
+    row.withUnsafeBufferPointer { argmax($0.baseAddress!, count: $0.count) }
+}

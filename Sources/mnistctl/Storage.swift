@@ -18,14 +18,9 @@ func writeText(_ text: String, to path: String) throws {
     try writeFileAtomically(path, Array(text.utf8))
 }
 
-/// Checks that a dataset fits a network: the same image shape, labels within its classes and at
-/// least one image, so that bad data is a clear error rather than a failed precondition.
+/// Checks that a dataset fits a network, naming the file when it does not.
 func checkFits(_ data: LabeledImages, _ network: Network, source: String) throws {
-    guard data.count > 0 else { throw FormatError(file: source, reason: "the dataset holds no images") }
-    guard data.shape == network.inputShape else {
-        throw FormatError(file: source, reason: "images are \(data.shape), the \(network.kind.rawValue) model takes \(network.inputShape)")
-    }
-    if let bad = data.labels.first(where: { $0 < 0 || Int($0) >= network.classCount }) {
-        throw FormatError(file: source, reason: "label \(bad) is outside 0...\(network.classCount - 1)")
+    if let reason = data.mismatch(inputShape: network.inputShape, classes: network.classCount) {
+        throw FormatError(file: source, reason: reason)
     }
 }

@@ -1,4 +1,5 @@
 import Formats
+import Tensor
 
 /// What is said about one image: the most probable class, unless the picture holds no ink
 /// or the model is not confident enough to be trusted.
@@ -21,8 +22,8 @@ public struct Prediction: Equatable, Sendable {
     /// Judges one image's probability row. With a `minimumConfidence` (the reject option), an
     /// image is uncertain below it, or when it is not `typical` of the training images.
     public init(probabilities row: ArraySlice<Float>, hasInk: Bool, typical: Bool = true, minimumConfidence: Float?) {
-        let top = row.indices.max { row[$0] < row[$1] }!
-        confidence = row[top]
+        let top = argmax(row)
+        confidence = row[row.startIndex + top]
         if !hasInk {
             status = .empty
         } else if let minimumConfidence, confidence < minimumConfidence || !typical {
@@ -30,7 +31,7 @@ public struct Prediction: Equatable, Sendable {
         } else {
             status = .ok
         }
-        label = status == .ok ? top - row.startIndex : nil
+        label = status == .ok ? top : nil
     }
 
     /// Each image's prediction from `probabilities` (one row of `classes` per image of `input`).

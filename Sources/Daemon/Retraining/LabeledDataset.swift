@@ -66,14 +66,11 @@ public struct LabeledDataset: Sendable {
     /// The images, if they can train a model of `classes` classes: some, of the size the
     /// models take, with labels in range.
     static func validated(_ raw: LabeledByteImages, source: String, classes: Int) throws -> LabeledImages {
-        guard raw.count > 0 else { throw FormatError(file: source, reason: "the dataset holds no images") }
-        guard raw.height == side, raw.width == side else {
-            throw FormatError(file: source, reason: "images are \(raw.height)×\(raw.width), the models take \(side)×\(side)")
+        let images = LabeledImages(shape: FeatureShape(channels: 1, height: raw.height, width: raw.width), bytes: raw.pixels, labels: raw.labels)
+        if let reason = images.mismatch(inputShape: FeatureShape(channels: 1, height: side, width: side), classes: classes) {
+            throw FormatError(file: source, reason: reason)
         }
-        if let bad = raw.labels.first(where: { Int($0) >= classes }) {
-            throw FormatError(file: source, reason: "label \(bad) is outside 0...\(classes - 1)")
-        }
-        return LabeledImages(shape: FeatureShape(channels: 1, height: side, width: side), bytes: raw.pixels, labels: raw.labels)
+        return images
     }
 
     /// Every tenth image for validation, the rest for training.
