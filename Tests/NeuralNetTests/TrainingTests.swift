@@ -63,6 +63,30 @@ final class TrainingTests: XCTestCase {
         XCTAssertTrue(reports.isEmpty)
     }
 
+    /// Every optimizer moves each parameter by its own formula, whatever part of the split
+    /// (over the cores) it falls in, and leaves the gradients zero for the next step.
+    func testOptimizersStepEveryParameterAndConsumeTheGradients() {
+        let count = 100_003
+        let initial = (0..<count).map { Float($0 % 17) - 8 }
+        let gradient = (0..<count).map { Float($0 % 5) - 2 }
+        for settings in [OptimizerSettings.sgd(momentum: 0), .sgd(momentum: 0.9),
+                         .adamW(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.01)] {
+            var optimizer = Optimizer(settings, parameterCount: count)
+            var parameters = initial, gradients = gradient
+            parameters.withUnsafeMutableBufferPointer { p in
+                gradients.withUnsafeMutableBufferPointer { optimizer.update(p.baseAddress!, $0.baseAddress!, count: count, learningRate: 0.1) }
+            }
+            let expected: (Float, Float) -> Float
+            switch settings {
+            case .sgd: expected = { p, g in p - 0.1 * g }  // first step: the velocity is the gradient
+            case .adamW: expected = { p, g in p * (1 - 0.1 * 0.01) - (g == 0 ? 0 : 0.1 * (g > 0 ? 1 : -1)) }
+            }
+            let worst = (0..<count).map { abs(parameters[$0] - expected(initial[$0], gradient[$0])) }.max()!
+            XCTAssertLessThan(worst, 1e-5, "\(settings)")
+            XCTAssertTrue(gradients.allSatisfy { $0 == 0 }, "\(settings) leaves gradients to be zeroed")
+        }
+    }
+
     func testOneCycleScheduleRisesThenFalls() {
         let schedule = LearningRateSchedule.oneCycle(peak: 1, warmupFraction: 0.25)
         XCTAssertEqual(schedule.rate(step: 0, of: 101), 0.04, accuracy: 1e-6)
