@@ -45,9 +45,14 @@ public struct Evaluation: Sendable {
 
     public init(network: Network, data: LabeledImages, loss: LossFunction = .crossEntropy) {
         let classes = network.classCount
-        logits = data.pixels.withUnsafeBufferPointer {
-            network.logits(for: $0.baseAddress!, count: data.count)
+        // A few thousand images at a time as floats, rather than the whole set at once.
+        var logits: [Float] = []
+        logits.reserveCapacity(data.count * classes)
+        for start in stride(from: 0, to: data.count, by: 4096) {
+            let chunk = data.pixels(start..<min(data.count, start + 4096))
+            logits += chunk.withUnsafeBufferPointer { network.logits(for: $0.baseAddress!, count: $0.count / data.shape.count) }
         }
+        self.logits = logits
         probabilities = softmax(logits, temperature: network.temperature, classes: classes)
         var confusion = ConfusionMatrix(classes: classes)
         var predictions: [Int] = []

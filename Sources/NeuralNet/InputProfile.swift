@@ -28,7 +28,7 @@ public struct InputProfile: Equatable, Sendable {
         guard images.count > 0, images.shape.channels == 1 else { return nil }
         let size = images.shape.count
         let measures = (0..<images.count).map { i in
-            Self.measure(height: images.shape.height, width: images.shape.width) { images.pixels[i * size + $0] }
+            Self.measure(height: images.shape.height, width: images.shape.width) { Float(images.bytes[i * size + $0]) * (1 / 255) }
         }
         func percentile<T: Comparable>(_ values: [T], _ fraction: Double) -> T {
             let sorted = values.sorted()

@@ -1,37 +1,56 @@
-/// Images with their class labels, pixels scaled to [0, 1] (0 = paper, 1 = ink), row-major.
+/// Images with their class labels, 8 bits a pixel as the files hold them (0 = paper, 255 =
+/// ink), row-major. The network reads floats in [0, 1], made a batch at a time: a quarter of
+/// the memory of keeping floats (47 MB for MNIST's training images instead of 188 MB), and a
+/// quarter of the memory traffic when a training step gathers its images.
 public struct LabeledImages: Sendable {
     public let shape: FeatureShape
-    public let pixels: [Float]
+    public let bytes: [UInt8]
     public let labels: [Int32]
 
     public var count: Int { labels.count }
 
-    /// From 8-bit pixels (count × shape.count, 255 = ink) and labels in 0..<classes.
-    public init(shape: FeatureShape, bytes: [UInt8], labels: [UInt8]) {
+    /// `bytes` holds count × shape.count pixels; labels are in 0..<classes.
+    public init(shape: FeatureShape, bytes: [UInt8], labels: [Int32]) {
         precondition(bytes.count == labels.count * shape.count, "LabeledImages: \(bytes.count) pixels for \(labels.count) images of \(shape)")
         self.shape = shape
-        self.pixels = bytes.map { Float($0) * (1 / 255) }
-        self.labels = labels.map(Int32.init)
+        self.bytes = bytes
+        self.labels = labels
     }
 
-    public init(shape: FeatureShape, pixels: [Float], labels: [Int32]) {
-        precondition(pixels.count == labels.count * shape.count, "LabeledImages: \(pixels.count) pixels for \(labels.count) images of \(shape)")
-        self.shape = shape
-        self.pixels = pixels
-        self.labels = labels
+    public init(shape: FeatureShape, bytes: [UInt8], labels: [UInt8]) {
+        self.init(shape: shape, bytes: bytes, labels: labels.map(Int32.init))
+    }
+
+    /// Writes image `index` as the network reads it, pixels in [0, 1], to `target`.
+    @inline(__always)
+    public func writePixels(of index: Int, to target: UnsafeMutablePointer<Float>) {
+        let size = shape.count
+        bytes.withUnsafeBufferPointer { all in
+            let source = all.baseAddress! + index * size
+            for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+        }
+    }
+
+    /// Images `range` as the network reads them, pixels in [0, 1].
+    public func pixels(_ range: Range<Int>) -> [Float] {
+        let size = shape.count
+        return [Float](unsafeUninitializedCapacity: range.count * size) { buffer, initialized in
+            for (offset, index) in range.enumerated() { writePixels(of: index, to: buffer.baseAddress! + offset * size) }
+            initialized = range.count * size
+        }
     }
 
     /// The first `count` images (all of them if there are fewer).
     public func prefix(_ count: Int) -> LabeledImages {
         let n = min(count, self.count)
-        return LabeledImages(shape: shape, pixels: Array(pixels[0..<n * shape.count]), labels: Array(labels[0..<n]))
+        return LabeledImages(shape: shape, bytes: Array(bytes[0..<n * shape.count]), labels: Array(labels[0..<n]))
     }
 
     /// The last `count` images apart from the rest (all stay in the first part if count is 0).
     public func holdingOut(_ count: Int) -> (rest: LabeledImages, heldOut: LabeledImages) {
         let cut = self.count - min(max(0, count), self.count)
-        return (LabeledImages(shape: shape, pixels: Array(pixels[0..<cut * shape.count]), labels: Array(labels[0..<cut])),
-                LabeledImages(shape: shape, pixels: Array(pixels[(cut * shape.count)...]), labels: Array(labels[cut...])))
+        return (LabeledImages(shape: shape, bytes: Array(bytes[0..<cut * shape.count]), labels: Array(labels[0..<cut])),
+                LabeledImages(shape: shape, bytes: Array(bytes[(cut * shape.count)...]), labels: Array(labels[cut...])))
     }
 }
 

@@ -22,7 +22,7 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     let arrivals = OutboxArrivals(directory: outbox)
 
     let pngs: [[UInt8]] = (0..<1000).map { index in
-        let pixels = test.pixels[index * 784..<(index + 1) * 784].map { UInt8(($0 * 255).rounded()) }
+        let pixels = Array(test.bytes[index * 784..<(index + 1) * 784])
         return (try? encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: pixels))) ?? []
     }
 
@@ -53,7 +53,7 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     let filesPerSecond = burst("idle")
 
     // The whole test set as one IDX batch.
-    let batch = IDXArray(dimensions: [test.count, 28, 28], bytes: test.pixels.map { UInt8(($0 * 255).rounded()) })
+    let batch = IDXArray(dimensions: [test.count, 28, 28], bytes: test.bytes)
     writeWhole("\(staging)/t10k.idx3", batch.encoded)
     let batchStart = seconds()
     rename("\(staging)/t10k.idx3", "\(inbox)/t10k.idx3")
@@ -117,7 +117,7 @@ func benchmarkDaemonLoad(test: LabeledImages, under directory: String) {
     let pid = startDaemon(binary, root: root)
     let arrivals = OutboxArrivals(directory: "\(root)/var/outbox")
     let pngs: [[UInt8]] = (0..<100).map { index in
-        let pixels = test.pixels[index * 784..<(index + 1) * 784].map { UInt8(($0 * 255).rounded()) }
+        let pixels = Array(test.bytes[index * 784..<(index + 1) * 784])
         return (try? encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: pixels))) ?? []
     }
     print("\n== mnistd under load: 100,000 PNGs in rounds of 10,000 (state on \(root)) ==")

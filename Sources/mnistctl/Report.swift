@@ -59,7 +59,7 @@ struct EvaluationReport {
         let worst = wrong.sorted { confidence($0) > confidence($1) }.prefix(count)
         let size = test.shape.count
         let tiles = worst.map { i in
-            Charts.Tile(pixels: test.pixels[i * size..<(i + 1) * size].map { UInt8(($0 * 255).rounded()) },
+            Charts.Tile(pixels: Array(test.bytes[i * size..<(i + 1) * size]),
                         caption: "\(test.labels[i])>\(evaluation.predictions[i]) \(fixed(Double(confidence(i)) * 100, 1))%")
         }
         return Charts.digitGrid(tiles, side: test.shape.width, columns: 6,

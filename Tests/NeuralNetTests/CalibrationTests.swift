@@ -62,7 +62,7 @@ final class CalibrationTests: XCTestCase {
         XCTAssertEqual(plain.logits, scaled.logits)
         XCTAssertEqual(scaled.probabilities, softmax(plain.logits, temperature: 3, classes: 10))
         // The network's own probabilities (the daemon's path) give the same bits.
-        let direct = data.pixels.withUnsafeBufferPointer { network.probabilities(for: $0.baseAddress!, count: data.count) }
+        let direct = data.pixels(0..<data.count).withUnsafeBufferPointer { network.probabilities(for: $0.baseAddress!, count: data.count) }
         XCTAssertEqual(direct, scaled.probabilities)
         XCTAssertLessThan(scaled.probabilities.max()!, plain.probabilities.max()!)
 

@@ -5,16 +5,16 @@ final class TrainingTests: XCTestCase {
     /// A tiny, learnable problem: the label is the quadrant holding the brightest pixel.
     func quadrants(count: Int, seed: UInt64) -> LabeledImages {
         var random = SeededRandom(seed: seed)
-        var pixels: [Float] = [], labels: [Int32] = []
+        var pixels: [UInt8] = [], labels: [Int32] = []
         for _ in 0..<count {
-            var image = (0..<784).map { _ in random.nextUniform() * 0.2 }
+            var image = (0..<784).map { _ in UInt8(random.nextUniform() * 51) }
             let label = Int(random.next() % 4)
             let row = (label / 2) * 14 + 3 + Int(random.next() % 8), column = (label % 2) * 14 + 3 + Int(random.next() % 8)
-            for dy in 0..<3 { for dx in 0..<3 { image[(row + dy) * 28 + column + dx] = 1 } }
+            for dy in 0..<3 { for dx in 0..<3 { image[(row + dy) * 28 + column + dx] = 255 } }
             pixels += image
             labels.append(Int32(label))
         }
-        return LabeledImages(shape: FeatureShape(channels: 1, height: 28, width: 28), pixels: pixels, labels: labels)
+        return LabeledImages(shape: FeatureShape(channels: 1, height: 28, width: 28), bytes: pixels, labels: labels)
     }
 
     func tinyRecipe(_ kind: ModelKind) -> TrainingRecipe {
@@ -144,7 +144,7 @@ final class BatchNormTests: XCTestCase {
         let network = try Network(kind: .cnn, architecture: "input 1x4x4, conv 2 3 1, batchnorm, relu, flatten, dense 3", parameters: nil)
         var random = SeededRandom(seed: 2)
         let data = LabeledImages(shape: FeatureShape(channels: 1, height: 4, width: 4),
-                                 pixels: (0..<16 * 8).map { _ in random.nextUniform() }, labels: (0..<8).map { Int32($0 % 3) })
+                                 bytes: (0..<16 * 8).map { _ in UInt8(random.nextUniform() * 255) }, labels: (0..<8).map { Int32($0 % 3) })
         var recipe = TrainingRecipe.standard(for: .cnn)
         recipe.epochs = 1
         let trained = Trainer(network: network, recipe: recipe, seed: 1)

@@ -76,10 +76,10 @@ public struct LabeledDataset: Sendable {
     /// Every tenth image for validation, the rest for training.
     private static func heldOut(_ all: LabeledImages, name: String) -> LabeledDataset {
         let size = all.shape.count
-        var trainPixels: [Float] = [], trainLabels: [Int32] = []
-        var testPixels: [Float] = [], testLabels: [Int32] = []
+        var trainPixels: [UInt8] = [], trainLabels: [Int32] = []
+        var testPixels: [UInt8] = [], testLabels: [Int32] = []
         for index in 0..<all.count {
-            let pixels = all.pixels[index * size..<(index + 1) * size]
+            let pixels = all.bytes[index * size..<(index + 1) * size]
             if index % 10 == 9 {
                 testPixels += pixels
                 testLabels.append(all.labels[index])
@@ -88,8 +88,8 @@ public struct LabeledDataset: Sendable {
                 trainLabels.append(all.labels[index])
             }
         }
-        return LabeledDataset(name: name, train: LabeledImages(shape: all.shape, pixels: trainPixels, labels: trainLabels),
-                              validation: LabeledImages(shape: all.shape, pixels: testPixels, labels: testLabels),
+        return LabeledDataset(name: name, train: LabeledImages(shape: all.shape, bytes: trainPixels, labels: trainLabels),
+                              validation: LabeledImages(shape: all.shape, bytes: testPixels, labels: testLabels),
                               validationSource: "every tenth image, held out")
     }
 }

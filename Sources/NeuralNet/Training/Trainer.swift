@@ -108,20 +108,20 @@ public final class Trainer {
         return reports
     }
 
-    /// Copies (or distorts) the batch's images into the workspace input, both cores at once:
+    /// Writes (or distorts) the batch's images into the workspace input, both cores at once:
     /// the images lie scattered over the whole training set, so this is mostly memory traffic.
     private func assembleBatch(from data: LabeledImages, _ indices: ArraySlice<Int>, distortions: [Distortion]?) {
         let imageSize = data.shape.count, height = data.shape.height, width = data.shape.width
         let input = UncheckedSendable(workspace.input)
-        data.pixels.withUnsafeBufferPointer { pixels in
-            parallelRanges(indices.count, minimumPerThread: 8) { range in
+        parallelRanges(indices.count, minimumPerThread: 8) { range in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: distortions == nil ? 0 : imageSize) { original in
                 for b in range {
-                    let source = pixels.baseAddress! + indices[indices.startIndex + b] * imageSize
-                    let target = input.value + b * imageSize
+                    let image = indices[indices.startIndex + b], target = input.value + b * imageSize
                     if let distortions {
-                        distortions[b].apply(target, source, height: height, width: width)
+                        data.writePixels(of: image, to: original.baseAddress!)
+                        distortions[b].apply(target, original.baseAddress!, height: height, width: width)
                     } else {
-                        target.update(from: source, count: imageSize)
+                        data.writePixels(of: image, to: target)
                     }
                 }
             }
