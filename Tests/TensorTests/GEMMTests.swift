@@ -7,6 +7,8 @@ final class GEMMTests: XCTestCase {
     /// Odd shapes cross every tile and block edge: 1, primes, just over a tile, over a block.
     let shapes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (7, 5, 3), (6, 16, 8), (13, 33, 17), (97, 31, 300), (5, 2100, 7), (130, 70, 513),
+        // Half-width last tiles (24 and 40 columns: 16 + 8), as the shipped cnn's first layer has.
+        (25, 24, 25), (12, 40, 9),
     ]
 
     func testMatchesNaiveForEveryTransposeCombination() {
