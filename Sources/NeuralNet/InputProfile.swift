@@ -28,7 +28,7 @@ public struct InputProfile: Equatable, Sendable {
         guard images.count > 0, images.shape.channels == 1 else { return nil }
         let size = images.shape.count
         let measures = (0..<images.count).map { i in
-            Self.measure(height: images.shape.height, width: images.shape.width) { Float(images.bytes[i * size + $0]) * (1 / 255) }
+            Self.measure(images.bytes[i * size..<(i + 1) * size], height: images.shape.height, width: images.shape.width)
         }
         func percentile<T: Comparable>(_ values: [T], _ fraction: Double) -> T {
             let sorted = values.sorted()
@@ -43,19 +43,19 @@ public struct InputProfile: Equatable, Sendable {
 
     /// Whether an image (height × width bytes, 255 = ink) looks like the training images.
     public func admits(_ pixels: ArraySlice<UInt8>, height: Int, width: Int) -> Bool {
-        let base = pixels.startIndex
-        let measure = Self.measure(height: height, width: width) { Float(pixels[base + $0]) * (1 / 255) }
+        let measure = Self.measure(pixels, height: height, width: width)
         return measure.boxHeight <= boxHeight && measure.boxWidth <= boxWidth
             && coverage.contains(measure.coverage) && mass.contains(measure.mass)
     }
 
-    static func measure(height: Int, width: Int, pixel: (Int) -> Float)
+    /// One image's ink box, coverage and mass; `pixels` is height × width bytes, 255 = ink.
+    static func measure(_ pixels: ArraySlice<UInt8>, height: Int, width: Int)
         -> (boxHeight: Int, boxWidth: Int, coverage: Float, mass: Float) {
         var top = height, bottom = -1, left = width, right = -1
         var covered = 0, mass: Float = 0
         for y in 0..<height {
             for x in 0..<width {
-                let value = pixel(y * width + x)
+                let value = pixelValue(pixels[pixels.startIndex + y * width + x])
                 mass += value
                 if value >= coverageThreshold { covered += 1 }
                 if value >= boxThreshold {

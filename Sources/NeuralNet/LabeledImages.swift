@@ -1,3 +1,9 @@
+/// An 8-bit pixel (255 = ink) as the networks read it: a float in [0, 1].
+@inline(__always)
+public func pixelValue(_ byte: UInt8) -> Float {
+    Float(byte) * (1 / 255)
+}
+
 /// Images with their class labels, 8 bits a pixel as the files hold them (0 = paper, 255 =
 /// ink), row-major. The network reads floats in [0, 1], made a batch at a time: a quarter of
 /// the memory of keeping floats (47 MB for MNIST's training images instead of 188 MB), and a
@@ -27,7 +33,7 @@ public struct LabeledImages: Sendable {
         let size = shape.count
         bytes.withUnsafeBufferPointer { all in
             let source = all.baseAddress! + index * size
-            for i in 0..<size { target[i] = Float(source[i]) * (1 / 255) }
+            for i in 0..<size { target[i] = pixelValue(source[i]) }
         }
     }
 

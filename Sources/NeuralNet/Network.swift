@@ -178,16 +178,15 @@ public final class Workspace {
         let shapes = [network.inputShape] + network.layers.map(\.outputShape)
         largestActivation = training ? shapes.map(\.count).max()! * batchCapacity : 0
         // A layer that only reshapes has no storage of its own: its output is its input.
-        let activationCounts = shapes.enumerated().map { index, shape in
-            index > 0 && network.layers[index - 1].onlyReshapes ? 0 : shape.count * batchCapacity
-        }
+        let sharesInput = shapes.indices.map { $0 > 0 && network.layers[$0 - 1].onlyReshapes }
+        let activationCounts = shapes.indices.map { sharesInput[$0] ? 0 : shapes[$0].count * batchCapacity }
         let cacheCounts = network.layers.map { $0.cacheCount(batch: batchCapacity) }
         storageCount = activationCounts.reduce(0, +) + cacheCounts.reduce(0, +) + 2 * largestActivation
         storage = .allocate(capacity: storageCount)
         storage.initialize(repeating: 0, count: storageCount)
         var cursor = storage
         for (index, count) in activationCounts.enumerated() {
-            activations.append(index > 0 && network.layers[index - 1].onlyReshapes ? activations[index - 1] : cursor)
+            activations.append(sharesInput[index] ? activations[index - 1] : cursor)
             cursor += count
         }
         for count in cacheCounts {

@@ -40,7 +40,7 @@ public final class Classifier {
         for pixels in inputs {
             for image in 0..<pixels.count / imageSize {
                 let source = image * imageSize, target = filled * imageSize
-                for i in 0..<imageSize { floats[target + i] = Float(pixels[source + i]) * (1 / 255) }
+                for i in 0..<imageSize { floats[target + i] = pixelValue(pixels[source + i]) }
                 filled += 1
                 if filled == Self.batchSize { flush() }
             }

@@ -54,7 +54,7 @@ public final class Trainer {
         let batchSize = recipe.batchSize
         let batchesPerEpoch = (data.count + batchSize - 1) / batchSize
         let totalSteps = recipe.epochs * batchesPerEpoch
-        let imageSize = data.shape.count, classes = network.classCount
+        let classes = network.classCount
         var order = Array(0..<data.count)
         var labels = [Int32](repeating: 0, count: batchSize)
         var distortions = [Distortion](repeating: Distortion(cosine: 1, sine: 0, shiftX: 0, shiftY: 0), count: batchSize)
