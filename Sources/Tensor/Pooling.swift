@@ -20,12 +20,15 @@ public func maxPoolForward(
                     // Eight channels at a time; a tie keeps the earlier candidate, as the scalar tail does.
                     while c + 8 <= topLeft + channels {
                         var best = load8(x + c), winner = SIMD8<Int32>(repeating: Int32(c)) &+ lanes
-                        for offset in [right, below, below + right] {
+                        // Called three times rather than looping over an array of offsets, which
+                        // the hot loop would build for every eight channels.
+                        @inline(__always) func challenge(_ offset: Int) {
                             let candidate = load8(x + c + offset)
                             let better = candidate .> best
                             best.replace(with: candidate, where: better)
                             winner.replace(with: SIMD8<Int32>(repeating: Int32(c + offset)) &+ lanes, where: better)
                         }
+                        challenge(right); challenge(below); challenge(below + right)
                         store8(best, y + out + c - topLeft)
                         UnsafeMutableRawPointer(winners + out + c - topLeft).storeBytes(of: winner, as: SIMD8<Int32>.self)
                         c += 8
