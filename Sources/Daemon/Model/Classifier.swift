@@ -39,8 +39,12 @@ public final class Classifier {
         }
         for pixels in inputs {
             for image in 0..<pixels.count / imageSize {
-                let source = image * imageSize, target = filled * imageSize
-                for i in 0..<imageSize { floats[target + i] = pixelValue(pixels[source + i]) }
+                pixels.withUnsafeBufferPointer { source in
+                    floats.withUnsafeMutableBufferPointer { target in
+                        writePixelValues(source.baseAddress! + image * imageSize, count: imageSize,
+                                         to: target.baseAddress! + filled * imageSize)
+                    }
+                }
                 filled += 1
                 if filled == Self.batchSize { flush() }
             }

@@ -60,10 +60,16 @@ public enum PredictionCSV {
                                   probabilities: ArraySlice<Float>, classes: Int, model: String) {
         let base = probabilities.startIndex
         for (index, prediction) in predictions.enumerated() {
-            let row = probabilities[base + index * classes..<base + (index + 1) * classes]
-            csv.appendRow([source, String(index), prediction.label.map(String.init) ?? "", prediction.status.rawValue,
-                           fixed(Double(prediction.confidence), 6)]
-                          + row.map { fixed(Double($0), 6) } + [model])
+            csv.appendField(source)
+            csv.appendField(index)
+            if let label = prediction.label { csv.appendField(label) } else { csv.appendField("") }
+            csv.appendField(prediction.status.rawValue)
+            csv.appendField(Double(prediction.confidence), digits: 6)
+            for probability in probabilities[base + index * classes..<base + (index + 1) * classes] {
+                csv.appendField(Double(probability), digits: 6)
+            }
+            csv.appendField(model)
+            csv.endRow()
         }
     }
 }

@@ -107,7 +107,7 @@ public final class ClassifierWorker: @unchecked Sendable {
                 PredictionCSV.appendRows(to: &csv, source: input.name, predictions: predictions, probabilities: rows,
                                          classes: classes, model: model.id)
                 cursor += digits.count * classes
-                classified.append(ClassifiedInput(input: input, outcome: .classified(csv: Array(csv.text.utf8)), predictions: predictions))
+                classified.append(ClassifiedInput(input: input, outcome: .classified(csv: csv.bytes), predictions: predictions))
             case .failure(let error):
                 classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
             }
