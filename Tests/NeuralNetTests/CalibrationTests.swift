@@ -110,7 +110,7 @@ final class CalibrationTests: XCTestCase {
         let cnn = Network(kind: .cnn, seed: 1)
         let (side, filters) = try XCTUnwrap(cnn.firstLayerFilters)
         XCTAssertEqual(side, 5)
-        XCTAssertEqual(filters.count, 24)
+        XCTAssertEqual(filters.count, 16)
         XCTAssertEqual(filters[1], Array(cnn.parameters[25..<50]), "kernel 1 of [channels, 5, 5, 1]")
         let mlp = Network(kind: .mlpSeed, seed: 1)
         let (mlpSide, units) = try XCTUnwrap(mlp.firstLayerFilters)

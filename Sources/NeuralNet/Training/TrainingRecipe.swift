@@ -25,7 +25,7 @@ public struct TrainingRecipe: Equatable, Sendable {
                                   optimizer: .sgd(momentum: 0), schedule: .constant(0.01), augmentation: nil)
         case .cnn:
             return TrainingRecipe(
-                epochs: 12, batchSize: 128, loss: .crossEntropy,
+                epochs: 15, batchSize: 128, loss: .crossEntropy,
                 optimizer: .adamW(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4),
                 schedule: .oneCycle(peak: 3e-3, warmupFraction: 0.2),
                 augmentation: Augmentation(maxRotationDegrees: 10, maxScaleChange: 0.1, maxShiftPixels: 2))
