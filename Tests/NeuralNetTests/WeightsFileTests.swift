@@ -56,7 +56,7 @@ final class WeightsFileTests: XCTestCase {
         let start = try XCTUnwrap(bytes.firstRange(of: text)).lowerBound
         bytes.replaceSubrange(start..<start + text.count, with: patched)
         XCTAssertThrowsError(try WeightsFile(decoding: resealed(bytes), source: "c")) { error in
-            XCTAssertTrue("\(error)".contains("wrong architecture: found tensor layer7.weight [2352, 128], expected layer7.weight [2352, 127]"), "\(error)")
+            XCTAssertTrue("\(error)".contains("wrong architecture: found tensor layer7.weight [512, 128], expected layer7.weight [512, 127]"), "\(error)")
         }
     }
 
