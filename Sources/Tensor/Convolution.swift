@@ -154,13 +154,31 @@ public func convolutionForward(
 ) {
     let pixels = s.outputPlane, oc = s.outputChannels
     let yBox = UncheckedSendable(y)
+    let weights = MatrixRef(w, rows: oc, columns: s.patchSize).transposed
+    if s.padding == 0 {
+        // Without padding every patch lies inside its image: K runs of K·C floats, read in
+        // place by the GEMM — no unfolded copy to write and read back.
+        let parts = min(batchParts, batch), perPart = (batch + parts - 1) / parts
+        let rowLength = s.width * s.inputChannels
+        parallelFor(parts) { part in
+            let images = part * perPart..<min(batch, (part + 1) * perPart)
+            guard !images.isEmpty else { return }
+            let out = yBox.value + images.lowerBound * pixels * oc
+            let rows = images.count * pixels
+            gemmGatheredRows(out, ldc: oc, rows: rows, rowStart: { row in
+                let image = images.lowerBound + row / pixels, pixel = row % pixels
+                let oy = pixel / s.outputWidth, ox = pixel % s.outputWidth
+                return x + ((image * s.height + oy) * s.width + ox) * s.inputChannels
+            }, segments: s.kernel, segmentLength: s.kernel * s.inputChannels, segmentStride: rowLength, weights)
+            addRowBias(out, bias, rows: rows, columns: oc)
+        }
+        return
+    }
     forEachChunk(s, batch: batch) { _, images, cols in
         let out = yBox.value + images.lowerBound * pixels * oc
         let rows = images.count * pixels
         im2col(cols, x, s, images: images)
-        gemm(out, ldc: oc,
-             MatrixRef(UnsafePointer(cols), rows: rows, columns: s.patchSize),
-             MatrixRef(w, rows: oc, columns: s.patchSize).transposed,
+        gemm(out, ldc: oc, MatrixRef(UnsafePointer(cols), rows: rows, columns: s.patchSize), weights,
              accumulate: false, parallel: false)
         addRowBias(out, bias, rows: rows, columns: oc)
     }

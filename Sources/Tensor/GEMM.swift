@@ -221,50 +221,140 @@ struct ASliver {
     @inline(__always)
     init(rowsAt base: UnsafePointer<Float>, rowStride: Int, step: Int, rows: Int) {
         func row(_ r: Int) -> UnsafePointer<Float> { r < rows ? base + r * rowStride : base }
-        row0 = row(0); row1 = row(1); row2 = row(2); row3 = row(3); row4 = row(4); row5 = row(5)
+        self.init(row(0), row(1), row(2), row(3), row(4), row(5), step: step)
+    }
+
+    @inline(__always)
+    init(_ row0: UnsafePointer<Float>, _ row1: UnsafePointer<Float>, _ row2: UnsafePointer<Float>,
+         _ row3: UnsafePointer<Float>, _ row4: UnsafePointer<Float>, _ row5: UnsafePointer<Float>, step: Int) {
+        (self.row0, self.row1, self.row2, self.row3, self.row4, self.row5) = (row0, row1, row2, row3, row4, row5)
         self.step = step
+    }
+
+    /// The same rows, `count` elements further on.
+    @inline(__always)
+    func advanced(by count: Int) -> ASliver {
+        let offset = count * step
+        return ASliver(row0 + offset, row1 + offset, row2 + offset, row3 + offset, row4 + offset, row5 + offset, step: step)
     }
 }
 
-/// C[6×16] (+)= A[6×kc] · Bpacked[kc×16], accumulating in twelve SIMD8 registers.
+/// C (m × n, rows `ldc` apart) = A · B, where row i of A is not stored but gathered from
+/// `segments` runs of `segmentLength` contiguous floats, run s starting at
+/// `rowStart(i) + s · segmentStride`: an unpadded convolution's patches read in place from
+/// channels-last input (a run per kernel row), with no unfolded copy. Single-threaded; sums
+/// every element of C in the order `gemm` does, so the result is the same to the bit.
+func gemmGatheredRows(
+    _ c: UnsafeMutablePointer<Float>, ldc: Int, rows m: Int,
+    rowStart: (Int) -> UnsafePointer<Float>, segments: Int, segmentLength: Int, segmentStride: Int,
+    _ b: MatrixRef
+) {
+    let n = b.columns, k = segments * segmentLength
+    precondition(b.rows == k, "gemmGatheredRows: \(k) gathered columns against \(b.rows) rows of B")
+    guard m > 0, n > 0, k > 0 else { return }
+    let panelWidth = min(roundUp(n, to: tileColumns), blockColumns)
+    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: min(k, blockDepth) * panelWidth)
+    defer { packedB.deallocate() }
+    var edgeTile = [Float](repeating: 0, count: tileRows * tileColumns)
+
+    for jc in stride(from: 0, to: n, by: blockColumns) {
+        let nc = min(blockColumns, n - jc)
+        for pc in stride(from: 0, to: k, by: blockDepth) {
+            let kc = min(blockDepth, k - pc)
+            packSlivers(packedB, b.transposed, rowStart: jc, count: nc, columnStart: pc, depth: kc, width: tileColumns)
+            for ir in stride(from: 0, to: m, by: tileRows) {
+                let rows = min(tileRows, m - ir)
+                func start(_ r: Int) -> UnsafePointer<Float> { rowStart(ir + (r < rows ? r : 0)) }
+                let patch = ASliver(start(0), start(1), start(2), start(3), start(4), start(5), step: 1)
+                for jr in stride(from: 0, to: nc, by: tileColumns) {
+                    let cols = min(tileColumns, nc - jr)
+                    var tile = TileAccumulator()
+                    // Patch columns pc..<pc + kc, a run of contiguous floats at a time.
+                    var p = pc
+                    while p < pc + kc {
+                        let segment = p / segmentLength, within = p % segmentLength
+                        let run = min(segmentLength - within, pc + kc - p)
+                        tile.add(run, patch.advanced(by: segment * segmentStride + within), packedB + jr * kc + (p - pc) * tileColumns)
+                        p += run
+                    }
+                    let cTile = c + (ir * ldc) + jc + jr
+                    if rows == tileRows && cols == tileColumns {
+                        tile.store(cTile, ldc, pc > 0)
+                    } else {
+                        edgeTile.withUnsafeMutableBufferPointer { buffer in
+                            let t = buffer.baseAddress!
+                            for r in 0..<rows {
+                                for col in 0..<cols { t[r * tileColumns + col] = cTile[r * ldc + col] }
+                            }
+                            tile.store(t, tileColumns, pc > 0)
+                            for r in 0..<rows {
+                                for col in 0..<cols { cTile[r * ldc + col] = t[r * tileColumns + col] }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// C[6×16] (+)= A[6×kc] · Bpacked[kc×16].
 @inline(__always)
 private func microKernel(
     _ kc: Int, _ a: ASliver, _ b: UnsafePointer<Float>,
     _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool
 ) {
+    var tile = TileAccumulator()
+    tile.add(kc, a, b)
+    tile.store(c, ldc, accumulate)
+}
+
+/// A 6×16 tile of C summed in twelve SIMD8 registers: the micro-kernel's state, so that a
+/// convolution can feed it a patch's rows piece by piece, in the order GEMM would.
+struct TileAccumulator {
     typealias V = SIMD8<Float>
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
     var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
-    var p = 0
-    var bp = UnsafeRawPointer(b)
-    for _ in 0..<kc {
-        let b0 = bp.loadUnaligned(as: V.self)
-        let b1 = (bp + 32).loadUnaligned(as: V.self)
-        var x = V(repeating: a.row0[p])
-        c00.addProduct(x, b0); c01.addProduct(x, b1)
-        x = V(repeating: a.row1[p])
-        c10.addProduct(x, b0); c11.addProduct(x, b1)
-        x = V(repeating: a.row2[p])
-        c20.addProduct(x, b0); c21.addProduct(x, b1)
-        x = V(repeating: a.row3[p])
-        c30.addProduct(x, b0); c31.addProduct(x, b1)
-        x = V(repeating: a.row4[p])
-        c40.addProduct(x, b0); c41.addProduct(x, b1)
-        x = V(repeating: a.row5[p])
-        c50.addProduct(x, b0); c51.addProduct(x, b1)
-        p += a.step
-        bp += tileColumns * 4
-    }
-    @inline(__always) func store(_ row: Int, _ v0: V, _ v1: V) {
-        let p = UnsafeMutableRawPointer(c + row * ldc)
-        if accumulate {
-            p.storeBytes(of: p.loadUnaligned(as: V.self) + v0, as: V.self)
-            (p + 32).storeBytes(of: (p + 32).loadUnaligned(as: V.self) + v1, as: V.self)
-        } else {
-            p.storeBytes(of: v0, as: V.self)
-            (p + 32).storeBytes(of: v1, as: V.self)
+
+    /// Adds A[6×kc] · Bpacked[kc×16].
+    @inline(__always)
+    mutating func add(_ kc: Int, _ a: ASliver, _ b: UnsafePointer<Float>) {
+        var p = 0
+        var bp = UnsafeRawPointer(b)
+        for _ in 0..<kc {
+            let b0 = bp.loadUnaligned(as: V.self)
+            let b1 = (bp + 32).loadUnaligned(as: V.self)
+            var x = V(repeating: a.row0[p])
+            c00.addProduct(x, b0); c01.addProduct(x, b1)
+            x = V(repeating: a.row1[p])
+            c10.addProduct(x, b0); c11.addProduct(x, b1)
+            x = V(repeating: a.row2[p])
+            c20.addProduct(x, b0); c21.addProduct(x, b1)
+            x = V(repeating: a.row3[p])
+            c30.addProduct(x, b0); c31.addProduct(x, b1)
+            x = V(repeating: a.row4[p])
+            c40.addProduct(x, b0); c41.addProduct(x, b1)
+            x = V(repeating: a.row5[p])
+            c50.addProduct(x, b0); c51.addProduct(x, b1)
+            p += a.step
+            bp += tileColumns * 4
         }
     }
-    store(0, c00, c01); store(1, c10, c11); store(2, c20, c21)
-    store(3, c30, c31); store(4, c40, c41); store(5, c50, c51)
+
+    /// C = the tile, or C += the tile when `accumulate`.
+    @inline(__always)
+    func store(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool) {
+        @inline(__always) func row(_ r: Int, _ v0: V, _ v1: V) {
+            let p = UnsafeMutableRawPointer(c + r * ldc)
+            if accumulate {
+                p.storeBytes(of: p.loadUnaligned(as: V.self) + v0, as: V.self)
+                (p + 32).storeBytes(of: (p + 32).loadUnaligned(as: V.self) + v1, as: V.self)
+            } else {
+                p.storeBytes(of: v0, as: V.self)
+                (p + 32).storeBytes(of: v1, as: V.self)
+            }
+        }
+        row(0, c00, c01); row(1, c10, c11); row(2, c20, c21)
+        row(3, c30, c31); row(4, c40, c41); row(5, c50, c51)
+    }
 }
