@@ -1,14 +1,15 @@
 /// 2×2 max pooling with stride 2 on channels-last images: x is (images, H, W, C), y is
 /// (images, H/2, W/2, C), odd edges dropped. `winners` records, per output, the flat input
-/// index that won, which is all backward needs.
+/// index that won, which is all backward needs; inference passes nil and skips that work.
 public func maxPoolForward(
-    _ y: UnsafeMutablePointer<Float>, _ winners: UnsafeMutablePointer<Int32>,
+    _ y: UnsafeMutablePointer<Float>, _ winners: UnsafeMutablePointer<Int32>?,
     _ x: UnsafePointer<Float>, images: Int, height: Int, width: Int, channels: Int
 ) {
     let oh = height / 2, ow = width / 2
     let lanes = SIMD8<Int32>(0, 1, 2, 3, 4, 5, 6, 7)
     let outputs = UncheckedSendable((y, winners))
-    parallelRanges(images, minimumPerThread: 8) { range in
+    // Written once, instantiated twice: with `tracking` a constant, each copy keeps only its work.
+    @inline(__always) func pool(_ range: Range<Int>, tracking: Bool) {
         let (y, winners) = outputs.value
         for b in range {
             for i in 0..<oh {
@@ -26,11 +27,11 @@ public func maxPoolForward(
                             let candidate = load8(x + c + offset)
                             let better = candidate .> best
                             best.replace(with: candidate, where: better)
-                            winner.replace(with: SIMD8<Int32>(repeating: Int32(c + offset)) &+ lanes, where: better)
+                            if tracking { winner.replace(with: SIMD8<Int32>(repeating: Int32(c + offset)) &+ lanes, where: better) }
                         }
                         challenge(right); challenge(below); challenge(below + right)
                         store8(best, y + out + c - topLeft)
-                        UnsafeMutableRawPointer(winners + out + c - topLeft).storeBytes(of: winner, as: SIMD8<Int32>.self)
+                        if tracking { UnsafeMutableRawPointer(winners! + out + c - topLeft).storeBytes(of: winner, as: SIMD8<Int32>.self) }
                         c += 8
                     }
                     for c in c..<topLeft + channels {
@@ -39,11 +40,14 @@ public func maxPoolForward(
                         if x[c + below] > x[best] { best = c + below }
                         if x[c + below + right] > x[best] { best = c + below + right }
                         y[out + c - topLeft] = x[best]
-                        winners[out + c - topLeft] = Int32(best)
+                        if tracking { winners![out + c - topLeft] = Int32(best) }
                     }
                 }
             }
         }
+    }
+    parallelRanges(images, minimumPerThread: 8) { range in
+        if winners != nil { pool(range, tracking: true) } else { pool(range, tracking: false) }
     }
 }
 

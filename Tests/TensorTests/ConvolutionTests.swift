@@ -131,6 +131,12 @@ final class ConvolutionTests: XCTestCase {
             }
         }
         XCTAssertEqual(mismatches, 0, "pooled outputs differing from the scalar rule, of \(outputs)")
+        // Inference keeps no winners and must pool the same values.
+        var inferred = [Float](repeating: .nan, count: outputs)
+        inferred.withUnsafeMutableBufferPointer {
+            maxPoolForward($0.baseAddress!, nil, x, images: images, height: height, width: width, channels: channels)
+        }
+        XCTAssertEqual(inferred, y)
     }
 
     func testSoftmaxRowsSumToOneAndSurviveLargeLogits() {

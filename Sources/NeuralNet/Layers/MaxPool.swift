@@ -22,7 +22,8 @@ public struct MaxPool: Layer {
     ) {
         let count = cacheCount(batch: batch)
         cache.withMemoryRebound(to: Int32.self, capacity: count) { winners in
-            maxPoolForward(y, winners, x, images: batch, height: inputShape.height,
+            // Only backward reads the winners.
+            maxPoolForward(y, mode == .training ? winners : nil, x, images: batch, height: inputShape.height,
                            width: inputShape.width, channels: inputShape.channels)
         }
     }
