@@ -161,8 +161,9 @@ public func convolutionForward(
         let parts = min(batchParts, batch), perPart = (batch + parts - 1) / parts
         let rowLength = s.width * s.inputChannels
         parallelFor(parts) { part in
-            let images = part * perPart..<min(batch, (part + 1) * perPart)
-            guard !images.isEmpty else { return }
+            let first = part * perPart, end = min(batch, first + perPart)
+            guard first < end else { return }
+            let images = first..<end
             let out = yBox.value + images.lowerBound * pixels * oc
             let rows = images.count * pixels
             gemmGatheredRows(out, ldc: oc, rows: rows, rowStart: { row in

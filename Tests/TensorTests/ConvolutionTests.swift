@@ -39,22 +39,24 @@ final class ConvolutionTests: XCTestCase {
             ConvolutionShape(inputChannels: 1, outputChannels: 16, height: 28, width: 28, kernel: 5, padding: 0),
             ConvolutionShape(inputChannels: 16, outputChannels: 32, height: 12, width: 12, kernel: 5, padding: 0),
         ]
+        // Batches split over four parts, unevenly (5: the last part is empty).
         for s in unpadded {
-            let batch = 7
-            let x = (0..<s.inputChannels * batch * s.height * s.width).map { _ in Float.random(in: -1...1, using: &random) }
-            let w = (0..<s.weightCount).map { _ in Float.random(in: -1...1, using: &random) }
-            let bias = (0..<s.outputChannels).map { _ in Float.random(in: -1...1, using: &random) }
-            let rows = batch * s.outputPlane
-            var inPlace = [Float](repeating: 0, count: rows * s.outputChannels), unfolded = inPlace
-            inPlace.withUnsafeMutableBufferPointer { convolutionForward($0.baseAddress!, x, w, bias, s, batch: batch) }
-            var cols = [Float](repeating: 0, count: rows * s.patchSize)
-            cols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, x, s, images: 0..<batch) }
-            unfolded.withUnsafeMutableBufferPointer { y in
-                gemm(y.baseAddress!, ldc: s.outputChannels, MatrixRef(cols, rows: rows, columns: s.patchSize),
-                     MatrixRef(w, rows: s.outputChannels, columns: s.patchSize).transposed, accumulate: false, parallel: false)
-                addRowBias(y.baseAddress!, bias, rows: rows, columns: s.outputChannels)
+            for batch in [1, 5, 7] {
+                let x = (0..<s.inputChannels * batch * s.height * s.width).map { _ in Float.random(in: -1...1, using: &random) }
+                let w = (0..<s.weightCount).map { _ in Float.random(in: -1...1, using: &random) }
+                let bias = (0..<s.outputChannels).map { _ in Float.random(in: -1...1, using: &random) }
+                let rows = batch * s.outputPlane
+                var inPlace = [Float](repeating: 0, count: rows * s.outputChannels), unfolded = inPlace
+                inPlace.withUnsafeMutableBufferPointer { convolutionForward($0.baseAddress!, x, w, bias, s, batch: batch) }
+                var cols = [Float](repeating: 0, count: rows * s.patchSize)
+                cols.withUnsafeMutableBufferPointer { im2col($0.baseAddress!, x, s, images: 0..<batch) }
+                unfolded.withUnsafeMutableBufferPointer { y in
+                    gemm(y.baseAddress!, ldc: s.outputChannels, MatrixRef(cols, rows: rows, columns: s.patchSize),
+                         MatrixRef(w, rows: s.outputChannels, columns: s.patchSize).transposed, accumulate: false, parallel: false)
+                    addRowBias(y.baseAddress!, bias, rows: rows, columns: s.outputChannels)
+                }
+                XCTAssertTrue(inPlace == unfolded, "\(s) batch \(batch): \(zip(inPlace, unfolded).filter { $0 != $1 }.count) outputs differ")
             }
-            XCTAssertTrue(inPlace == unfolded, "\(s): \(zip(inPlace, unfolded).filter { $0 != $1 }.count) outputs differ")
         }
     }
 
