@@ -124,22 +124,30 @@ public func col2im(_ dx: UnsafeMutablePointer<Float>, _ dcols: UnsafePointer<Flo
     }
 }
 
+/// Runs body(part, images) over the `batchParts` parts of the batch (fewer for a small one),
+/// in parallel.
+private func forEachPart(batch: Int, _ body: (_ part: Int, _ images: Range<Int>) -> Void) {
+    let parts = min(batchParts, batch)
+    let perPart = (batch + parts - 1) / parts
+    parallelFor(parts) { part in
+        let first = part * perPart, end = min(batch, first + perPart)
+        guard first < end else { return }
+        body(part, first..<end)
+    }
+}
+
 /// Runs body(part, images, cols) over chunks of the batch, the parts in parallel, each part
 /// with its own im2col buffer.
 private func forEachChunk(
     _ s: ConvolutionShape, batch: Int,
     _ body: (_ part: Int, _ images: Range<Int>, _ cols: UnsafeMutablePointer<Float>) -> Void
 ) {
-    let parts = min(batchParts, batch)
-    let perPart = (batch + parts - 1) / parts
-    parallelFor(parts) { part in
-        let first = part * perPart, end = min(batch, first + perPart)
-        guard first < end else { return }
-        let chunk = min(s.imagesPerChunk, end - first)
+    forEachPart(batch: batch) { part, images in
+        let chunk = min(s.imagesPerChunk, images.count)
         let cols = UnsafeMutablePointer<Float>.allocate(capacity: s.patchSize * chunk * s.outputPlane)
         defer { cols.deallocate() }
-        for start in stride(from: first, to: end, by: chunk) {
-            body(part, start..<min(end, start + chunk), cols)
+        for start in stride(from: images.lowerBound, to: images.upperBound, by: chunk) {
+            body(part, start..<min(images.upperBound, start + chunk), cols)
         }
     }
 }
@@ -158,12 +166,8 @@ public func convolutionForward(
     if s.padding == 0 {
         // Without padding every patch lies inside its image: K runs of K·C floats, read in
         // place by the GEMM — no unfolded copy to write and read back.
-        let parts = min(batchParts, batch), perPart = (batch + parts - 1) / parts
         let rowLength = s.width * s.inputChannels
-        parallelFor(parts) { part in
-            let first = part * perPart, end = min(batch, first + perPart)
-            guard first < end else { return }
-            let images = first..<end
+        forEachPart(batch: batch) { _, images in
             let out = yBox.value + images.lowerBound * pixels * oc
             let rows = images.count * pixels
             gemmGatheredRows(out, ldc: oc, rows: rows, rowStart: { row in
