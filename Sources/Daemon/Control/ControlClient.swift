@@ -25,10 +25,12 @@ public struct ControlClient: Sendable {
             throw Failure(description: "\(socketPath): cannot connect (\(reason)); is mnistd running with this --socket?")
         }
         let line = ControlCoding.encode(request)
-        var sent = 0
+        var sent = 0, refusedBeforeReading = false
         while sent < line.count {
             let n = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, line.count - sent, Int32(MSG_NOSIGNAL)) }
-            guard n > 0 else { throw Failure(description: "\(socketPath): the daemon closed the connection") }
+            // A daemon that refuses a peer replies and closes without reading the request: the
+            // send fails, but the reply saying why is still there to read.
+            guard n > 0 else { refusedBeforeReading = true; break }
             sent += n
         }
         var reply: [UInt8] = []
@@ -39,7 +41,9 @@ public struct ControlClient: Sendable {
             let left = Int32(max(0, (deadline - monotonicMicroseconds()) / 1000))
             guard poll(&descriptor, 1, left) == 1 else { throw Failure(description: "\(socketPath): no reply within \(Int(timeout)) s") }
             let n = recv(fd, &chunk, chunk.count, 0)
-            guard n > 0 else { throw Failure(description: "\(socketPath): the daemon closed the connection without a reply") }
+            guard n > 0 else {
+                throw Failure(description: "\(socketPath): the daemon closed the connection\(refusedBeforeReading ? "" : " without a reply")")
+            }
             reply += chunk[0..<n]
         }
         let end = reply.firstIndex(of: UInt8(ascii: "\n"))!
