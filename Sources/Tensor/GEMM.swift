@@ -119,62 +119,62 @@ private func gemmSerial(
     _ a: MatrixRef, _ b: MatrixRef,
     accumulate: Bool
 ) {
-    let m = a.rows, n = b.columns, k = a.columns
-    let panelWidth = min(roundUp(n, to: tileColumns), blockColumns)
-    let panelDepth = min(k, blockDepth)
+    let m = a.rows, k = a.columns
     let blockHeight = min(roundUp(m, to: tileRows), blockRows)
-    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: panelDepth * panelWidth)
     // Row-major A is read in place: its rows are contiguous streams the prefetcher follows, so
     // packing would only copy it. So is a small transposed A (a few rows of a layer's output
     // read as columns: the six values the micro-kernel takes at each step are adjacent), for
     // which packing one short column at a time cost more than the multiply-adds; a large one
     // is packed into row slivers.
     let readsAInPlace = a.columnStride == 1 || (a.rowStride == 1 && m * k <= 1 << 14)
-    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: readsAInPlace ? 0 : blockHeight * panelDepth)
+    let packedA = UnsafeMutablePointer<Float>.allocate(capacity: readsAInPlace ? 0 : blockHeight * min(k, blockDepth))
+    defer { packedA.deallocate() }
+
+    forEachPackedBlock(of: b) { jc, nc, pc, kc, packedB, edgeTile in
+        let addToC = accumulate || pc > 0
+        for ic in stride(from: 0, to: m, by: blockRows) {
+            let mc = min(blockRows, m - ic)
+            if !readsAInPlace {
+                packSlivers(packedA, a, rowStart: ic, count: mc, columnStart: pc, depth: kc, width: tileRows)
+            }
+            for jr in stride(from: 0, to: nc, by: tileColumns) {
+                let cols = min(tileColumns, nc - jr)
+                for ir in stride(from: 0, to: mc, by: tileRows) {
+                    let rows = min(tileRows, mc - ir)
+                    let aSliver = readsAInPlace
+                        ? ASliver(rowsAt: a.base + (ic + ir) * a.rowStride + pc * a.columnStride, rowStride: a.rowStride,
+                                  step: a.columnStride, rows: rows)
+                        : ASliver(rowsAt: packedA + ir * kc, rowStride: 1, step: tileRows, rows: tileRows)
+                    var tile = TileAccumulator()
+                    tile.add(kc, aSliver, packedB + jr * kc)
+                    tile.store(c + (ic + ir) * ldc + jc + jr, ldc, rows: rows, columns: cols, accumulate: addToC, edge: edgeTile)
+                }
+            }
+        }
+    }
+}
+
+/// Runs body over B in blocks of up to `blockColumns` columns (from jc, nc wide) and
+/// `blockDepth` rows (from pc, kc deep), each packed into 16-column slivers (sliver j at
+/// packedB + j·kc), with a tile-sized scratch buffer for the edge tiles of C.
+@inline(__always)
+private func forEachPackedBlock(
+    of b: MatrixRef,
+    _ body: (_ jc: Int, _ nc: Int, _ pc: Int, _ kc: Int, _ packedB: UnsafePointer<Float>, _ edgeTile: UnsafeMutablePointer<Float>) -> Void
+) {
+    let k = b.rows, n = b.columns
+    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: min(k, blockDepth) * min(roundUp(n, to: tileColumns), blockColumns))
+    let edgeTile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * tileColumns)
     defer {
         packedB.deallocate()
-        packedA.deallocate()
+        edgeTile.deallocate()
     }
-    var edgeTile = [Float](repeating: 0, count: tileRows * tileColumns)
-
     for jc in stride(from: 0, to: n, by: blockColumns) {
         let nc = min(blockColumns, n - jc)
         for pc in stride(from: 0, to: k, by: blockDepth) {
             let kc = min(blockDepth, k - pc)
             packSlivers(packedB, b.transposed, rowStart: jc, count: nc, columnStart: pc, depth: kc, width: tileColumns)
-            let addToC = accumulate || pc > 0
-            for ic in stride(from: 0, to: m, by: blockRows) {
-                let mc = min(blockRows, m - ic)
-                if !readsAInPlace {
-                    packSlivers(packedA, a, rowStart: ic, count: mc, columnStart: pc, depth: kc, width: tileRows)
-                }
-                for jr in stride(from: 0, to: nc, by: tileColumns) {
-                    let cols = min(tileColumns, nc - jr)
-                    let bSliver = packedB + jr * kc
-                    for ir in stride(from: 0, to: mc, by: tileRows) {
-                        let rows = min(tileRows, mc - ir)
-                        let cTile = c + (ic + ir) * ldc + jc + jr
-                        let aSliver = readsAInPlace
-                            ? ASliver(rowsAt: a.base + (ic + ir) * a.rowStride + pc * a.columnStride, rowStride: a.rowStride,
-                                      step: a.columnStride, rows: rows)
-                            : ASliver(rowsAt: packedA + ir * kc, rowStride: 1, step: tileRows, rows: tileRows)
-                        if rows == tileRows && cols == tileColumns {
-                            microKernel(kc, aSliver, bSliver, cTile, ldc, addToC)
-                        } else {
-                            edgeTile.withUnsafeMutableBufferPointer { tile in
-                                let t = tile.baseAddress!
-                                for r in 0..<rows {
-                                    for col in 0..<cols { t[r * tileColumns + col] = cTile[r * ldc + col] }
-                                }
-                                microKernel(kc, aSliver, bSliver, t, tileColumns, addToC)
-                                for r in 0..<rows {
-                                    for col in 0..<cols { cTile[r * ldc + col] = t[r * tileColumns + col] }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
+            body(jc, nc, pc, kc, packedB, edgeTile)
         }
     }
 }
@@ -249,64 +249,28 @@ func gemmGatheredRows(
     rowStart: (Int) -> UnsafePointer<Float>, segments: Int, segmentLength: Int, segmentStride: Int,
     _ b: MatrixRef
 ) {
-    let n = b.columns, k = segments * segmentLength
+    let k = segments * segmentLength
     precondition(b.rows == k, "gemmGatheredRows: \(k) gathered columns against \(b.rows) rows of B")
-    guard m > 0, n > 0, k > 0 else { return }
-    let panelWidth = min(roundUp(n, to: tileColumns), blockColumns)
-    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: min(k, blockDepth) * panelWidth)
-    defer { packedB.deallocate() }
-    var edgeTile = [Float](repeating: 0, count: tileRows * tileColumns)
-
-    for jc in stride(from: 0, to: n, by: blockColumns) {
-        let nc = min(blockColumns, n - jc)
-        for pc in stride(from: 0, to: k, by: blockDepth) {
-            let kc = min(blockDepth, k - pc)
-            packSlivers(packedB, b.transposed, rowStart: jc, count: nc, columnStart: pc, depth: kc, width: tileColumns)
-            for ir in stride(from: 0, to: m, by: tileRows) {
-                let rows = min(tileRows, m - ir)
-                func start(_ r: Int) -> UnsafePointer<Float> { rowStart(ir + (r < rows ? r : 0)) }
-                let patch = ASliver(start(0), start(1), start(2), start(3), start(4), start(5), step: 1)
-                for jr in stride(from: 0, to: nc, by: tileColumns) {
-                    let cols = min(tileColumns, nc - jr)
-                    var tile = TileAccumulator()
-                    // Patch columns pc..<pc + kc, a run of contiguous floats at a time.
-                    var p = pc
-                    while p < pc + kc {
-                        let segment = p / segmentLength, within = p % segmentLength
-                        let run = min(segmentLength - within, pc + kc - p)
-                        tile.add(run, patch.advanced(by: segment * segmentStride + within), packedB + jr * kc + (p - pc) * tileColumns)
-                        p += run
-                    }
-                    let cTile = c + (ir * ldc) + jc + jr
-                    if rows == tileRows && cols == tileColumns {
-                        tile.store(cTile, ldc, pc > 0)
-                    } else {
-                        edgeTile.withUnsafeMutableBufferPointer { buffer in
-                            let t = buffer.baseAddress!
-                            for r in 0..<rows {
-                                for col in 0..<cols { t[r * tileColumns + col] = cTile[r * ldc + col] }
-                            }
-                            tile.store(t, tileColumns, pc > 0)
-                            for r in 0..<rows {
-                                for col in 0..<cols { cTile[r * ldc + col] = t[r * tileColumns + col] }
-                            }
-                        }
-                    }
+    guard m > 0, b.columns > 0, k > 0 else { return }
+    forEachPackedBlock(of: b) { jc, nc, pc, kc, packedB, edgeTile in
+        for ir in stride(from: 0, to: m, by: tileRows) {
+            let rows = min(tileRows, m - ir)
+            func start(_ r: Int) -> UnsafePointer<Float> { rowStart(ir + (r < rows ? r : 0)) }
+            let patch = ASliver(start(0), start(1), start(2), start(3), start(4), start(5), step: 1)
+            for jr in stride(from: 0, to: nc, by: tileColumns) {
+                var tile = TileAccumulator()
+                // Patch columns pc..<pc + kc, a run of contiguous floats at a time.
+                var p = pc
+                while p < pc + kc {
+                    let segment = p / segmentLength, within = p % segmentLength
+                    let run = min(segmentLength - within, pc + kc - p)
+                    tile.add(run, patch.advanced(by: segment * segmentStride + within), packedB + jr * kc + (p - pc) * tileColumns)
+                    p += run
                 }
+                tile.store(c + ir * ldc + jc + jr, ldc, rows: rows, columns: min(tileColumns, nc - jr), accumulate: pc > 0, edge: edgeTile)
             }
         }
     }
-}
-
-/// C[6×16] (+)= A[6×kc] · Bpacked[kc×16].
-@inline(__always)
-private func microKernel(
-    _ kc: Int, _ a: ASliver, _ b: UnsafePointer<Float>,
-    _ c: UnsafeMutablePointer<Float>, _ ldc: Int, _ accumulate: Bool
-) {
-    var tile = TileAccumulator()
-    tile.add(kc, a, b)
-    tile.store(c, ldc, accumulate)
 }
 
 /// A 6×16 tile of C summed in twelve SIMD8 registers: the micro-kernel's state, so that a
@@ -338,6 +302,21 @@ struct TileAccumulator {
             c50.addProduct(x, b0); c51.addProduct(x, b1)
             p += a.step
             bp += tileColumns * 4
+        }
+    }
+
+    /// The first `rows` × `columns` of the tile into C (C = tile, or C += tile when
+    /// `accumulate`); a partial tile goes through `edge`, a 6×16 scratch buffer.
+    @inline(__always)
+    func store(_ c: UnsafeMutablePointer<Float>, _ ldc: Int, rows: Int, columns: Int, accumulate: Bool,
+               edge: UnsafeMutablePointer<Float>) {
+        if rows == tileRows && columns == tileColumns { return store(c, ldc, accumulate) }
+        for r in 0..<rows {
+            for column in 0..<columns { edge[r * tileColumns + column] = c[r * ldc + column] }
+        }
+        store(edge, tileColumns, accumulate)
+        for r in 0..<rows {
+            for column in 0..<columns { c[r * ldc + column] = edge[r * tileColumns + column] }
         }
     }
 
