@@ -17,11 +17,12 @@ public func appendFixed(_ value: Double, _ digits: Int, to text: inout [UInt8]) 
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let scaled = (abs(value) * scale).rounded()
+    let whole = Int(scaled / scale)
     if value < 0 && scaled > 0 { text.append(UInt8(ascii: "-")) }
-    appendDecimal(Int(scaled / scale), to: &text)
+    appendDecimal(whole, to: &text)
     guard digits > 0 else { return }
     text.append(UInt8(ascii: "."))
-    let fraction = Int(scaled) - Int(scaled / scale) * Int(scale)
+    let fraction = Int(scaled) - whole * Int(scale)
     var divisor = Int(scale) / 10
     for _ in 0..<digits {
         text.append(UInt8(ascii: "0") + UInt8(fraction / divisor % 10))
