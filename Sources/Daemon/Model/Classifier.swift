@@ -5,9 +5,9 @@ import NeuralNet
 /// when the model's architecture changes, so a long-running daemon allocates it once; its
 /// batch size bounds the memory an input of any size costs. One per thread.
 public final class Classifier {
-    /// Images per forward pass: large enough for the GEMMs to run near full speed, small
-    /// enough to keep the workspace (activations of every layer) to a few tens of MB.
-    public static let batchSize = 32
+    /// Images per forward pass: the network's inference batch, whose activations stay in
+    /// the caches; it also bounds the workspace to a few MB for the shipped cnn.
+    static let batchSize = Network.inferenceBatchSize
     private var workspace: Workspace?
 
     public init() {}
