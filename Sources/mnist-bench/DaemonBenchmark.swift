@@ -36,8 +36,7 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
             arrivals.wait(for: ["\(name).csv"])
             latencies.append((seconds() - closed) * 1000)
         }
-        latencies.sort()
-        return (latencies[latencies.count / 2], latencies[latencies.count * 99 / 100])
+        return medianAndP99(latencies)
     }
 
     /// 1,000 files renamed into the inbox at once; files per second.
@@ -108,7 +107,9 @@ func spoolAlone(_ pngs: [[UInt8]], under root: String) -> (p50: Double, p99: Dou
     let directories = StateDirectories(stateDirectory: root)
     guard let spool = try? Spool(directories: directories) else { fail("cannot make a spool in \(root)") }
     var csv = CSVWriter(header: PredictionCSV.header(classes: 10))
-    csv.appendRow(["digit.png", "0", "7", "ok", "0.999984"] + Array(repeating: "0.000001", count: 10) + ["cnn-0123456789abcdef"])
+    let row = ArraySlice([Float](repeating: 0.000001, count: 7) + [0.99999] + [Float](repeating: 0.000001, count: 2))
+    PredictionCSV.appendRows(to: &csv, source: "digit.png", predictions: [Prediction(probabilities: row, hasInk: true, minimumConfidence: nil)],
+                             probabilities: row, classes: 10, model: "cnn-0123456789abcdef")
     func commit(_ names: [String]) {
         guard let claimed = try? spool.claim(names).claimed, claimed.count == names.count,
               (try? spool.commit(claimed.map { ($0, Outcome.classified(csv: csv.bytes)) })) != nil
@@ -122,14 +123,20 @@ func spoolAlone(_ pngs: [[UInt8]], under root: String) -> (p50: Double, p99: Dou
         commit([name])
         latencies.append((seconds() - closed) * 1000)
     }
-    latencies.sort()
+    let (p50, p99) = medianAndP99(latencies)
     let names = pngs.indices.map { "alone-burst-\($0).png" }
     for (name, png) in zip(names, pngs) { writeWhole("\(directories.inbox)/\(name)", png) }
     let start = seconds()
     for first in stride(from: 0, to: names.count, by: 64) { commit(Array(names[first..<min(first + 64, names.count)])) }
     let filesPerSecond = Double(names.count) / (seconds() - start)
     spool.settle()
-    return (latencies[latencies.count / 2], latencies[latencies.count * 99 / 100], filesPerSecond)
+    return (p50, p99, filesPerSecond)
+}
+
+/// The median and 99th percentile of some latencies.
+func medianAndP99(_ latencies: [Double]) -> (Double, Double) {
+    let sorted = latencies.sorted()
+    return (sorted[sorted.count / 2], sorted[sorted.count * 99 / 100])
 }
 
 /// Starts the release mnistd on `root/var` and waits for its READY=1.
