@@ -27,7 +27,10 @@ let package = Package(
     ],
     targets: [
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
-        .target(name: "Tensor", swiftSettings: kernelSettings),
+        // Optimised in debug builds too, as the Swift kernels are; per-function targets pick
+        // the instructions, so no -march.
+        .target(name: "CQuantizedKernels", cSettings: [.unsafeFlags(["-O2"])]),
+        .target(name: "Tensor", dependencies: ["CQuantizedKernels"], swiftSettings: kernelSettings),
         .target(name: "NeuralNet", dependencies: ["Tensor"], exclude: ["DefaultWeights"], swiftSettings: kernelSettings),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),

@@ -1,0 +1,51 @@
+#ifndef MNISTD_QUANTIZED_KERNELS_H
+#define MNISTD_QUANTIZED_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// The rows of a product's left operand: 8-bit unsigned activations, read in place. Row m
+/// (an output pixel, or an image for a dense layer) starts at
+///     base + (m / rows_per_line) * line_stride + (m % rows_per_line) * row_stride
+/// and is `segment_count` runs of `4 * segment_quads` bytes, `segment_stride` bytes apart (a
+/// convolution's kernel rows; a dense layer has one run). Bytes read past a run's real length
+/// meet zero weights, but must be readable.
+typedef struct {
+    const uint8_t *base;
+    ptrdiff_t rows_per_line;
+    ptrdiff_t line_stride;
+    ptrdiff_t row_stride;
+    ptrdiff_t segment_count;
+    ptrdiff_t segment_stride;
+    ptrdiff_t segment_quads;
+} qk_rows;
+
+/// Which code computes a product. Integer sums are exact, so every path gives the same bits.
+typedef enum {
+    QK_AUTOMATIC = 0,
+    QK_PORTABLE = 1,
+    QK_VNNI = 2,
+} qk_path;
+
+/// Whether this CPU has AVX-512 VNNI (the 8-bit dot-product instructions).
+int qk_vnni_available(void);
+
+/// The path QK_AUTOMATIC takes on this CPU.
+qk_path qk_automatic_path(void);
+
+/// Rows row_begin..<row_end of A·W, where W (K × columns, signed 8-bit) is packed as
+/// [column block of 16][K / 4][16 columns][4 bytes], K = segment_count · 4 · segment_quads,
+/// zero beyond the real weights. Each sum s (exact, 32-bit) of column n becomes
+///     clamp(round_to_nearest_even(s · scale[n] + offset[n]), 0, 255)
+/// (a ReLU and requantisation in one), stored at out + m · out_stride + n. scale and offset hold
+/// a multiple of 16 values.
+void qk_product_u8(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
+                   const int8_t *packed, ptrdiff_t columns, const float *scale, const float *offset,
+                   uint8_t *out, ptrdiff_t out_stride, qk_path path);
+
+/// The same product stored as floats s · scale[n] + offset[n] (the last layer's logits).
+void qk_product_f32(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
+                    const int8_t *packed, ptrdiff_t columns, const float *scale, const float *offset,
+                    float *out, ptrdiff_t out_stride, qk_path path);
+
+#endif

@@ -1,0 +1,125 @@
+import CQuantizedKernels
+
+/// Which code runs the 8-bit products: the same bits either way (integer sums are exact and the
+/// requantisation rounds identically), so tests compare the paths and users need not care.
+public enum QuantizedKernelPath: Sendable {
+    /// VNNI where the CPU has it, otherwise portable.
+    case automatic
+    case portable
+    case vnni
+
+    var cValue: qk_path {
+        switch self {
+        case .automatic: QK_AUTOMATIC
+        case .portable: QK_PORTABLE
+        case .vnni: QK_VNNI
+        }
+    }
+
+    /// Whether this CPU has AVX-512 VNNI.
+    public static var vnniAvailable: Bool { qk_vnni_available() != 0 }
+
+    /// What `.automatic` runs here, for benchmarks and logs.
+    public static var automaticName: String { qk_automatic_path() == QK_VNNI ? "AVX-512 VNNI" : "portable C" }
+}
+
+/// The left operand of an 8-bit product, read in place: each row is `segments` runs of bytes
+/// (a convolution's kernel rows within an image, channels last), or one run (a matrix row).
+public struct QuantizedRows {
+    var layout: qk_rows
+
+    /// Row m is output pixel (m / outputWidth, m % outputWidth) of a stride-1, unpadded
+    /// convolution over one (height, width, channels) image at `image`.
+    public init(convolutionOver image: UnsafePointer<UInt8>, width: Int, channels: Int, kernel: Int, outputWidth: Int) {
+        layout = qk_rows(base: image, rows_per_line: outputWidth, line_stride: width * channels, row_stride: channels,
+                         segment_count: kernel, segment_stride: width * channels,
+                         segment_quads: quadCount(kernel * channels))
+    }
+
+    /// Rows of `length` bytes, `stride` apart.
+    public init(matrix: UnsafePointer<UInt8>, stride: Int, length: Int) {
+        layout = qk_rows(base: matrix, rows_per_line: 1, line_stride: stride, row_stride: 0,
+                         segment_count: 1, segment_stride: 0, segment_quads: quadCount(length))
+    }
+
+    /// The bytes a row may read past its runs' real length (they meet zero weights): a buffer
+    /// holding the rows needs this much readable slack after its end.
+    public static let readSlack = 3
+}
+
+/// How many 4-byte groups hold `count` bytes.
+@inline(__always) func quadCount(_ count: Int) -> Int { (count + 3) / 4 }
+
+/// Signed 8-bit weights with one scale and offset per output column, packed the way the
+/// product kernels read them: for a convolution, the weight of column n at kernel row s and
+/// byte j of that row (kx · channels + c); for a dense layer, one run (s = 0).
+public struct QuantizedWeights: Sendable {
+    public let columns: Int
+    public let segments: Int
+    public let segmentLength: Int
+    private let packed: [Int8]
+    /// Per column: the factor turning an integer sum into the output's units, and the offset
+    /// added after it (padded to whole blocks of 16).
+    private let scale: [Float]
+    private let offset: [Float]
+
+    static let lanes = 16
+
+    public init(columns: Int, segments: Int, segmentLength: Int, scale: [Float], offset: [Float],
+                weight: (_ column: Int, _ segment: Int, _ byte: Int) -> Int8) {
+        precondition(scale.count == columns && offset.count == columns)
+        self.columns = columns
+        self.segments = segments
+        self.segmentLength = segmentLength
+        let blocks = (columns + Self.lanes - 1) / Self.lanes
+        let quads = quadCount(segmentLength)
+        var packed = [Int8](repeating: 0, count: blocks * segments * quads * Self.lanes * 4)
+        for column in 0..<columns {
+            let (block, lane) = column.quotientAndRemainder(dividingBy: Self.lanes)
+            for segment in 0..<segments {
+                for byte in 0..<segmentLength {
+                    let quad = segment * quads + byte / 4
+                    packed[((block * segments * quads + quad) * Self.lanes + lane) * 4 + byte % 4] = weight(column, segment, byte)
+                }
+            }
+        }
+        self.packed = packed
+        let padding = [Float](repeating: 0, count: blocks * Self.lanes - columns)
+        self.scale = scale + padding
+        self.offset = offset + padding
+    }
+
+    /// Rows `rows` of the product, each sum s of column n stored as the byte
+    /// clamp(round(s · scale[n] + offset[n]), 0, 255): a ReLU and the next layer's quantisation.
+    public func product(_ a: QuantizedRows, rows: Range<Int>, into out: UnsafeMutablePointer<UInt8>, stride: Int,
+                        path: QuantizedKernelPath = .automatic) {
+        check(a)
+        withUnsafePointers { packed, scale, offset in
+            var layout = a.layout
+            qk_product_u8(&layout, rows.lowerBound, rows.upperBound, packed, columns, scale, offset, out, stride, path.cValue)
+        }
+    }
+
+    /// The same product stored as floats s · scale[n] + offset[n].
+    public func product(_ a: QuantizedRows, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, stride: Int,
+                        path: QuantizedKernelPath = .automatic) {
+        check(a)
+        withUnsafePointers { packed, scale, offset in
+            var layout = a.layout
+            qk_product_f32(&layout, rows.lowerBound, rows.upperBound, packed, columns, scale, offset, out, stride, path.cValue)
+        }
+    }
+
+    private func check(_ a: QuantizedRows) {
+        precondition(a.layout.segment_count == segments && a.layout.segment_quads == quadCount(segmentLength),
+                     "rows of \(a.layout.segment_count)×\(a.layout.segment_quads) quads for weights of \(segments)×\(quadCount(segmentLength))")
+    }
+
+    private func withUnsafePointers(_ body: (UnsafePointer<Int8>, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+        packed.withUnsafeBufferPointer { packed in
+            scale.withUnsafeBufferPointer { scale in
+                offset.withUnsafeBufferPointer { offset in body(packed.baseAddress!, scale.baseAddress!, offset.baseAddress!) }
+            }
+        }
+    }
+}
