@@ -59,49 +59,73 @@ static void portable_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
-// One tile: TILE_ROWS rows × `blocks` column blocks of 16, every sum held in a register over
-// the whole K loop. Rows past row_end repeat the last row and are not stored.
+// Stores one tile's sums: requantised bytes or rescaled floats, columns past `columns` masked.
 static inline __attribute__((always_inline)) VNNI_TARGET
-void vnni_tile(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_end, const int8_t *packed, ptrdiff_t block0,
-               const int blocks, ptrdiff_t columns, const float *scale, const float *offset,
-               uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
-    const ptrdiff_t quads = total_quads(rows);
-    const uint8_t *row[TILE_ROWS];
-    for (int r = 0; r < TILE_ROWS; r++) row[r] = row_start(rows, m0 + r < row_end ? m0 + r : row_end - 1);
-    __m512i sum[TILE_ROWS][2];
-    for (int r = 0; r < TILE_ROWS; r++)
-        for (int b = 0; b < blocks; b++) sum[r][b] = _mm512_setzero_si512();
-    const int8_t *weights = packed + block0 * quads * LANES * 4;
-    for (ptrdiff_t segment = 0; segment < rows->segment_count; segment++) {
-        const ptrdiff_t skip = segment * rows->segment_stride;
-        for (ptrdiff_t q = 0; q < rows->segment_quads; q++, weights += LANES * 4) {
-            __m512i w[2];
-            for (int b = 0; b < blocks; b++) w[b] = _mm512_loadu_si512(weights + b * quads * LANES * 4);
-            for (int r = 0; r < TILE_ROWS; r++) {
-                int32_t four;
-                memcpy(&four, row[r] + skip + q * 4, 4);
-                const __m512i a = _mm512_set1_epi32(four);
-                for (int b = 0; b < blocks; b++) sum[r][b] = _mm512_dpbusd_epi32(sum[r][b], a, w[b]);
-            }
-        }
-    }
-    for (int b = 0; b < blocks; b++) {
-        const ptrdiff_t column = (block0 + b) * LANES;
-        const ptrdiff_t left = columns - column;
-        const __mmask16 mask = left >= LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        const __m512 s = _mm512_loadu_ps(scale + column), o = _mm512_loadu_ps(offset + column);
-        for (int r = 0; r < TILE_ROWS && m0 + r < row_end; r++) {
-            __m512 value = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum[r][b]), s), o);
-            if (out_u8) {
-                value = _mm512_min_ps(_mm512_max_ps(value, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
-                _mm512_mask_cvtusepi32_storeu_epi8(out_u8 + (m0 + r) * out_stride + column, mask,
-                                                   _mm512_cvtps_epi32(value));
-            } else {
-                _mm512_mask_storeu_ps(out_f32 + (m0 + r) * out_stride + column, mask, value);
-            }
-        }
+void vnni_store(__m512i sum, ptrdiff_t m, ptrdiff_t column, ptrdiff_t columns, const float *scale, const float *offset,
+                uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
+    const ptrdiff_t left = columns - column;
+    const __mmask16 mask = left >= LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+    __m512 value = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_loadu_ps(scale + column)),
+                                 _mm512_loadu_ps(offset + column));
+    if (out_u8) {
+        value = _mm512_min_ps(_mm512_max_ps(value, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+        _mm512_mask_cvtusepi32_storeu_epi8(out_u8 + m * out_stride + column, mask, _mm512_cvtps_epi32(value));
+    } else {
+        _mm512_mask_storeu_ps(out_f32 + m * out_stride + column, mask, value);
     }
 }
+
+// One tile: TILE_ROWS rows × BLOCKS column blocks of 16 (BLOCKS 1 or 2), every sum in a named
+// register over the whole K loop (an array of sums is kept in memory by the compiler). Rows
+// past row_end repeat the last row and are not stored.
+#define VNNI_TILE(NAME, BLOCKS)                                                                          \
+static VNNI_TARGET void NAME(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_end, const int8_t *packed,  \
+                             ptrdiff_t block0, ptrdiff_t columns, const float *scale, const float *offset, \
+                             uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {                      \
+    const int blocks = BLOCKS;                                                                             \
+    const ptrdiff_t quads = total_quads(rows), next_block = quads * LANES * 4;                              \
+    const uint8_t *r0, *r1, *r2, *r3, *r4, *r5, *r6, *r7;                                                  \
+    r0 = row_start(rows, m0); r1 = row_start(rows, m0 + 1 < row_end ? m0 + 1 : row_end - 1);               \
+    r2 = row_start(rows, m0 + 2 < row_end ? m0 + 2 : row_end - 1);                                         \
+    r3 = row_start(rows, m0 + 3 < row_end ? m0 + 3 : row_end - 1);                                         \
+    r4 = row_start(rows, m0 + 4 < row_end ? m0 + 4 : row_end - 1);                                         \
+    r5 = row_start(rows, m0 + 5 < row_end ? m0 + 5 : row_end - 1);                                         \
+    r6 = row_start(rows, m0 + 6 < row_end ? m0 + 6 : row_end - 1);                                         \
+    r7 = row_start(rows, m0 + 7 < row_end ? m0 + 7 : row_end - 1);                                         \
+    __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;   \
+    __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;                        \
+    const int8_t *weights = packed + block0 * next_block;                                                  \
+    for (ptrdiff_t segment = 0; segment < rows->segment_count; segment++) {                                \
+        const ptrdiff_t skip = segment * rows->segment_stride;                                             \
+        for (ptrdiff_t q = 0; q < rows->segment_quads; q++, weights += LANES * 4) {                        \
+            const ptrdiff_t at = skip + q * 4;                                                             \
+            const __m512i w0 = _mm512_loadu_si512(weights);                                                \
+            const __m512i w1 = blocks == 2 ? _mm512_loadu_si512(weights + next_block) : w0;                \
+            VNNI_ROW(r0, a0, b0) VNNI_ROW(r1, a1, b1) VNNI_ROW(r2, a2, b2) VNNI_ROW(r3, a3, b3)            \
+            VNNI_ROW(r4, a4, b4) VNNI_ROW(r5, a5, b5) VNNI_ROW(r6, a6, b6) VNNI_ROW(r7, a7, b7)            \
+        }                                                                                                  \
+    }                                                                                                      \
+    const __m512i first[TILE_ROWS] = {a0, a1, a2, a3, a4, a5, a6, a7};                                     \
+    const __m512i second[TILE_ROWS] = {b0, b1, b2, b3, b4, b5, b6, b7};                                    \
+    for (int r = 0; r < TILE_ROWS && m0 + r < row_end; r++) {                                              \
+        vnni_store(first[r], m0 + r, block0 * LANES, columns, scale, offset, out_u8, out_f32, out_stride); \
+        if (blocks == 2)                                                                                   \
+            vnni_store(second[r], m0 + r, (block0 + 1) * LANES, columns, scale, offset,                    \
+                       out_u8, out_f32, out_stride);                                                       \
+    }                                                                                                      \
+}
+
+#define VNNI_ROW(ROW, FIRST, SECOND)                                                                     \
+    {                                                                                                    \
+        int32_t four;                                                                                    \
+        memcpy(&four, ROW + at, 4);                                                                      \
+        const __m512i a = _mm512_set1_epi32(four);                                                       \
+        FIRST = _mm512_dpbusd_epi32(FIRST, a, w0);                                                       \
+        if (blocks == 2) SECOND = _mm512_dpbusd_epi32(SECOND, a, w1);                                    \
+    }
+
+VNNI_TILE(vnni_tile_one_block, 1)
+VNNI_TILE(vnni_tile_two_blocks, 2)
 
 static VNNI_TARGET void vnni_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
                                      const int8_t *packed, ptrdiff_t columns, const float *scale, const float *offset,
@@ -110,9 +134,9 @@ static VNNI_TARGET void vnni_product(const qk_rows *rows, ptrdiff_t row_begin, p
     for (ptrdiff_t block = 0; block < blocks; block += 2) {
         for (ptrdiff_t m0 = row_begin; m0 < row_end; m0 += TILE_ROWS) {
             if (blocks - block >= 2)
-                vnni_tile(rows, m0, row_end, packed, block, 2, columns, scale, offset, out_u8, out_f32, out_stride);
+                vnni_tile_two_blocks(rows, m0, row_end, packed, block, columns, scale, offset, out_u8, out_f32, out_stride);
             else
-                vnni_tile(rows, m0, row_end, packed, block, 1, columns, scale, offset, out_u8, out_f32, out_stride);
+                vnni_tile_one_block(rows, m0, row_end, packed, block, columns, scale, offset, out_u8, out_f32, out_stride);
         }
     }
 }

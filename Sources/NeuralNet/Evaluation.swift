@@ -45,14 +45,7 @@ public struct Evaluation: Sendable {
 
     public init(network: Network, data: LabeledImages, loss: LossFunction = .crossEntropy) {
         let classes = network.classCount
-        // A few thousand images at a time as floats, rather than the whole set at once.
-        var logits: [Float] = []
-        logits.reserveCapacity(data.count * classes)
-        for start in stride(from: 0, to: data.count, by: 4096) {
-            let chunk = data.pixels(start..<min(data.count, start + 4096))
-            logits += chunk.withUnsafeBufferPointer { network.logits(for: $0.baseAddress!, count: $0.count / data.shape.count) }
-        }
-        self.logits = logits
+        logits = inferenceLogits(network, data)
         probabilities = softmax(logits, temperature: network.temperature, classes: classes)
         var confusion = ConfusionMatrix(classes: classes)
         var predictions: [Int] = []
@@ -74,6 +67,25 @@ public struct Evaluation: Sendable {
         self.confusion = confusion
         meanLoss = data.count == 0 ? 0 : Float(lossSum / Double(data.count))
     }
+}
+
+/// The logits `network` gives `data` the way it classifies in use: in 8 bits when it has an
+/// 8-bit form, else in float, a few thousand images at a time rather than the whole set at once.
+func inferenceLogits(_ network: Network, _ data: LabeledImages) -> [Float] {
+    if let quantized = QuantizedNetwork(network) {
+        let workspace = QuantizedWorkspace(network: quantized, batchCapacity: Network.inferenceBatchSize)
+        return data.bytes.withUnsafeBufferPointer { quantized.logits(forPixels: $0.baseAddress!, count: data.count, workspace: workspace) }
+    }
+    var logits: [Float] = []
+    logits.reserveCapacity(data.count * network.classCount)
+    let workspace = Workspace(network: network, batchCapacity: Network.inferenceBatchSize, training: false)
+    for start in stride(from: 0, to: data.count, by: 4096) {
+        let chunk = data.pixels(start..<min(data.count, start + 4096))
+        logits += chunk.withUnsafeBufferPointer {
+            network.logits(for: $0.baseAddress!, count: $0.count / data.shape.count, workspace: workspace)
+        }
+    }
+    return logits
 }
 
 /// softmax(logits / temperature), row by row: the same arithmetic as `Network.probabilities`.

@@ -17,6 +17,9 @@ public struct Network: Sendable {
     /// The softmax temperature fitted after training so that confidences match accuracy
     /// (see `TemperatureScaling`); 1 leaves the logits as trained.
     public var temperature: Float = 1
+    /// For 8-bit inference: the largest value each ReLU layer puts out on training images, in
+    /// layer order (see `QuantizedNetwork`); nil runs inference in float.
+    public var activationRanges: [Float]?
 
     /// A freshly initialised network of the given kind.
     public init(kind: ModelKind, seed: UInt64) {
@@ -127,8 +130,12 @@ public struct Network: Sendable {
     /// The raw class scores (count × classes), before softmax and temperature.
     public func logits(for images: UnsafePointer<Float>, count: Int, batchSize: Int = inferenceBatchSize) -> [Float] {
         guard count > 0 else { return [] }
-        let workspace = Workspace(network: self, batchCapacity: min(batchSize, count), training: false)
-        return inferBatches(images, count: count, workspace: workspace) { out, logits, batch in
+        return logits(for: images, count: count, workspace: Workspace(network: self, batchCapacity: min(batchSize, count), training: false))
+    }
+
+    /// The same, in a workspace kept by the caller (made for this network).
+    public func logits(for images: UnsafePointer<Float>, count: Int, workspace: Workspace) -> [Float] {
+        inferBatches(images, count: count, workspace: workspace) { out, logits, batch in
             out.update(from: logits, count: batch * classCount)
         }
     }
@@ -204,6 +211,9 @@ public final class Workspace {
 
     /// Where the caller puts the batch: (B, H, W, C) images, row-major.
     public var input: UnsafeMutablePointer<Float> { activations[0] }
+
+    /// What layer `index` put out in the last forward pass.
+    public func output(ofLayer index: Int) -> UnsafePointer<Float> { UnsafePointer(activations[index + 1]) }
 
     /// Runs every layer on the batch in `input`; returns the logits, (B, classes).
     public func forward(

@@ -5,8 +5,9 @@
 ///     "MNISTWTS"                 8-byte magic
 ///     u32 version                currently 1
 ///     u32 n, n bytes             metadata, UTF-8 "key=value" lines (kind and architecture first,
-///                                then the softmax temperature when it is not 1 and the
-///                                training images' input profile when known)
+///                                then the softmax temperature when it is not 1, the
+///                                activation ranges of 8-bit inference and the training
+///                                images' input profile when known)
 ///     u32 count                  number of tensors, then for each:
 ///       u16 n, n bytes           name, e.g. "layer3.weight"
 ///       u8 rank, rank × u32      shape
@@ -18,7 +19,7 @@ public struct WeightsFile: Sendable {
     public static let magic = Array("MNISTWTS".utf8)
     public static let version: UInt32 = 1
     /// Metadata keys that describe the network itself, not its history.
-    static let reservedKeys: Set = ["kind", "architecture", "temperature", "input_profile"]
+    static let reservedKeys: Set = ["kind", "architecture", "temperature", "activation_ranges", "input_profile"]
 
     public var network: Network
     /// Free-form facts about the model (dataset, epochs, accuracy, …), sorted by key when written.
@@ -32,13 +33,13 @@ public struct WeightsFile: Sendable {
         self.inputProfile = inputProfile
     }
 
-    /// A stable identifier of the weights (64-bit FNV-1a of parameters, statistics and a
-    /// temperature other than 1, hex): identical training gives the identical id whatever the
-    /// metadata says, and a calibrated model is told apart from its uncalibrated self.
+    /// A stable identifier of the weights (64-bit FNV-1a of parameters, statistics, a
+    /// temperature other than 1 and the activation ranges, hex): identical training gives the
+    /// identical id whatever the metadata says, and models whose outputs differ have different ids.
     public var modelID: String {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         let temperature = network.temperature == 1 ? [] : [network.temperature]
-        for values in [network.parameters, network.statistics, temperature] {
+        for values in [network.parameters, network.statistics, temperature, network.activationRanges ?? []] {
             values.withUnsafeBytes { bytes in
                 for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
             }
@@ -54,6 +55,7 @@ public struct WeightsFile: Sendable {
         var lines = ["kind=\(network.kind.rawValue)", "architecture=\(network.architecture)"]
         // Swift prints the shortest decimal that reads back as the same Float.
         if network.temperature != 1 { lines.append("temperature=\(network.temperature)") }
+        if let ranges = network.activationRanges { lines.append("activation_ranges=" + ranges.map { "\($0)" }.joined(separator: ",")) }
         if let inputProfile { lines.append("input_profile=\(inputProfile.text)") }
         for key in metadata.keys.sorted() where !Self.reservedKeys.contains(key) {
             let value = metadata[key]!.replacingNewlines
@@ -162,6 +164,16 @@ public struct WeightsFile: Sendable {
                 throw fail("temperature \"\(text)\" is not a number in \(TemperatureScaling.range)")
             }
             network.temperature = temperature
+        }
+        if let text = metadata["activation_ranges"] {
+            let fields = text.split(separator: ",", omittingEmptySubsequences: false)
+            let ranges = fields.compactMap { Float($0) }
+            guard ranges.count == fields.count, ranges.count <= network.layers.count,
+                  ranges.allSatisfy({ $0.isFinite && $0 > 0 }) else {
+                throw fail("activation ranges \"\(text)\" are not one positive number per ReLU layer")
+            }
+            network.activationRanges = ranges
+            if let obstacle = QuantizedNetwork.obstacle(to: network) { throw fail("activation ranges given, but \(obstacle)") }
         }
         if let text = metadata["input_profile"] {
             guard let profile = InputProfile(text: text) else { throw fail("input profile \"\(text)\" is malformed") }

@@ -1,0 +1,141 @@
+import Tensor
+
+/// Per-thread memory for running a quantized network on batches of up to `batchCapacity`
+/// images: two image buffers for each kernel thread (the image steps run image-parallel) and
+/// two batch matrices.
+public final class QuantizedWorkspace {
+    public let batchCapacity: Int
+    let network: QuantizedNetwork
+    let parts: Int
+    private let imageBufferCount: Int
+    private let batchBufferCount: Int
+    private let storage: UnsafeMutablePointer<UInt8>
+
+    public init(network: QuantizedNetwork, batchCapacity: Int) {
+        self.network = network
+        self.batchCapacity = batchCapacity
+        parts = max(1, min(kernelThreadCount, batchCapacity))
+        // Each buffer may be read a few bytes past its end (see QuantizedRows.readSlack).
+        imageBufferCount = network.largestImageActivation + QuantizedRows.readSlack
+        batchBufferCount = batchCapacity * network.largestBatchRow + QuantizedRows.readSlack
+        let total = 2 * parts * imageBufferCount + 2 * batchBufferCount
+        storage = .allocate(capacity: total)
+        storage.initialize(repeating: 0, count: total)
+    }
+
+    deinit { storage.deallocate() }
+
+    func imageBuffers(part: Int) -> (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>) {
+        let first = storage + 2 * part * imageBufferCount
+        return (first, first + imageBufferCount)
+    }
+
+    var batchBuffers: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>) {
+        let first = storage + 2 * parts * imageBufferCount
+        return (first, first + batchBufferCount)
+    }
+}
+
+extension QuantizedNetwork {
+    /// Class probabilities (count × classes) for `count` images of 8-bit pixels (255 = ink):
+    /// the softmax of the logits divided by `temperature`.
+    public func probabilities(forPixels pixels: UnsafePointer<UInt8>, count: Int, workspace: QuantizedWorkspace) -> [Float] {
+        var result = logits(forPixels: pixels, count: count, workspace: workspace)
+        result.withUnsafeMutableBufferPointer {
+            softmaxRows($0.baseAddress!, $0.baseAddress!, rows: count, classes: classCount, inverseTemperature: 1 / temperature)
+        }
+        return result
+    }
+
+    /// The same, in a workspace of its own.
+    public func probabilities(forPixels pixels: UnsafePointer<UInt8>, count: Int) -> [Float] {
+        probabilities(forPixels: pixels, count: count, workspace: QuantizedWorkspace(network: self, batchCapacity: Network.inferenceBatchSize))
+    }
+
+    /// The raw class scores (count × classes), before softmax and temperature.
+    public func logits(forPixels pixels: UnsafePointer<UInt8>, count: Int, workspace: QuantizedWorkspace) -> [Float] {
+        var result = [Float](repeating: 0, count: count * classCount)
+        result.withUnsafeMutableBufferPointer { out in
+            for start in stride(from: 0, to: count, by: workspace.batchCapacity) {
+                let batch = min(workspace.batchCapacity, count - start)
+                forward(pixels + start * inputShape.count, batch: batch, into: out.baseAddress! + start * classCount, workspace)
+            }
+        }
+        return result
+    }
+
+    private func forward(_ pixels: UnsafePointer<UInt8>, batch: Int, into logits: UnsafeMutablePointer<Float>, _ workspace: QuantizedWorkspace) {
+        let (flat, _) = workspace.batchBuffers
+        let shared = UncheckedSendable((pixels, flat))
+        let parts = min(workspace.parts, batch)
+        parallelFor(parts) { part in
+            let (pixels, flat) = shared.value
+            for image in partRange(part, of: parts, count: batch) {
+                runImageSteps(pixels + image * inputShape.count, into: flat + image * flatCount, workspace.imageBuffers(part: part))
+            }
+        }
+        var (input, output) = workspace.batchBuffers
+        var inputLength = flatCount
+        for step in batchSteps {
+            let target = UncheckedSendable((input, output, logits))
+            switch step {
+            case .dense(let weights, let inputs):
+                parallelFor(parts) { part in
+                    let (input, output, _) = target.value
+                    weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
+                                    rows: partRange(part, of: parts, count: batch), into: output, stride: weights.columns)
+                }
+                inputLength = weights.columns
+                swap(&input, &output)
+            case .logits(let weights, let inputs):
+                precondition(inputs == inputLength)
+                parallelFor(parts) { part in
+                    let (input, _, logits) = target.value
+                    weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
+                                    rows: partRange(part, of: parts, count: batch), into: logits, stride: classCount)
+                }
+            case .convolution, .maxPool:
+                preconditionFailure("image steps run image by image")
+            }
+        }
+    }
+
+    /// The steps before flatten, on one image, its result written to `flat`.
+    private func runImageSteps(_ pixels: UnsafePointer<UInt8>, into flat: UnsafeMutablePointer<UInt8>,
+                               _ buffers: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>)) {
+        var (input, output) = buffers
+        // Copied so that reads past the image's end stay inside the workspace.
+        input.update(from: pixels, count: inputShape.count)
+        var length = inputShape.count
+        for step in imageSteps {
+            switch step {
+            case .convolution(let weights, let shape):
+                weights.product(QuantizedRows(convolutionOver: input, width: shape.width, channels: shape.inputChannels,
+                                              kernel: shape.kernel, outputWidth: shape.outputWidth),
+                                rows: 0..<shape.outputPlane, into: output, stride: shape.outputChannels)
+                length = shape.outputPlane * shape.outputChannels
+            case .maxPool(let shape):
+                maxPool(output, input, shape)
+                length = shape.channels * (shape.height / 2) * (shape.width / 2)
+            case .dense, .logits:
+                preconditionFailure("batch steps run on the batch")
+            }
+            swap(&input, &output)
+        }
+        flat.update(from: input, count: length)
+    }
+
+    /// 2×2 max pooling, stride 2, channels last: bytes compare as the values they stand for.
+    private func maxPool(_ y: UnsafeMutablePointer<UInt8>, _ x: UnsafePointer<UInt8>, _ shape: FeatureShape) {
+        let channels = shape.channels, rowLength = shape.width * channels
+        for i in 0..<shape.height / 2 {
+            for j in 0..<shape.width / 2 {
+                let top = x + (2 * i * shape.width + 2 * j) * channels, bottom = top + rowLength
+                let out = y + (i * (shape.width / 2) + j) * channels
+                for c in 0..<channels {
+                    out[c] = max(max(top[c], top[c + channels]), max(bottom[c], bottom[c + channels]))
+                }
+            }
+        }
+    }
+}
