@@ -1,5 +1,6 @@
 import Formats
 import NeuralNet
+import Tensor
 
 /// The seed's MLP, 10 epochs as specified: training wall time and inference rate, against the
 /// same network in PyTorch.
@@ -55,7 +56,12 @@ func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: Ref
     print("mnistd : inference \(Int(cnnRate)) images/s with the reference's layers plus dense 128 (\(referenceSizedArchitecture))")
     if let path = DefaultWeights.locate(), let bytes = try? readFile(path),
        let shipped = try? WeightsFile(decoding: bytes, source: path) {
-        print("mnistd : shipped cnn (\(shipped.modelID)) inference \(Int(inferenceRate(shipped.network, test))) images/s")
+        var float = shipped.network
+        float.activationRanges = nil
+        print("mnistd : shipped cnn (\(shipped.modelID)) inference \(Int(inferenceRate(float, test))) images/s in float")
+        if let quantized = QuantizedNetwork(shipped.network) {
+            print("mnistd : shipped cnn inference \(Int(inferenceRate(quantized, test))) images/s in 8 bits (\(QuantizedKernelPath.automaticName)), as the daemon runs it")
+        }
     }
 
     let epochs = reference.run("cnn_torch.py", environment: ["THREADS": "2", "EPOCHS": "3"])
@@ -72,12 +78,25 @@ func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: Ref
 
 /// Images per second classifying the whole set, best of three passes.
 func inferenceRate(_ network: Network, _ data: LabeledImages) -> Double {
-    var best = Double.infinity
     let pixels = data.pixels(0..<data.count)
+    return bestRate(images: data.count) {
+        _ = pixels.withUnsafeBufferPointer { network.probabilities(for: $0.baseAddress!, count: data.count) }
+    }
+}
+
+/// The same in 8 bits, from the images' bytes.
+func inferenceRate(_ network: QuantizedNetwork, _ data: LabeledImages) -> Double {
+    bestRate(images: data.count) {
+        _ = data.bytes.withUnsafeBufferPointer { network.probabilities(forPixels: $0.baseAddress!, count: data.count) }
+    }
+}
+
+func bestRate(images: Int, _ pass: () -> Void) -> Double {
+    var best = Double.infinity
     for _ in 0..<3 {
         let start = seconds()
-        _ = pixels.withUnsafeBufferPointer { network.probabilities(for: $0.baseAddress!, count: data.count) }
+        pass()
         best = min(best, seconds() - start)
     }
-    return Double(data.count) / best
+    return Double(images) / best
 }

@@ -85,11 +85,18 @@ struct Train: ParsableCommand {
         })
         let final = reports.last!
         var trained = trainer.network
+        trained.measureActivationRanges(on: train)
+        // What the daemon will deliver: the 8-bit network when there is one.
+        let deployedAccuracy = trained.activationRanges == nil
+            ? final.testAccuracy ?? 0 : Evaluation(network: trained, data: test).confusion.accuracy
+        if trained.activationRanges != nil {
+            print("8-bit inference: test \(percent(deployedAccuracy)) (float \(percent(final.testAccuracy ?? 0)))")
+        }
         var metadata = [
             "dataset": dataset.data,
             "epochs": String(recipe.epochs),
             "seed": String(seed),
-            "test_accuracy": fixed(Double(final.testAccuracy ?? 0), 4),
+            "test_accuracy": fixed(Double(deployedAccuracy), 4),
             "train_seconds": fixed(final.elapsedSeconds, 1),
             "history": EpochReport.historyText(reports),
             "created": utcTimestamp(),

@@ -20,4 +20,19 @@ final class MNISTAccuracyTests: XCTestCase {
         let accuracy = Evaluation(network: weights.network, data: test).confusion.accuracy
         XCTAssertGreaterThanOrEqual(accuracy, 0.995, "\(path): \(accuracy)")
     }
+
+    /// The shipped network classifies in 8 bits, and loses next to nothing by it.
+    func testShippedWeightsAnswerInEightBitsAsInFloat() throws {
+        let test = try loadMNIST(.test)
+        let path = try XCTUnwrap(DefaultWeights.locate(), "no default weights in \(DefaultWeights.candidates())")
+        let network = try WeightsFile(decoding: readFile(path), source: path).network
+        XCTAssertNil(QuantizedNetwork.obstacle(to: network))
+        var float = network
+        float.activationRanges = nil
+        let eightBit = Evaluation(network: network, data: test), reference = Evaluation(network: float, data: test)
+        let agreeing = zip(eightBit.predictions, reference.predictions).filter { $0 == $1 }.count
+        XCTAssertGreaterThanOrEqual(agreeing, 9_990, "8-bit and float predictions agree on \(agreeing) of 10,000")
+        XCTAssertGreaterThanOrEqual(reference.confusion.accuracy, 0.995)
+        XCTAssertNotEqual(eightBit.logits, reference.logits, "the 8-bit path did not run")
+    }
 }

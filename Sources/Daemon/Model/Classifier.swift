@@ -1,14 +1,16 @@
 import Formats
 import NeuralNet
 
-/// Class probabilities for batches of digits. Keeps one inference workspace, made again only
-/// when the model's architecture changes, so a long-running daemon allocates it once; its
-/// batch size bounds the memory an input of any size costs. One per thread.
+/// Class probabilities for batches of digits, in 8 bits when the model has an 8-bit form.
+/// Keeps one inference workspace, made again only when the model changes, so a long-running
+/// daemon allocates it once; its batch size bounds the memory an input of any size costs.
+/// One per thread.
 public final class Classifier {
     /// Images per forward pass: the network's inference batch, whose activations stay in
     /// the caches; it also bounds the workspace to a few MB for the shipped cnn.
     static let batchSize = Network.inferenceBatchSize
     private var workspace: Workspace?
+    private var quantizedWorkspace: (model: String, workspace: QuantizedWorkspace)?
 
     public init() {}
 
@@ -18,9 +20,25 @@ public final class Classifier {
     }
 
     /// Probabilities for the images of several inputs in turn, as if concatenated: small
-    /// inputs share forward passes, and no input is copied.
+    /// inputs share forward passes.
     public func probabilities(_ model: LoadedModel, inputs: [[UInt8]]) -> [Float] {
-        let network = model.network
+        if let quantized = model.quantized {
+            if quantizedWorkspace?.model != model.id {
+                quantizedWorkspace = (model.id, QuantizedWorkspace(network: quantized, batchCapacity: Self.batchSize))
+            }
+            // Bytes are what the 8-bit network reads: one input needs no copy.
+            let pixels = inputs.count == 1 ? inputs[0] : Array(inputs.joined())
+            guard !pixels.isEmpty else { return [] }
+            return pixels.withUnsafeBufferPointer {
+                quantized.probabilities(forPixels: $0.baseAddress!, count: $0.count / quantized.inputShape.count,
+                                        workspace: quantizedWorkspace!.workspace)
+            }
+        }
+        return floatProbabilities(model.network, inputs: inputs)
+    }
+
+    /// The float path, for networks without an 8-bit form: converts a batch at a time.
+    private func floatProbabilities(_ network: Network, inputs: [[UInt8]]) -> [Float] {
         if workspace?.architecture != network.architecture {
             workspace = Workspace(network: network, batchCapacity: Self.batchSize, training: false)
         }

@@ -8,10 +8,14 @@ public struct LoadedModel: Sendable {
     public let id: String
     public let path: String
 
+    /// The network in 8 bits, when the weights carry activation ranges: what classifies.
+    public let quantized: QuantizedNetwork?
+
     public init(weights: WeightsFile, path: String) {
         self.weights = weights
         self.id = weights.modelID
         self.path = path
+        quantized = QuantizedNetwork(weights.network)
     }
 
     public var network: Network { weights.network }

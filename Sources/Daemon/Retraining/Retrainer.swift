@@ -169,10 +169,12 @@ public final class Retrainer: @unchecked Sendable {
         if isStopping || reports.count < recipe.epochs { return finish(.failed, "retraining on \(name) stopped before its end; the active model is unchanged") }
 
         update { $0.phase = .validating; $0.etaSeconds = nil }
-        let evaluation = Evaluation(network: trainer.network, data: data.validation)
-        let accuracy = Double(evaluation.confusion.accuracy)
-        // The temperature changes no prediction, so the gate below judges the same model.
         var trained = trainer.network
+        trained.measureActivationRanges(on: data.train)
+        // Judged as it will classify: in 8 bits when it has an 8-bit form. The temperature
+        // changes no prediction, so the gate below judges the same model.
+        let evaluation = Evaluation(network: trained, data: data.validation)
+        let accuracy = Double(evaluation.confusion.accuracy)
         let calibration = Calibration(fitting: evaluation, labels: data.validation.labels)
         trained.temperature = calibration.temperature
         let currentModel = models.current

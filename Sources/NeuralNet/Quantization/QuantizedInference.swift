@@ -5,14 +5,12 @@ import Tensor
 /// two batch matrices.
 public final class QuantizedWorkspace {
     public let batchCapacity: Int
-    let network: QuantizedNetwork
     let parts: Int
     private let imageBufferCount: Int
     private let batchBufferCount: Int
     private let storage: UnsafeMutablePointer<UInt8>
 
     public init(network: QuantizedNetwork, batchCapacity: Int) {
-        self.network = network
         self.batchCapacity = batchCapacity
         parts = max(1, min(kernelThreadCount, batchCapacity))
         // Each buffer may be read a few bytes past its end (see QuantizedRows.readSlack).
@@ -24,6 +22,12 @@ public final class QuantizedWorkspace {
     }
 
     deinit { storage.deallocate() }
+
+    /// Whether the buffers hold what `network` needs (the workspace was made for it or a smaller one).
+    func fits(_ network: QuantizedNetwork) -> Bool {
+        imageBufferCount >= network.largestImageActivation + QuantizedRows.readSlack
+            && batchBufferCount >= batchCapacity * network.largestBatchRow + QuantizedRows.readSlack
+    }
 
     func imageBuffers(part: Int) -> (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>) {
         let first = storage + 2 * part * imageBufferCount
@@ -54,6 +58,7 @@ extension QuantizedNetwork {
 
     /// The raw class scores (count × classes), before softmax and temperature.
     public func logits(forPixels pixels: UnsafePointer<UInt8>, count: Int, workspace: QuantizedWorkspace) -> [Float] {
+        precondition(workspace.fits(self), "workspace made for a larger network")
         var result = [Float](repeating: 0, count: count * classCount)
         result.withUnsafeMutableBufferPointer { out in
             for start in stride(from: 0, to: count, by: workspace.batchCapacity) {

@@ -70,6 +70,10 @@ public struct QuantizedNetwork: Sendable {
 
     private static func plan(_ network: Network) -> Plan {
         guard let ranges = network.activationRanges else { return .failure("the weights have no activation ranges") }
+        let rectifiers = network.layers.indices.dropFirst().filter { (network.layers[$0] as? Activation)?.function == .relu }.count
+        guard ranges.count == rectifiers else {
+            return .failure("the weights hold \(ranges.count) activation ranges for \(rectifiers) ReLU layers")
+        }
         var steps: [Step] = []
         var inputScale: Float = pixelValue(1)
         var rangeIndex = 0
@@ -121,9 +125,6 @@ public struct QuantizedNetwork: Sendable {
         }
         if index < layers.count {
             return .failure("layer \(index) (\(layers[index].specification)) has no 8-bit form: only unpadded convolutions and dense layers followed by relu, maxpool and flatten, and a last dense layer")
-        }
-        guard rangeIndex == ranges.count else {
-            return .failure("the weights hold \(ranges.count) activation ranges for \(rangeIndex) ReLU layers")
         }
         // Image steps first, then batch steps: a convolution after a dense layer has no 8-bit form.
         let kinds = steps.map { step -> Bool in if case .convolution = step { true } else if case .maxPool = step { true } else { false } }
