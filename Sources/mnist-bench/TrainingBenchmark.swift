@@ -1,6 +1,5 @@
 import Formats
 import NeuralNet
-import Tensor
 
 /// The seed's MLP, 10 epochs as specified: training wall time and inference rate, against the
 /// same network in PyTorch.
@@ -60,7 +59,7 @@ func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: Ref
         float.activationRanges = nil
         print("mnistd : shipped cnn (\(shipped.modelID)) inference \(Int(inferenceRate(float, test))) images/s in float")
         if let quantized = QuantizedNetwork(shipped.network) {
-            print("mnistd : shipped cnn inference \(Int(inferenceRate(quantized, test))) images/s in 8 bits (\(QuantizedKernelPath.automaticName)), as the daemon runs it")
+            print("mnistd : shipped cnn inference \(Int(inferenceRate(quantized, test))) images/s in 8 bits (\(QuantizedNetwork.kernelName)), as the daemon runs it")
         }
     }
 

@@ -22,6 +22,7 @@ struct Eval: ParsableCommand {
         try checkFits(test, weights.network, source: dataset.data + " (t10k)")
         let evaluation = Evaluation(network: weights.network, data: test)
         print("model: \(weights.modelID)")
+        print("inference: " + (QuantizedNetwork(weights.network) == nil ? "float" : "8-bit (\(QuantizedNetwork.kernelName))"))
         print("images: \(test.count)")
         print("accuracy: \(fixed(Double(evaluation.confusion.accuracy), 4))")
         print(calibrationLine(evaluation, labels: test.labels, temperature: weights.network.temperature))

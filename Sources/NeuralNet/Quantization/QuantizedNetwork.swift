@@ -31,6 +31,9 @@ public struct QuantizedNetwork: Sendable {
     let largestImageActivation: Int
     let largestBatchRow: Int
 
+    /// The code that runs the products on this CPU (AVX-512 VNNI or portable C).
+    public static var kernelName: String { QuantizedKernelPath.automaticName }
+
     /// Why `network` cannot be quantised, or nil when it can.
     public static func obstacle(to network: Network) -> String? {
         switch plan(network) {
