@@ -4,6 +4,7 @@
 // binary runs anywhere, and uses VNNI only where the CPU has it.
 #include <immintrin.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "QuantizedKernels.h"
 
@@ -150,7 +151,9 @@ qk_path qk_automatic_path(void) {
     static int chosen = 0;
     int path = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
     if (path == 0) {
-        path = qk_vnni_available() ? QK_VNNI : QK_PORTABLE;
+        // MNISTD_QUANTIZED_KERNEL=portable measures or checks the portable path on any CPU.
+        const char *forced = getenv("MNISTD_QUANTIZED_KERNEL");
+        path = qk_vnni_available() && !(forced && strcmp(forced, "portable") == 0) ? QK_VNNI : QK_PORTABLE;
         __atomic_store_n(&chosen, path, __ATOMIC_RELAXED);
     }
     return (qk_path)path;
