@@ -3,24 +3,34 @@ import CQuantizedKernels
 /// Which code runs the 8-bit products: the same bits either way (integer sums are exact and the
 /// requantisation rounds identically), so tests compare the paths and users need not care.
 public enum QuantizedKernelPath: Sendable {
-    /// VNNI where the CPU has it, otherwise portable.
+    /// VNNI where the CPU has it, else AVX2, else portable.
     case automatic
     case portable
     case vnni
+    case avx2
 
     var cValue: qk_path {
         switch self {
         case .automatic: QK_AUTOMATIC
         case .portable: QK_PORTABLE
         case .vnni: QK_VNNI
+        case .avx2: QK_AVX2
         }
     }
 
-    /// Whether this CPU has AVX-512 VNNI.
-    public static var vnniAvailable: Bool { qk_vnni_available() != 0 }
+    /// The paths this CPU can run.
+    public static var available: [QuantizedKernelPath] {
+        [.portable] + (qk_avx2_available() != 0 ? [.avx2] : []) + (qk_vnni_available() != 0 ? [.vnni] : [])
+    }
 
     /// What `.automatic` runs here, for benchmarks and logs.
-    public static var automaticName: String { qk_automatic_path() == QK_VNNI ? "AVX-512 VNNI" : "portable C" }
+    public static var automaticName: String {
+        switch qk_automatic_path() {
+        case QK_VNNI: "AVX-512 VNNI"
+        case QK_AVX2: "AVX2"
+        default: "portable C"
+        }
+    }
 }
 
 /// The left operand of an 8-bit product, read in place: each row is `segments` runs of bytes
@@ -58,6 +68,8 @@ public struct QuantizedWeights: Sendable {
     public let segments: Int
     public let segmentLength: Int
     private let packed: [Int8]
+    /// The same weights as 16-bit pairs, for the AVX2 path.
+    private let wide: [Int16]
     /// Per column: the factor turning an integer sum into the output's units, and the offset
     /// added after it (padded to whole blocks of 16).
     private let scale: [Float]
@@ -84,6 +96,11 @@ public struct QuantizedWeights: Sendable {
             }
         }
         self.packed = packed
+        var wide = [Int16](repeating: 0, count: qk_wide_count(columns, segments * quads))
+        packed.withUnsafeBufferPointer { packed in
+            wide.withUnsafeMutableBufferPointer { qk_widen(packed.baseAddress!, columns, segments * quads, $0.baseAddress!) }
+        }
+        self.wide = wide
         let padding = [Float](repeating: 0, count: blocks * Self.lanes - columns)
         self.scale = scale + padding
         self.offset = offset + padding
@@ -94,9 +111,9 @@ public struct QuantizedWeights: Sendable {
     public func product(_ a: QuantizedRows, rows: Range<Int>, into out: UnsafeMutablePointer<UInt8>, stride: Int,
                         path: QuantizedKernelPath = .automatic) {
         check(a)
-        withUnsafePointers { packed, scale, offset in
+        withWeights { weights in
             var layout = a.layout
-            qk_product_u8(&layout, rows.lowerBound, rows.upperBound, packed, columns, scale, offset, out, stride, path.cValue)
+            qk_product_u8(&layout, rows.lowerBound, rows.upperBound, &weights, out, stride, path.cValue)
         }
     }
 
@@ -104,9 +121,9 @@ public struct QuantizedWeights: Sendable {
     public func product(_ a: QuantizedRows, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, stride: Int,
                         path: QuantizedKernelPath = .automatic) {
         check(a)
-        withUnsafePointers { packed, scale, offset in
+        withWeights { weights in
             var layout = a.layout
-            qk_product_f32(&layout, rows.lowerBound, rows.upperBound, packed, columns, scale, offset, out, stride, path.cValue)
+            qk_product_f32(&layout, rows.lowerBound, rows.upperBound, &weights, out, stride, path.cValue)
         }
     }
 
@@ -115,10 +132,16 @@ public struct QuantizedWeights: Sendable {
                      "rows of \(a.layout.segment_count)×\(a.layout.segment_quads) quads for weights of \(segments)×\(quadCount(segmentLength))")
     }
 
-    private func withUnsafePointers(_ body: (UnsafePointer<Int8>, UnsafePointer<Float>, UnsafePointer<Float>) -> Void) {
+    private func withWeights(_ body: (inout qk_weights) -> Void) {
         packed.withUnsafeBufferPointer { packed in
-            scale.withUnsafeBufferPointer { scale in
-                offset.withUnsafeBufferPointer { offset in body(packed.baseAddress!, scale.baseAddress!, offset.baseAddress!) }
+            wide.withUnsafeBufferPointer { wide in
+                scale.withUnsafeBufferPointer { scale in
+                    offset.withUnsafeBufferPointer { offset in
+                        var weights = qk_weights(packed: packed.baseAddress!, wide: wide.baseAddress!, columns: columns,
+                                                 scale: scale.baseAddress!, offset: offset.baseAddress!)
+                        body(&weights)
+                    }
+                }
             }
         }
     }

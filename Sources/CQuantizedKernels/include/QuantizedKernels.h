@@ -20,32 +20,47 @@ typedef struct {
     ptrdiff_t segment_quads;
 } qk_rows;
 
-/// Which code computes a product. Integer sums are exact, so every path gives the same bits.
+/// Which code computes a product. Integer sums are exact and the rescaling rounds the same
+/// way everywhere, so every path gives the same bits.
 typedef enum {
     QK_AUTOMATIC = 0,
     QK_PORTABLE = 1,
     QK_VNNI = 2,
+    QK_AVX2 = 3,
 } qk_path;
 
-/// Whether this CPU has AVX-512 VNNI (the 8-bit dot-product instructions).
-int qk_vnni_available(void);
+/// Signed 8-bit weights W (K × columns), packed as [column block of 16][K / 4][16 columns][4 bytes]
+/// (K = segment_count · 4 · segment_quads, zero beyond the real weights), the same widened to
+/// 16 bits for the AVX2 path (`qk_widen`), and per column the scale and offset of the result
+/// (a multiple of 16 values each).
+typedef struct {
+    const int8_t *packed;
+    const int16_t *wide;
+    ptrdiff_t columns;
+    const float *scale;
+    const float *offset;
+} qk_weights;
 
-/// The path QK_AUTOMATIC takes on this CPU.
+/// Whether this CPU has AVX-512 VNNI (the 8-bit dot-product instructions), AVX2.
+int qk_vnni_available(void);
+int qk_avx2_available(void);
+
+/// The path QK_AUTOMATIC takes on this CPU: VNNI, else AVX2, else portable
+/// (MNISTD_QUANTIZED_KERNEL=avx2 or =portable in the environment picks a slower one).
 qk_path qk_automatic_path(void);
 
-/// Rows row_begin..<row_end of A·W, where W (K × columns, signed 8-bit) is packed as
-/// [column block of 16][K / 4][16 columns][4 bytes], K = segment_count · 4 · segment_quads,
-/// zero beyond the real weights. Each sum s (exact, 32-bit) of column n becomes
+/// How many int16 the widened weights take, and the widening itself.
+ptrdiff_t qk_wide_count(ptrdiff_t columns, ptrdiff_t quads);
+void qk_widen(const int8_t *packed, ptrdiff_t columns, ptrdiff_t quads, int16_t *wide);
+
+/// Rows row_begin..<row_end of A·W. Each sum s (exact, 32-bit) of column n becomes
 ///     clamp(round_to_nearest_even(s · scale[n] + offset[n]), 0, 255)
-/// (a ReLU and requantisation in one), stored at out + m · out_stride + n. scale and offset hold
-/// a multiple of 16 values.
-void qk_product_u8(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
-                   const int8_t *packed, ptrdiff_t columns, const float *scale, const float *offset,
+/// (a ReLU and requantisation in one), stored at out + m · out_stride + n.
+void qk_product_u8(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights,
                    uint8_t *out, ptrdiff_t out_stride, qk_path path);
 
 /// The same product stored as floats s · scale[n] + offset[n] (the last layer's logits).
-void qk_product_f32(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
-                    const int8_t *packed, ptrdiff_t columns, const float *scale, const float *offset,
+void qk_product_f32(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights,
                     float *out, ptrdiff_t out_stride, qk_path path);
 
 #endif
