@@ -110,36 +110,27 @@ public struct QuantizedWeights: Sendable {
     /// clamp(round(s · scale[n] + offset[n]), 0, 255): a ReLU and the next layer's quantisation.
     public func product(_ a: QuantizedRows, rows: Range<Int>, into out: UnsafeMutablePointer<UInt8>, stride: Int,
                         path: QuantizedKernelPath = .automatic) {
-        check(a)
-        withWeights { weights in
-            var layout = a.layout
-            qk_product_u8(&layout, rows.lowerBound, rows.upperBound, &weights, out, stride, path.cValue)
-        }
+        withArguments(a) { qk_product_u8($0, rows.lowerBound, rows.upperBound, $1, out, stride, path.cValue) }
     }
 
     /// The same product stored as floats s · scale[n] + offset[n].
     public func product(_ a: QuantizedRows, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, stride: Int,
                         path: QuantizedKernelPath = .automatic) {
-        check(a)
-        withWeights { weights in
-            var layout = a.layout
-            qk_product_f32(&layout, rows.lowerBound, rows.upperBound, &weights, out, stride, path.cValue)
-        }
+        withArguments(a) { qk_product_f32($0, rows.lowerBound, rows.upperBound, $1, out, stride, path.cValue) }
     }
 
-    private func check(_ a: QuantizedRows) {
+    /// The kernels' two descriptions, rows and weights, once the rows are checked against the weights.
+    private func withArguments(_ a: QuantizedRows, _ body: (UnsafePointer<qk_rows>, UnsafePointer<qk_weights>) -> Void) {
         precondition(a.layout.segment_count == segments && a.layout.segment_quads == quadCount(segmentLength),
                      "rows of \(a.layout.segment_count)×\(a.layout.segment_quads) quads for weights of \(segments)×\(quadCount(segmentLength))")
-    }
-
-    private func withWeights(_ body: (inout qk_weights) -> Void) {
+        var layout = a.layout
         packed.withUnsafeBufferPointer { packed in
             wide.withUnsafeBufferPointer { wide in
                 scale.withUnsafeBufferPointer { scale in
                     offset.withUnsafeBufferPointer { offset in
                         var weights = qk_weights(packed: packed.baseAddress!, wide: wide.baseAddress!, columns: columns,
                                                  scale: scale.baseAddress!, offset: offset.baseAddress!)
-                        body(&weights)
+                        body(&layout, &weights)
                     }
                 }
             }
