@@ -218,7 +218,9 @@ final class OutboxArrivals {
     deinit { close(fd) }
 
     func wait(for names: [String]) {
-        var missing = Set(names).subtracting(seen)
+        // Looked up name by name: Set.subtracting walks the whole of `seen`, tens of
+        // thousands of names after the sustained run, which once made every wait ~6 ms.
+        var missing = Set(names.filter { !seen.contains($0) })
         while !missing.isEmpty {
             for name in next() { missing.remove(name) }
         }
