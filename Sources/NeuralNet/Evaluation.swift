@@ -72,6 +72,7 @@ public struct Evaluation: Sendable {
 /// The logits `network` gives `data` the way it classifies in use: in 8 bits when it has an
 /// 8-bit form, else in float, a few thousand images at a time rather than the whole set at once.
 func inferenceLogits(_ network: Network, _ data: LabeledImages) -> [Float] {
+    guard data.count > 0 else { return [] }
     if let quantized = QuantizedNetwork(network) {
         let workspace = QuantizedWorkspace(network: quantized, batchCapacity: Network.inferenceBatchSize)
         return data.bytes.withUnsafeBufferPointer { quantized.logits(forPixels: $0.baseAddress!, count: data.count, workspace: workspace) }

@@ -17,6 +17,14 @@ public struct QuantizedNetwork: Sendable {
         case dense(QuantizedWeights, inputs: Int)
         /// The last dense layer: float logits.
         case logits(QuantizedWeights, inputs: Int)
+
+        /// Whether the step runs image by image (before the network flattens).
+        var isPerImage: Bool {
+            switch self {
+            case .convolution, .maxPool: true
+            case .dense, .logits: false
+            }
+        }
     }
 
     /// Run image by image (until the network flattens), then on the batch.
@@ -31,7 +39,7 @@ public struct QuantizedNetwork: Sendable {
     let largestImageActivation: Int
     let largestBatchRow: Int
 
-    /// The code that runs the products on this CPU (AVX-512 VNNI or portable C).
+    /// The code that runs the products on this CPU (AVX-512 VNNI, AVX2 or portable C).
     public static var kernelName: String { QuantizedKernelPath.automaticName }
 
     /// Why `network` cannot be quantised, or nil when it can.
@@ -45,7 +53,7 @@ public struct QuantizedNetwork: Sendable {
     /// The network in 8 bits, or nil if it has no activation ranges or a layer this cannot run.
     public init?(_ network: Network) {
         guard case .success(let steps) = Self.plan(network) else { return nil }
-        let firstBatchStep = steps.firstIndex { if case .convolution = $0 { false } else if case .maxPool = $0 { false } else { true } }!
+        let firstBatchStep = steps.firstIndex { !$0.isPerImage }!
         imageSteps = Array(steps[..<firstBatchStep])
         batchSteps = Array(steps[firstBatchStep...])
         inputShape = network.inputShape
@@ -130,8 +138,8 @@ public struct QuantizedNetwork: Sendable {
             return .failure("layer \(index) (\(layers[index].specification)) has no 8-bit form: only unpadded convolutions and dense layers followed by relu, maxpool and flatten, and a last dense layer")
         }
         // Image steps first, then batch steps: a convolution after a dense layer has no 8-bit form.
-        let kinds = steps.map { step -> Bool in if case .convolution = step { true } else if case .maxPool = step { true } else { false } }
-        guard kinds == kinds.sorted(by: { $0 && !$1 }), case .logits = steps.last else {
+        let perImage = steps.map(\.isPerImage)
+        guard perImage == perImage.sorted(by: { $0 && !$1 }), case .logits = steps.last else {
             return .failure("only convolutions and pooling before dense layers, ending in a dense layer, have an 8-bit form")
         }
         return .success(steps)
