@@ -161,6 +161,25 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try contents("processed"), ["a.png", "b.png"])
     }
 
+    /// Reports written ahead by `prepare` are published as they are; a temporary `prepare`
+    /// did not write in this run (a crash's) is written again; one prepared without its own
+    /// fsync (as part of a bigger batch) is written again, synced, when committed alone.
+    /// (The commit is given other bytes than `prepare` was, to tell which were published.)
+    func testPreparedReportsArePublishedAsWrittenAndOnlyWhenSafe() throws {
+        for name in ["a.png", "b.png", "c.png", "d.png"] { try drop(name) }
+        let (claimed, _) = try spool.claim(["a.png", "b.png", "c.png", "d.png"])
+        // A crash's half-written temporary for d: prepare leaves it alone.
+        try Data("sou".utf8).write(to: URL(fileURLWithPath: "\(root)/outbox/\(Spool.temporaryName(claimed[3].id))"))
+        spool.prepare(claimed.map { ($0, csv) })
+        let later = Outcome.classified(csv: Array("written by commit\r\n".utf8))
+        _ = try spool.commit([claimed[0], claimed[1], claimed[3]].map { ($0, later) })
+        _ = try commit([(claimed[2], later)])
+        XCTAssertEqual(try ["a", "b", "c", "d"].map { try read("\(root)/outbox/\($0).png.csv") },
+                       ["source,label\r\n", "source,label\r\n", "written by commit\r\n", "written by commit\r\n"])
+        XCTAssertEqual(try contents("processed"), ["a.png", "b.png", "c.png", "d.png"])
+        XCTAssertEqual(try contents("inbox/.claimed"), [])
+    }
+
     func testDeleteProcessedRemovesClassifiedInputsOnly() throws {
         spool = try Spool(directories: StateDirectories(stateDirectory: root), deleteProcessed: true)
         try drop("digit.png")

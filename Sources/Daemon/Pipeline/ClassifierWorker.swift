@@ -84,7 +84,8 @@ public final class ClassifierWorker: @unchecked Sendable {
         }
     }
 
-    /// Classifies claimed inputs and hands them to the writer.
+    /// Classifies claimed inputs, writes their reports under temporary names (creating files
+    /// here overlaps the writer's flushes of the previous batch) and hands them to the writer.
     func process(_ claimed: [ClaimedInput]) {
         let started = monotonicMicroseconds()
         let model = models.current
@@ -113,6 +114,7 @@ public final class ClassifierWorker: @unchecked Sendable {
             }
         }
         decoded.removeAll()
+        spool.prepare(classified.map { ($0.input, $0.outcome) })
         // Waiting for the writer (a full or refusing disk) is not being stuck: the watchdog's
         // clock stops here, so a long disk episode does not get the daemon killed.
         lock.withLock { workStarted = nil }

@@ -69,6 +69,10 @@ public final class Spool: @unchecked Sendable {
     /// Temporaries and claim directories of committed batches, removed after the next flush.
     private var unsettled: [String] = []
     private var unsettledClaims: Set<String> = []
+    /// Claims whose report `prepare` wrote whole under its temporary name, for `commit` to use
+    /// as it is (a temporary found otherwise may be a crash's half-written one), and whether
+    /// it was fsynced (a batch of one or two is not flushed as a whole).
+    private var prepared: [String: Bool] = [:]
 
     public init(directories: StateDirectories, deleteProcessed: Bool = false) throws {
         self.directories = directories
@@ -171,6 +175,29 @@ public final class Spool: @unchecked Sendable {
         return String(name.dropFirst(".mnistd-".count).dropLast(".tmp".count))
     }
 
+    /// Writes a batch's reports under their temporary names ahead of `commit`, on the caller's
+    /// thread: creating files is what costs most on some filesystems (ext4 without a journal
+    /// checks recently deleted inodes one by one), and the classifier has time the writer lacks.
+    /// A report that cannot be written here is left for `commit`, which tells why.
+    public func prepare(_ batch: [(ClaimedInput, Outcome)]) {
+        let sync = batch.count <= Self.filesFlushedAlone
+        for (input, outcome) in batch {
+            let (directory, _, bytes) = destination(of: outcome)
+            let temporary = "\(directory)/\(Self.temporaryName(input.id))"
+            // Only a fresh temporary: one already there (a crash's) is commit's to judge.
+            guard (try? createFile(temporary, bytes, sync: sync)) != nil else { continue }
+            lock.withLock { prepared[input.id] = sync }
+        }
+    }
+
+    /// Where an outcome's report goes, its suffix and its bytes.
+    private func destination(of outcome: Outcome) -> (directory: String, suffix: String, bytes: [UInt8]) {
+        switch outcome {
+        case .classified(let csv): (directories.outbox, ".csv", csv)
+        case .failed(let reason): (directories.failed, ".error", Array((reason + "\n").utf8))
+        }
+    }
+
     /// Publishes the outcomes of a batch of claimed inputs with one flush to disk for all.
     public func commit(_ batch: [(ClaimedInput, Outcome)]) throws -> [Committed] {
         struct Report {
@@ -183,14 +210,16 @@ public final class Spool: @unchecked Sendable {
         // syncfs flushes everything dirty on the filesystem, ours or not: worth it for a
         // batch, not for one or two files, which are fsynced alone.
         let flushEach = batch.count <= Self.filesFlushedAlone
-        for (input, outcome) in batch {
-            let (directory, suffix, bytes): (String, String, [UInt8])
-            switch outcome {
-            case .classified(let csv): (directory, suffix, bytes) = (directories.outbox, ".csv", csv)
-            case .failed(let reason): (directory, suffix, bytes) = (directories.failed, ".error", Array((reason + "\n").utf8))
-            }
+        let written = lock.withLock { batch.map { prepared.removeValue(forKey: $0.0.id) } }
+        for ((input, outcome), synced) in zip(batch, written) {
+            let (directory, suffix, bytes) = destination(of: outcome)
             let temporary = "\(directory)/\(Self.temporaryName(input.id))"
             var report = Report(directory: directory, suffix: suffix, temporary: temporary)
+            // Written whole by `prepare`, and on disk by the time it is linked.
+            if let synced, synced || !flushEach {
+                reports.append(report)
+                continue
+            }
             // A temporary already there is left by a crash or by an attempt the disk refused:
             // if it was published, that name stands; otherwise it is written again.
             if let existing = linkStatus(temporary) {
