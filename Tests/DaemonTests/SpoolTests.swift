@@ -178,6 +178,11 @@ final class SpoolTests: XCTestCase {
                        ["source,label\r\n", "source,label\r\n", "written by commit\r\n", "written by commit\r\n"])
         XCTAssertEqual(try contents("processed"), ["a.png", "b.png", "c.png", "d.png"])
         XCTAssertEqual(try contents("inbox/.claimed"), [])
+        // One or two files are fsynced one by one at commit: nothing to write ahead.
+        try drop("e.png")
+        let single = try XCTUnwrap(try claim("e.png"))
+        spool.prepare([(single, csv)])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/outbox/\(Spool.temporaryName(single.id))"))
     }
 
     func testDeleteProcessedRemovesClassifiedInputsOnly() throws {

@@ -70,9 +70,9 @@ public final class Spool: @unchecked Sendable {
     private var unsettled: [String] = []
     private var unsettledClaims: Set<String> = []
     /// Claims whose report `prepare` wrote whole under its temporary name, for `commit` to use
-    /// as it is (a temporary found otherwise may be a crash's half-written one), and whether
-    /// it was fsynced (a batch of one or two is not flushed as a whole).
-    private var prepared: [String: Bool] = [:]
+    /// as it is when it flushes the batch as a whole (a temporary found otherwise may be a
+    /// crash's half-written one).
+    private var prepared: Set<String> = []
 
     public init(directories: StateDirectories, deleteProcessed: Bool = false) throws {
         self.directories = directories
@@ -178,15 +178,16 @@ public final class Spool: @unchecked Sendable {
     /// Writes a batch's reports under their temporary names ahead of `commit`, on the caller's
     /// thread: creating files is what costs most on some filesystems (ext4 without a journal
     /// checks recently deleted inodes one by one), and the classifier has time the writer lacks.
-    /// A report that cannot be written here is left for `commit`, which tells why.
+    /// A report that cannot be written here is left for `commit`, which tells why. Batches of
+    /// one or two, whose files are fsynced one by one, are left to `commit` whole.
     public func prepare(_ batch: [(ClaimedInput, Outcome)]) {
-        let sync = batch.count <= Self.filesFlushedAlone
+        guard batch.count > Self.filesFlushedAlone else { return }
         for (input, outcome) in batch {
             let (directory, _, bytes) = destination(of: outcome)
             let temporary = "\(directory)/\(Self.temporaryName(input.id))"
             // Only a fresh temporary: one already there (a crash's) is commit's to judge.
-            guard (try? createFile(temporary, bytes, sync: sync)) != nil else { continue }
-            lock.withLock { prepared[input.id] = sync }
+            guard (try? createFile(temporary, bytes, sync: false)) != nil else { continue }
+            _ = lock.withLock { prepared.insert(input.id) }
         }
     }
 
@@ -210,13 +211,14 @@ public final class Spool: @unchecked Sendable {
         // syncfs flushes everything dirty on the filesystem, ours or not: worth it for a
         // batch, not for one or two files, which are fsynced alone.
         let flushEach = batch.count <= Self.filesFlushedAlone
-        let written = lock.withLock { batch.map { prepared.removeValue(forKey: $0.0.id) } }
-        for ((input, outcome), synced) in zip(batch, written) {
+        let written = lock.withLock { batch.map { prepared.remove($0.0.id) != nil } }
+        for ((input, outcome), wasPrepared) in zip(batch, written) {
             let (directory, suffix, bytes) = destination(of: outcome)
             let temporary = "\(directory)/\(Self.temporaryName(input.id))"
             var report = Report(directory: directory, suffix: suffix, temporary: temporary)
-            // Written whole by `prepare`, and on disk by the time it is linked.
-            if let synced, synced || !flushEach {
+            // Written whole by `prepare`, and on disk by the time it is linked (the syncfs
+            // below); a lone commit (a retry) fsyncs its own file instead, written again.
+            if wasPrepared && !flushEach {
                 reports.append(report)
                 continue
             }
