@@ -113,7 +113,8 @@ public final class MNISTDaemon {
         let serverThread = WorkerThread(name: "control") { server.run() }
         let watcherThread = WorkerThread(name: "inbox-watcher") { watcher.run() }
         let model = models.current
-        logger.notice("mnistd started: watching \(directories.inbox) with model \(model.id)", metadata: [
+        let inference = model.quantized == nil ? "float" : "8-bit, \(QuantizedNetwork.kernelName)"
+        logger.notice("mnistd started: watching \(directories.inbox) with model \(model.id) (\(inference) inference)", metadata: [
             "model": "\(model.id)", "file": "\(model.path)",
         ])
         notifier.ready(status: "watching \(directories.inbox) with model \(model.id)")

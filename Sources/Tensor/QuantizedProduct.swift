@@ -18,7 +18,7 @@ public enum QuantizedKernelPath: Sendable {
         }
     }
 
-    /// The paths this CPU can run.
+    /// The paths this CPU can run, slowest first.
     public static var available: [QuantizedKernelPath] {
         [.portable] + (qk_avx2_available() != 0 ? [.avx2] : []) + (qk_vnni_available() != 0 ? [.vnni] : [])
     }
