@@ -39,5 +39,8 @@ final class UntrustedInputTests: XCTestCase {
             }
         }
         XCTAssertNoThrow(try LoadedModel.load(path: "\(repositoryRoot)/Tests/FuzzCorpus/weights/conv-batchnorm.weights"))
+        // The seed that carries activation ranges loads as an 8-bit model, for the fuzzer to mutate.
+        let eightBit = try LoadedModel.load(path: "\(repositoryRoot)/Tests/FuzzCorpus/weights/eight-bit-conv.weights")
+        XCTAssertNotNil(eightBit.quantized)
     }
 }
