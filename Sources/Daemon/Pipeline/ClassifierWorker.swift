@@ -114,10 +114,11 @@ public final class ClassifierWorker: @unchecked Sendable {
             }
         }
         decoded.removeAll()
-        spool.prepare(classified.map { ($0.input, $0.outcome) })
-        // Waiting for the writer (a full or refusing disk) is not being stuck: the watchdog's
-        // clock stops here, so a long disk episode does not get the daemon killed.
+        // Waiting for the disk (writing reports ahead, or for the writer on a full or refusing
+        // disk) is not being stuck: the watchdog's clock stops here, so a long disk episode
+        // does not get the daemon killed.
         lock.withLock { workStarted = nil }
+        spool.prepare(classified.map { ($0.input, $0.outcome) })
         writer.submit(ClassifiedBatch(inputs: classified, modelID: model.id, startedMicroseconds: started))
     }
 }
