@@ -153,6 +153,7 @@ public final class MNISTDaemon {
         workerThread.join()
         writer.close()
         writerThread.join()
+        spool.discardSpareClaimDirectory()
         logger.notice("mnistd stopped")
     }
 

@@ -185,6 +185,31 @@ final class SpoolTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: "\(root)/outbox/\(Spool.temporaryName(single.id))"))
     }
 
+    /// The claim directory made ahead is the next claim's; one removed by hand is replaced;
+    /// a clean stop removes it, and after a crash the next start does.
+    func testAClaimDirectoryMadeAheadServesTheNextClaim() throws {
+        spool.prepareClaimDirectory()
+        let spare = try XCTUnwrap(try contents("inbox/.claimed").first)
+        try drop("a.png")
+        XCTAssertEqual(try claim("a.png")?.directory, "\(root)/inbox/.claimed/\(spare)")
+
+        spool.prepareClaimDirectory()
+        let removed = try XCTUnwrap(try contents("inbox/.claimed").first { $0 != spare })
+        XCTAssertEqual(rmdir("\(root)/inbox/.claimed/\(removed)"), 0)
+        try drop("b.png")
+        let b = try XCTUnwrap(try claim("b.png"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: b.path))
+
+        spool.prepareClaimDirectory()
+        XCTAssertEqual(try contents("inbox/.claimed").count, 3)
+        spool.discardSpareClaimDirectory()
+        XCTAssertEqual(try contents("inbox/.claimed").count, 2)
+        spool.prepareClaimDirectory()
+        let pending = try Spool(directories: spool.directories).unfinished()
+        XCTAssertEqual(pending.map(\.name), ["a.png", "b.png"])
+        XCTAssertEqual(try contents("inbox/.claimed").count, 2, "the crash's empty spare is removed")
+    }
+
     func testDeleteProcessedRemovesClassifiedInputsOnly() throws {
         spool = try Spool(directories: StateDirectories(stateDirectory: root), deleteProcessed: true)
         try drop("digit.png")

@@ -120,5 +120,6 @@ public final class ClassifierWorker: @unchecked Sendable {
         lock.withLock { workStarted = nil }
         spool.prepare(classified.map { ($0.input, $0.outcome) })
         writer.submit(ClassifiedBatch(inputs: classified, modelID: model.id, startedMicroseconds: started))
+        spool.prepareClaimDirectory()
     }
 }
