@@ -163,6 +163,8 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(try runCommand("/usr/bin/chattr", ["-i", daemon.failed]).status, 0)
         XCTAssertTrue(waitUntil(timeout: 30) { FileManager.default.fileExists(atPath: self.daemon.failed + "/bad.png.error") }, daemon.log)
         XCTAssertTrue(try String(contentsOfFile: daemon.failed + "/bad.png.error", encoding: .utf8).contains("bad.png: not a PNG"))
+        // The episode's end is logged once the commit that published the file has returned.
+        XCTAssertTrue(waitUntil(timeout: 10) { self.occurrences("results can be written again") > 0 }, daemon.log)
         XCTAssertEqual(occurrences("results can be written again"), 1)
         XCTAssertEqual(daemon.stop(), 0)
         XCTAssertEqual(waitingInputs(), [])
