@@ -5,10 +5,7 @@ extension Network {
     /// network will meet), when the network has an 8-bit form; leaves them nil otherwise.
     /// Each range is the largest value its ReLU put out: nothing the network saw is clipped.
     public mutating func measureActivationRanges(on images: LabeledImages, limit: Int = 10_000) {
-        let rectifiers = layers.indices.filter { index in
-            index > 0 && (layers[index] as? Activation)?.function == .relu
-                && (layers[index - 1] is Convolution2D || layers[index - 1] is Dense)
-        }
+        let rectifiers = QuantizedNetwork.rangedLayers(of: self)
         activationRanges = nil
         let sample = images.prefix(limit)
         guard !rectifiers.isEmpty, sample.count > 0 else { return }

@@ -80,7 +80,6 @@ extension QuantizedNetwork {
             }
         }
         var (input, output) = workspace.batchBuffers
-        var inputLength = flatCount
         for step in batchSteps {
             let target = UncheckedSendable((input, output, logits))
             switch step {
@@ -90,10 +89,8 @@ extension QuantizedNetwork {
                     weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
                                     rows: partRange(part, of: parts, count: batch), into: output, stride: weights.columns)
                 }
-                inputLength = weights.columns
                 swap(&input, &output)
             case .logits(let weights, let inputs):
-                precondition(inputs == inputLength)
                 parallelFor(parts) { part in
                     let (input, _, logits) = target.value
                     weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
@@ -111,23 +108,20 @@ extension QuantizedNetwork {
         var (input, output) = buffers
         // Copied so that reads past the image's end stay inside the workspace.
         input.update(from: pixels, count: inputShape.count)
-        var length = inputShape.count
         for step in imageSteps {
             switch step {
             case .convolution(let weights, let shape):
                 weights.product(QuantizedRows(convolutionOver: input, width: shape.width, channels: shape.inputChannels,
                                               kernel: shape.kernel, outputWidth: shape.outputWidth),
                                 rows: 0..<shape.outputPlane, into: output, stride: shape.outputChannels)
-                length = shape.outputPlane * shape.outputChannels
             case .maxPool(let shape):
                 maxPool(output, input, shape)
-                length = shape.channels * (shape.height / 2) * (shape.width / 2)
             case .dense, .logits:
                 preconditionFailure("batch steps run on the batch")
             }
             swap(&input, &output)
         }
-        flat.update(from: input, count: length)
+        flat.update(from: input, count: flatCount)
     }
 
     /// 2×2 max pooling, stride 2, channels last: bytes compare as the values they stand for.

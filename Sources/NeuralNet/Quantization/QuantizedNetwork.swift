@@ -25,6 +25,15 @@ public struct QuantizedNetwork: Sendable {
             case .dense, .logits: false
             }
         }
+
+        /// Values the step puts out per image.
+        var outputCount: Int {
+            switch self {
+            case .convolution(_, let shape): shape.outputChannels * shape.outputPlane
+            case .maxPool(let shape): shape.channels * (shape.height / 2) * (shape.width / 2)
+            case .dense(let weights, _), .logits(let weights, _): weights.columns
+            }
+        }
     }
 
     /// Run image by image (until the network flattens), then on the batch.
@@ -59,29 +68,23 @@ public struct QuantizedNetwork: Sendable {
         inputShape = network.inputShape
         classCount = network.classCount
         temperature = network.temperature
-        var shapes = [network.inputShape.count]
-        for step in imageSteps {
-            switch step {
-            case .convolution(_, let shape): shapes.append(shape.outputChannels * shape.outputPlane)
-            case .maxPool(let shape): shapes.append(shape.channels * (shape.height / 2) * (shape.width / 2))
-            default: break
-            }
-        }
-        flatCount = shapes.last!
-        largestImageActivation = shapes.max()!
-        largestBatchRow = batchSteps.map { step in
-            switch step {
-            case .dense(let weights, let inputs), .logits(let weights, let inputs): max(inputs, weights.columns)
-            default: 0
-            }
-        }.max()!
+        let imageCounts = [network.inputShape.count] + imageSteps.map(\.outputCount)
+        flatCount = imageCounts.last!
+        largestImageActivation = imageCounts.max()!
+        largestBatchRow = max(flatCount, batchSteps.map(\.outputCount).max()!)
+    }
+
+    /// The ReLU layers, one activation range each (in a network with an 8-bit form, each
+    /// follows a convolution or a dense layer).
+    static func rangedLayers(of network: Network) -> [Int] {
+        network.layers.indices.dropFirst().filter { (network.layers[$0] as? Activation)?.function == .relu }
     }
 
     private enum Plan { case success([Step]), failure(String) }
 
     private static func plan(_ network: Network) -> Plan {
         guard let ranges = network.activationRanges else { return .failure("the weights have no activation ranges") }
-        let rectifiers = network.layers.indices.dropFirst().filter { (network.layers[$0] as? Activation)?.function == .relu }.count
+        let rectifiers = rangedLayers(of: network).count
         guard ranges.count == rectifiers else {
             return .failure("the weights hold \(ranges.count) activation ranges for \(rectifiers) ReLU layers")
         }
