@@ -48,20 +48,40 @@ public final class MNISTDaemon {
     let counters = DaemonCounters()
     let notifier = ServiceNotifier()
 
+    /// The signals the main loop waits for.
+    static let stopAndReloadSignals: sigset_t = {
+        var signals = sigset_t()
+        sigemptyset(&signals)
+        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
+        return signals
+    }()
+
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
+        // Signals are taken synchronously by this thread alone, before any other thread
+        // exists (loading the model starts the kernel pool): every thread inherits the mask,
+        // so none of them dies of a SIGTERM meant for the main loop.
+        var signals = Self.stopAndReloadSignals
+        pthread_sigmask(SIG_BLOCK, &signals, nil)
         self.configuration = configuration
         self.logger = logger
         store = try ModelStore(directory: configuration.directories.models)
-        models = ModelHolder(try Self.startupModel(configuration.weightsPath, store: store))
+        models = ModelHolder(try Self.startupModel(configuration.weightsPath, store: store, logger: logger))
         spool = try Spool(directories: configuration.directories, deleteProcessed: configuration.deleteProcessed)
         queue = WorkQueue(capacity: configuration.queueCapacity)
     }
 
     /// The model to start with: the one given, else the store's active one, else the shipped
-    /// default; a given or shipped model is kept in the store and made active.
-    static func startupModel(_ path: String?, store: ModelStore) throws -> LoadedModel {
+    /// default; a given or shipped model is kept in the store and made active. An active model
+    /// that no longer loads (refused by a stricter check, or damaged) gives way to the shipped
+    /// one, so that one bad model cannot keep the daemon from starting.
+    static func startupModel(_ path: String?, store: ModelStore, logger: Logger) throws -> LoadedModel {
         if path == nil, let active = store.activeID {
-            return try store.load(active)
+            do {
+                return try store.load(active).loggingWarnings(to: logger)
+            } catch {
+                logger.error("cannot load the active model \(active), starting with the shipped model instead: \(error)",
+                             metadata: ["model": "\(active)", "error": "\(error)"])
+            }
         }
         guard let path = path ?? DefaultWeights.locate() else {
             throw StartupError(description: "no --weights given and no default model found; looked in:\n  "
@@ -69,7 +89,7 @@ public final class MNISTDaemon {
         }
         let model = try store.add(LoadedModel.load(path: path).weights)
         try store.activate(model.id)
-        return model
+        return model.loggingWarnings(to: logger)
     }
 
     /// One line for `systemctl status`.
@@ -79,13 +99,7 @@ public final class MNISTDaemon {
 
     /// Runs until a stop signal; returns once the batch in hand is committed.
     public func run() throws {
-        // Signals are taken synchronously by this thread alone; the threads started below
-        // inherit the mask and never see them.
-        var signals = sigset_t()
-        sigemptyset(&signals)
-        for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&signals, signal) }
-        pthread_sigmask(SIG_BLOCK, &signals, nil)
-
+        var signals = Self.stopAndReloadSignals
         let directories = configuration.directories
         let spool = self.spool
         let watcher = try InboxWatcher(inbox: directories.inbox, queue: queue, logger: logger) {
@@ -164,7 +178,8 @@ public final class MNISTDaemon {
         notifier.reloading()
         defer { notifier.ready(status: "watching \(configuration.directories.inbox) with model \(models.current.id)") }
         do {
-            let model = try store.activeID.map { try store.load($0) } ?? LoadedModel.load(path: models.current.path)
+            let model = try (store.activeID.map { try store.load($0) } ?? LoadedModel.load(path: models.current.path))
+                .loggingWarnings(to: logger)
             models.replace(with: model)
             logger.notice("reloaded the model: \(model.id)", metadata: ["model": "\(model.id)", "file": "\(model.path)"])
             return ControlReply(ok: true, message: "active model: \(model.id)")

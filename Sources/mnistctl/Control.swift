@@ -13,19 +13,19 @@ struct SocketOptions: ParsableArguments {
     @Flag(help: "Print the daemon's JSON reply as it is.")
     var json = false
 
+    /// The system daemon's socket when it is there, even out of this user's reach (then the
+    /// connection says permission denied, not that some other socket is missing).
     var path: String {
-        socket ?? (access("/run/mnistd/control.sock", F_OK) == 0 ? "/run/mnistd/control.sock" : "./var/mnistd.sock")
+        if let socket { return socket }
+        let systemSocket = "/run/mnistd/control.sock"
+        return access(systemSocket, F_OK) == 0 || errno == EACCES ? systemSocket : "./var/mnistd.sock"
     }
 
     /// Sends a request; prints the raw reply with --json; a refusal is an error either way.
     func send(_ request: ControlRequest) throws -> ControlReply {
-        let reply: ControlReply
-        do {
-            reply = try ControlClient(socketPath: path).send(request)
-        } catch {
-            throw ValidationError("\(error)")
-        }
-        if json { print(String(decoding: ControlCoding.encode(reply).dropLast(), as: UTF8.self)) }
+        // Not reaching the daemon is a runtime failure (exit 1), not a usage error.
+        let reply = try ControlClient(socketPath: path).send(request)
+        if json { print(String(decoding: ControlCoding.encode(reply: reply).dropLast(), as: UTF8.self)) }
         guard reply.ok else { throw DaemonRefusal(message: reply.error ?? "the daemon refused without a reason") }
         return reply
     }

@@ -30,7 +30,8 @@ struct Predict: ParsableCommand {
         for file in files {
             let input = try decoder.decode(path: file, displayName: file)
             let probabilities = classifier.probabilities(model, pixels: input.pixels)
-            let predictions = Prediction.judge(probabilities[...], of: input, model: model, minimumConfidence: minConfidence)
+            let predictions = try Prediction.judge(probabilities[...], of: input, named: file, model: model,
+                                                   minimumConfidence: minConfidence)
             PredictionCSV.appendRows(to: &csv, source: basename(file), predictions: predictions, probabilities: probabilities[...],
                                      classes: classes, model: model.id)
         }

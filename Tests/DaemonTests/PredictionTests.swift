@@ -26,7 +26,7 @@ final class PredictionTests: XCTestCase {
         var network = Network(kind: .mlpSeed, seed: 1)
         network.temperature = 0.05   // near one-hot probabilities: confidence alone passes everything
         let profile = InputProfile(boxHeight: 20, boxWidth: 20, coverage: 0.02...0.3, mass: 20...230)
-        let model = LoadedModel(weights: WeightsFile(network: network, inputProfile: profile), path: "")
+        let model = try LoadedModel(weights: WeightsFile(network: network, inputProfile: profile), path: "")
         var digitLike = [UInt8](repeating: 0, count: 784), frameFilling = digitLike
         for y in 4..<24 { for x in 10..<18 { digitLike[y * 28 + x] = 255 } }    // 20×8 box, 20% covered
         for y in 0..<28 { for x in 0..<28 where (x + y) % 3 == 0 { frameFilling[y * 28 + x] = 255 } } // 28×28 box
@@ -34,9 +34,9 @@ final class PredictionTests: XCTestCase {
         let probabilities = classifierProbabilities(model, input)
         XCTAssertGreaterThan(probabilities[0..<10].max()!, 0.5, "confident enough")
         XCTAssertGreaterThan(probabilities[10..<20].max()!, 0.5, "confident enough")
-        let judged = Prediction.judge(probabilities[...], of: input, model: model, minimumConfidence: 0.5)
+        let judged = try Prediction.judge(probabilities[...], of: input, named: "two.idx", model: model, minimumConfidence: 0.5)
         XCTAssertEqual(judged.map(\.status), [.ok, .uncertain])
-        XCTAssertEqual(Prediction.judge(probabilities[...], of: input, model: model, minimumConfidence: nil).map(\.status), [.ok, .ok],
+        XCTAssertEqual(try Prediction.judge(probabilities[...], of: input, named: "two.idx", model: model, minimumConfidence: nil).map(\.status), [.ok, .ok],
                        "without the reject option every inked image is answered")
     }
 

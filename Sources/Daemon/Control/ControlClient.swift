@@ -21,10 +21,14 @@ public struct ControlClient: Sendable {
         do { address = try UnixSocketAddress(path: socketPath) } catch { throw Failure(description: "\(error)") }
         let connected = address.connect(fd)
         guard connected == 0 else {
-            let reason = String(cString: strerror(errno))
-            throw Failure(description: "\(socketPath): cannot connect (\(reason)); is mnistd running with this --socket?")
+            let code = errno
+            if code == EACCES {
+                throw Failure(description: "\(socketPath): permission denied\(Self.accessHint(socketPath))")
+            }
+            throw Failure(description: "\(socketPath): cannot connect (\(String(cString: strerror(code)))); is mnistd running with this --socket?")
         }
-        let line = ControlCoding.encode(request)
+        let line: [UInt8]
+        do { line = try ControlCoding.encode(request) } catch { throw Failure(description: "cannot encode the request: \(error)") }
         var sent = 0, refusedBeforeReading = false
         while sent < line.count {
             let n = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, line.count - sent, Int32(MSG_NOSIGNAL)) }
@@ -46,11 +50,28 @@ public struct ControlClient: Sendable {
             }
             reply += chunk[0..<n]
         }
-        let end = reply.firstIndex(of: UInt8(ascii: "\n"))!
+        let end = reply.firstIndex(of: UInt8(ascii: "\n")) ?? reply.endIndex
         do {
             return try ControlCoding.decode(ControlReply.self, from: Array(reply[..<end]))
         } catch {
             throw Failure(description: "\(socketPath): unreadable reply: \(String(decoding: reply[..<end], as: UTF8.self))")
         }
+    }
+
+    /// Who may connect, for a permission error: the group of the socket, or of the nearest
+    /// directory above it that this user can see (the socket itself may be out of sight).
+    static func accessHint(_ socketPath: String) -> String {
+        var path = socketPath
+        while !path.isEmpty {
+            var info = stat()
+            if lstat(path, &info) == 0 {
+                guard info.st_gid != 0 else { return " (only root and the daemon's user may use it)" }
+                let group = getgrgid(info.st_gid).flatMap { $0.pointee.gr_name }.map { String(cString: $0) } ?? "\(info.st_gid)"
+                return " (root, the daemon's user and members of group \(group) may use it: `sudo usermod -aG \(group) $USER`, then log in again)"
+            }
+            guard let slash = path.lastIndex(of: "/"), slash != path.startIndex else { break }
+            path = String(path[..<slash])
+        }
+        return ""
     }
 }

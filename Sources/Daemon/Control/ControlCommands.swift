@@ -67,7 +67,7 @@ final class ControlCommands: @unchecked Sendable {
             target = versions[index + 1].id
         }
         do {
-            let model = try store.load(target)
+            let model = try store.load(target).loggingWarnings(to: logger)
             try store.activate(model.id)
             models.replace(with: model)
             logger.notice("rolled back to model \(model.id) (asked by uid \(peer.uid))", metadata: ["model": "\(model.id)"])
@@ -85,7 +85,8 @@ final class ControlCommands: @unchecked Sendable {
             do {
                 let input = try decoder.decode(path: file, displayName: file)
                 let probabilities = classifier.probabilities(model, pixels: input.pixels)
-                let predictions = Prediction.judge(probabilities[...], of: input, model: model, minimumConfidence: minimumConfidence)
+                let predictions = try Prediction.judge(probabilities[...], of: input, named: file, model: model,
+                                                       minimumConfidence: minimumConfidence)
                 return FilePrediction(file: file, labels: predictions.map(\.label), statuses: predictions.map(\.status),
                                       confidences: predictions.map { (Double($0.confidence) * 1e6).rounded() / 1e6 },
                                       model: model.id)

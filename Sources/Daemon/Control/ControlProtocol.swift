@@ -149,11 +149,22 @@ public struct RetrainingState: Codable, Sendable, Equatable {
 
 /// JSON lines, the same way at both ends.
 public enum ControlCoding {
-    public static func encode<T: Encodable>(_ value: T) -> [UInt8] {
+    /// Throws for what JSON cannot say (NaN, infinity), wherever it hides in `value`.
+    public static func encode<T: Encodable>(_ value: T) throws -> [UInt8] {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        // Our own types always encode; a failure here is a programming error.
-        return Array(try! encoder.encode(value)) + [UInt8(ascii: "\n")]
+        return Array(try encoder.encode(value)) + [UInt8(ascii: "\n")]
+    }
+
+    /// A reply's line, always: one that cannot be encoded is answered by a failure saying so
+    /// (with the reason) rather than by a crash or by silence.
+    public static func encode(reply: ControlReply) -> [UInt8] {
+        do {
+            return try encode(reply)
+        } catch {
+            let failure = ControlReply.failure("the daemon could not encode its reply: \(error)")
+            return (try? encode(failure)) ?? Array(#"{"error":"the daemon could not encode its reply","ok":false}"#.utf8) + [UInt8(ascii: "\n")]
+        }
     }
 
     public static func decode<T: Decodable>(_ type: T.Type, from line: [UInt8]) throws -> T {

@@ -229,7 +229,7 @@ public final class ControlServer: @unchecked Sendable {
 
     /// A one-line reply to a client that will not be served; best effort, never blocks.
     private func sendAndClose(_ fd: Int32, _ reply: ControlReply) {
-        let bytes = ControlCoding.encode(reply)
+        let bytes = ControlCoding.encode(reply: reply)
         _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
         close(fd)
     }
@@ -284,7 +284,7 @@ public final class ControlServer: @unchecked Sendable {
     }
 
     private func reply(_ client: inout Client, _ reply: ControlReply, thenClose: Bool) {
-        client.output += ControlCoding.encode(reply)
+        client.output += ControlCoding.encode(reply: reply)
         client.closing = client.closing || thenClose
         flush(&client)
     }

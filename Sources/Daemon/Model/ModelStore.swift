@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Formats
+import Logging
 import NeuralNet
 
 /// The model versions kept in `DIR/models/`: `<id>.weights` each (the id is the kind and a
@@ -34,6 +35,8 @@ public final class ModelStore: @unchecked Sendable {
     /// Keeps a model (once per id) and returns it as loaded from the store.
     public func add(_ weights: WeightsFile) throws -> LoadedModel {
         let id = weights.modelID
+        // Refused before it is stored when it cannot classify.
+        _ = try LoadedModel(weights: weights, path: path(of: id))
         try lock.withLock {
             if access(path(of: id), F_OK) != 0 { try writeFileAtomically(path(of: id), weights.encoded()) }
         }
@@ -73,12 +76,41 @@ public final class ModelStore: @unchecked Sendable {
 }
 
 extension LoadedModel {
-    /// How `models` and `status` describe this model.
+    /// How `models` and `status` describe this model. Numbers come from the metadata only
+    /// when they are finite and in range (see `metadataWarnings`).
     public func version(active: Bool) -> ModelVersion {
         ModelVersion(id: id, kind: network.kind.rawValue, active: active,
-                     accuracy: (metadata["validation_accuracy"] ?? metadata["test_accuracy"]).flatMap(Double.init),
-                     dataset: metadata["dataset"], epochs: metadata["epochs"].flatMap(Int.init),
-                     trainSeconds: metadata["train_seconds"].flatMap(Double.init), created: metadata["created"])
+                     accuracy: reportedNumber("validation_accuracy") ?? reportedNumber("test_accuracy"),
+                     dataset: metadata["dataset"], epochs: reportedNumber("epochs").map { Int($0) },
+                     trainSeconds: reportedNumber("train_seconds"), created: metadata["created"])
+    }
+
+    /// The metadata numbers reported, and the values each may take; epochs are whole.
+    static let reportedNumbers: [String: ClosedRange<Double>] = [
+        "validation_accuracy": 0...1, "test_accuracy": 0...1, "epochs": 1...1_000_000, "train_seconds": 0...1e9,
+    ]
+
+    private func reportedNumber(_ key: String) -> Double? {
+        guard let text = metadata[key], let range = Self.reportedNumbers[key], let value = Double(text),
+              range.contains(value), key != "epochs" || value.rounded() == value else { return nil }
+        return value
+    }
+
+    /// Metadata numbers that are not what they claim to be, in words: each is left out of
+    /// what the model reports, and the daemon says so when it loads the model.
+    public var metadataWarnings: [String] {
+        Self.reportedNumbers.sorted { $0.key < $1.key }.compactMap { key, range in
+            guard let text = metadata[key], reportedNumber(key) == nil else { return nil }
+            return "\(path): metadata \(key)=\"\(text)\" is not a number in \(range); ignored"
+        }
+    }
+}
+
+extension LoadedModel {
+    /// Says what is wrong with the metadata, once, when the model is put to use.
+    func loggingWarnings(to logger: Logger) -> LoadedModel {
+        for warning in metadataWarnings { logger.warning("\(warning)", metadata: ["model": "\(id)", "file": "\(path)"]) }
+        return self
     }
 }
 

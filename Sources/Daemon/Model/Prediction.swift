@@ -35,10 +35,15 @@ public struct Prediction: Equatable, Sendable {
     }
 
     /// Each image's prediction from `probabilities` (one row of `classes` per image of `input`).
-    public static func judge(_ probabilities: ArraySlice<Float>, of input: DecodedInput, model: LoadedModel,
-                             minimumConfidence: Float?) -> [Prediction] {
+    /// Probabilities that are not finite numbers answer nothing: the input fails, saying which
+    /// image, rather than pass NaN off as an answer.
+    public static func judge(_ probabilities: ArraySlice<Float>, of input: DecodedInput, named source: String,
+                             model: LoadedModel, minimumConfidence: Float?) throws -> [Prediction] {
         let classes = model.network.classCount, side = DigitNormalization.side, size = side * side
         let base = probabilities.startIndex
+        if let bad = probabilities.firstIndex(where: { !$0.isFinite }) {
+            throw NonFiniteProbabilities(file: source, image: (bad - base) / classes, model: model.id)
+        }
         return input.hasInk.indices.map { image in
             let typical = minimumConfidence == nil || model.inputProfile.map {
                 $0.admits(input.pixels[image * size..<(image + 1) * size], height: side, width: side)
@@ -46,6 +51,17 @@ public struct Prediction: Equatable, Sendable {
             return Prediction(probabilities: probabilities[base + image * classes..<base + (image + 1) * classes],
                               hasInk: input.hasInk[image], typical: typical, minimumConfidence: minimumConfidence)
         }
+    }
+}
+
+/// Why an input got no predictions although it was decoded.
+public struct NonFiniteProbabilities: Error, CustomStringConvertible {
+    public let file: String
+    public let image: Int
+    public let model: String
+
+    public var description: String {
+        "\(file): model \(model) gave image \(image) probabilities that are not finite numbers (NaN or infinity); no answer for this input"
     }
 }
 

@@ -102,13 +102,18 @@ public final class ClassifierWorker: @unchecked Sendable {
         for (input, result) in zip(claimed, decoded) {
             switch result {
             case .success(let digits):
-                var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
                 let rows = probabilities[cursor..<cursor + digits.count * classes]
-                let predictions = Prediction.judge(rows, of: digits, model: model, minimumConfidence: minimumConfidence)
-                PredictionCSV.appendRows(to: &csv, source: input.name, predictions: predictions, probabilities: rows,
-                                         classes: classes, model: model.id)
                 cursor += digits.count * classes
-                classified.append(ClassifiedInput(input: input, outcome: .classified(csv: csv.bytes), predictions: predictions))
+                do {
+                    let predictions = try Prediction.judge(rows, of: digits, named: input.name, model: model,
+                                                           minimumConfidence: minimumConfidence)
+                    var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
+                    PredictionCSV.appendRows(to: &csv, source: input.name, predictions: predictions, probabilities: rows,
+                                             classes: classes, model: model.id)
+                    classified.append(ClassifiedInput(input: input, outcome: .classified(csv: csv.bytes), predictions: predictions))
+                } catch {
+                    classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
+                }
             case .failure(let error):
                 classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
             }

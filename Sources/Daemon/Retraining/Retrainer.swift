@@ -137,6 +137,26 @@ public final class Retrainer: @unchecked Sendable {
         }
     }
 
+    /// The validation gate: why a newly trained model, evaluated on the dataset's validation
+    /// images, may not replace the current one (accuracy `currentAccuracy` there); nil when it may.
+    static func gate(_ candidate: Evaluation, currentAccuracy: Double, minimumAccuracy: Double, force: Bool) -> String? {
+        let classes = candidate.confusion.classes
+        let nonFinite = stride(from: 0, to: candidate.probabilities.count, by: classes).count {
+            !candidate.probabilities[$0..<$0 + classes].allSatisfy(\.isFinite)
+        }
+        if nonFinite > 0 {
+            return "its probabilities are not finite numbers (NaN or infinity) on \(nonFinite) validation image(s): training diverged; the active model is unchanged"
+        }
+        let accuracy = Double(candidate.confusion.accuracy)
+        if accuracy < minimumAccuracy {
+            return "below the floor of \(fixed(minimumAccuracy * 100, 2))%; the active model is unchanged"
+        }
+        if accuracy < currentAccuracy && !force {
+            return "not better, kept the current model (retrain with --force to swap anyway)"
+        }
+        return nil
+    }
+
     private func run(_ request: RetrainingRequest, directory: String, name: String) {
         let network = Network(kind: request.kind, seed: 1)
         let data: LabeledDataset
@@ -157,7 +177,8 @@ public final class Retrainer: @unchecked Sendable {
                 let elapsed = Double(monotonicMicroseconds() - started) / 1e6
                 update {
                     $0.epoch = epoch
-                    $0.loss = Double(meanLoss)
+                    // A diverging run's loss is NaN or infinite: nothing to report, not a number to send.
+                    $0.loss = meanLoss.isFinite ? Double(meanLoss) : nil
                     $0.etaSeconds = elapsed / done * (total - done)
                 }
             case let .epochFinished(report):
@@ -175,20 +196,17 @@ public final class Retrainer: @unchecked Sendable {
         // changes no prediction, so the gate below judges the same model.
         let evaluation = Evaluation(network: trained, data: data.validation)
         let accuracy = Double(evaluation.confusion.accuracy)
-        let calibration = Calibration(fitting: evaluation, labels: data.validation.labels)
-        trained.temperature = calibration.temperature
         let currentModel = models.current
         let currentAccuracy = currentModel.network.classCount == network.classCount
             ? Double(Evaluation(network: currentModel.network, data: data.validation).confusion.accuracy) : 0
         update { $0.accuracy = accuracy }
-        let seconds = reports.last!.elapsedSeconds
+        let seconds = reports.last?.elapsedSeconds ?? 0
         let verdict = "new model \(fixed(accuracy * 100, 2))% on \(data.validationSource) of \(name), current \(currentModel.id) \(fixed(currentAccuracy * 100, 2))%"
-        guard accuracy >= minimumAccuracy else {
-            return finish(.refused, "\(verdict): below the floor of \(fixed(minimumAccuracy * 100, 2))%; the active model is unchanged")
+        if let refusal = Self.gate(evaluation, currentAccuracy: currentAccuracy, minimumAccuracy: minimumAccuracy, force: request.force) {
+            return finish(.refused, "\(verdict): \(refusal)")
         }
-        guard accuracy >= currentAccuracy || request.force else {
-            return finish(.refused, "\(verdict): not better, kept the current model (retrain with --force to swap anyway)")
-        }
+        let calibration = Calibration(fitting: evaluation, labels: data.validation.labels)
+        trained.temperature = calibration.temperature
         let weights = WeightsFile(network: trained, metadata: [
             "dataset": name, "epochs": String(recipe.epochs), "seed": "1",
             "validation_accuracy": fixed(accuracy, 4), "train_seconds": fixed(seconds, 1), "created": utcTimestamp(),

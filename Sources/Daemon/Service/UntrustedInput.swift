@@ -3,7 +3,8 @@ import NeuralNet
 
 /// Everything the daemon does with bytes that come from outside, by target: the input decoder
 /// (PNG through libpng and normalisation, IDX plain and gzip), the control request parser and
-/// the configuration-file parser; the weights loader; and the dataset validator. The fuzzer
+/// the configuration-file parser; the weights loader; the dataset validator; and the reply
+/// encoder, fed numbers and strings as hostile stored state could make them. The fuzzer
 /// drives each target, and the tests replay its corpus: any crash, hang or runaway allocation
 /// here is a bug.
 public enum UntrustedInput {
@@ -11,6 +12,7 @@ public enum UntrustedInput {
         case inputs
         case weights
         case dataset
+        case replies
     }
 
     static let decoder = InputDecoder(limits: InputLimits(maxFileBytes: 1 << 20, maxPNGPixels: 4_000_000, maxIDXImages: 1000))
@@ -46,6 +48,64 @@ public enum UntrustedInput {
                   let labels = try? parseIDX(Array(bytes[split...]), source: "labels", limits: limits),
                   let raw = try? pairImages(images, source: "images", labels: labels, labelSource: "labels") else { return }
             _ = try? LabeledDataset.validated(raw, source: "dataset", classes: 10)
+        case .replies:
+            exerciseReplyEncoder(bytes)
         }
+    }
+
+    /// A model to describe with fuzzed metadata (its weights do not matter to the reply).
+    static let describedModel = try? LoadedModel(weights: WeightsFile(network: Network(kind: .mlpSeed, seed: 1)), path: "fuzz")
+
+    /// Builds a reply of every kind of field from the bytes (numbers by bit pattern, so NaN and
+    /// infinity come up, and metadata text as a weights file could carry it): whatever is in it,
+    /// the encoder must give one line that reads back as a reply.
+    static func exerciseReplyEncoder(_ bytes: [UInt8]) {
+        var reader = FuzzReader(bytes: bytes)
+        guard var model = describedModel else { return }
+        var metadata: [String: String] = [:]
+        for key in LoadedModel.reportedNumbers.keys.sorted() + ["dataset", "created"] { metadata[key] = reader.text() }
+        model = (try? LoadedModel(weights: WeightsFile(network: model.network, metadata: metadata), path: reader.text())) ?? model
+        let state = RetrainingState(phase: .training, dataset: reader.text(), kind: reader.text(), epoch: reader.integer(),
+                                    epochs: reader.integer(), loss: reader.number(), accuracy: reader.number(),
+                                    etaSeconds: reader.number(), message: reader.text(), modelID: reader.text())
+        let status = DaemonStatus(version: reader.text(), uptimeSeconds: reader.number(), model: model.version(active: true),
+                                  queueDepth: reader.integer(), filesDone: reader.integer(), filesFailed: reader.integer(),
+                                  imagesClassified: reader.integer(),
+                                  latencyMilliseconds: LatencyPercentiles(p50: reader.number(), p90: reader.number(),
+                                                                          p99: reader.number(), samples: reader.integer()),
+                                  retraining: state)
+        let prediction = FilePrediction(file: reader.text(), labels: [reader.integer()], statuses: [.ok],
+                                        confidences: [reader.number()], error: reader.text(), model: reader.text())
+        let reply = ControlReply(ok: true, error: reader.text(), message: reader.text(), status: status,
+                                 models: [model.version(active: false)], predictions: [prediction])
+        let line = ControlCoding.encode(reply: reply)
+        guard line.last == UInt8(ascii: "\n"), line.dropLast().firstIndex(of: UInt8(ascii: "\n")) == nil,
+              (try? ControlCoding.decode(ControlReply.self, from: Array(line.dropLast()))) != nil else {
+            fatalError("the reply encoder gave no single line that reads back: \(String(decoding: line, as: UTF8.self))")
+        }
+    }
+}
+
+/// Hands out fuzz bytes as the values of a reply, zeros once they run out.
+private struct FuzzReader {
+    let bytes: [UInt8]
+    var position = 0
+
+    mutating func take(_ count: Int) -> ArraySlice<UInt8> {
+        let end = min(bytes.count, position + count)
+        defer { position = end }
+        return bytes[min(position, end)..<end]
+    }
+
+    mutating func number() -> Double {
+        Double(bitPattern: take(8).reduce(UInt64(0)) { $0 << 8 | UInt64($1) })
+    }
+
+    mutating func integer() -> Int { Int(truncatingIfNeeded: number().bitPattern) }
+
+    /// A length byte, then that many bytes as text (invalid UTF-8 repaired, as Swift reads it).
+    mutating func text() -> String {
+        let length = Int(take(1).first ?? 0)
+        return String(decoding: take(length), as: UTF8.self)
     }
 }

@@ -1,0 +1,146 @@
+@testable import Daemon
+import Formats
+import Logging
+import NeuralNet
+import TestSupport
+import XCTest
+
+/// Each control command's reply, given the daemon's pieces without a running daemon, and
+/// stored state a hostile or damaged weights file can leave behind.
+final class ControlCommandsTests: XCTestCase {
+    var root = ""
+
+    override func setUpWithError() throws {
+        root = "/tmp/mnistd-commands-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    let logger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
+    let peer = ControlPeer(pid: 1, uid: 0, gid: 0)
+
+    /// The commands over a store whose active model carries `metadata`.
+    func commands(activeMetadata metadata: [String: String]) throws -> ControlCommands {
+        let store = try ModelStore(directory: "\(root)/models")
+        let model = try store.add(WeightsFile(network: Network(kind: .mlpSeed, seed: 1), metadata: metadata))
+        try store.activate(model.id)
+        let models = ModelHolder(model)
+        let decoder = InputDecoder(limits: InputLimits())
+        let retrainer = try Retrainer(datasetsDirectory: "\(root)/datasets", store: store, models: models, decoder: decoder,
+                                      logger: logger, minimumAccuracy: 0.8, maxImages: 1000)
+        return ControlCommands(models: models, store: store, queue: WorkQueue(capacity: 8), counters: DaemonCounters(),
+                               retrainer: retrainer, decoder: decoder, minimumConfidence: nil, logger: logger,
+                               reload: { ControlReply(ok: true) })
+    }
+
+    /// The reply as it goes on the wire, read back.
+    func sent(_ reply: ControlReply) throws -> ControlReply {
+        let line = ControlCoding.encode(reply: reply)
+        XCTAssertEqual(line.last, UInt8(ascii: "\n"))
+        return try ControlCoding.decode(ControlReply.self, from: Array(line.dropLast()))
+    }
+
+    func testStatusAndModelsReportOnlyTheMetadataNumbersThatAreFiniteAndInRange() throws {
+        for bad in ["nan(1)", "nan", "inf", "-inf", "1e400", "-3", "", "0x1p3000"] {
+            let commands = try commands(activeMetadata: ["test_accuracy": bad, "epochs": bad, "train_seconds": bad])
+            let status = try sent(commands.handle(ControlRequest(command: "status"), from: peer))
+            XCTAssertTrue(status.ok, "\(bad): \(status.error ?? "")")
+            XCTAssertNil(try XCTUnwrap(status.status).model.accuracy, bad)
+            XCTAssertNil(try XCTUnwrap(status.status).model.epochs, bad)
+            let models = try sent(commands.handle(ControlRequest(command: "models"), from: peer))
+            XCTAssertTrue(models.ok, "\(bad): \(models.error ?? "")")
+            XCTAssertEqual(models.models?.count, 1)
+            XCTAssertNil(models.models?.first?.accuracy, bad)
+            XCTAssertEqual(commands.models.current.metadataWarnings.count, 3, "\(bad): each bad number is said")
+            XCTAssertTrue(commands.models.current.metadataWarnings[0].contains("metadata epochs=\"\(bad)\" is not a number in"),
+                          commands.models.current.metadataWarnings[0])
+            tearDown()
+            try setUpWithError()
+        }
+        let good = try commands(activeMetadata: ["test_accuracy": "0.9957", "epochs": "15", "train_seconds": "61.5"])
+        let model = try XCTUnwrap(try sent(good.handle(ControlRequest(command: "status"), from: peer)).status?.model)
+        XCTAssertEqual(model.accuracy, 0.9957)
+        XCTAssertEqual(model.epochs, 15)
+        XCTAssertEqual(model.trainSeconds, 61.5)
+        XCTAssertEqual(good.models.current.metadataWarnings, [])
+        tearDown()
+        try setUpWithError()
+        let outOfRange = try commands(activeMetadata: ["test_accuracy": "1.5", "epochs": "1.5", "train_seconds": "1.5"])
+        XCTAssertEqual(outOfRange.models.current.metadataWarnings.count, 2, "an accuracy over 1 and a fraction of an epoch")
+        XCTAssertEqual(outOfRange.status().model.trainSeconds, 1.5)
+    }
+
+    func testAReplyJSONCannotHoldIsAnsweredByAFailureThatSaysSo() throws {
+        var status = try commands(activeMetadata: [:]).status()
+        status.uptimeSeconds = .nan
+        status.retraining = RetrainingState(phase: .training, dataset: "d", kind: "cnn", epoch: 1, epochs: 2, loss: .infinity)
+        let reply = try sent(ControlReply(ok: true, status: status))
+        XCTAssertFalse(reply.ok)
+        XCTAssertTrue(reply.error?.hasPrefix("the daemon could not encode its reply") == true, reply.error ?? "")
+    }
+
+    func testClassifyAnswersEachFileOrSaysWhyNot() throws {
+        let commands = try commands(activeMetadata: [:])
+        let reply = try sent(commands.handle(ControlRequest(command: "classify", files: [
+            repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", "\(root)/missing.png",
+        ]), from: peer))
+        XCTAssertTrue(reply.ok)
+        let predictions = try XCTUnwrap(reply.predictions)
+        XCTAssertEqual(predictions.count, 2)
+        XCTAssertEqual(predictions[0].statuses, [.ok])
+        XCTAssertNil(predictions[0].error)
+        XCTAssertTrue(predictions[1].error?.contains("missing.png") == true, predictions[1].error ?? "")
+        let none = try sent(commands.handle(ControlRequest(command: "classify", files: []), from: peer))
+        XCTAssertFalse(none.ok)
+    }
+}
+
+/// A network whose weights are finite but so large that its outputs overflow.
+func overflowingNetwork() -> Network {
+    let seed = Network(kind: .mlpSeed, seed: 1)
+    return try! Network(kind: .mlpSeed, architecture: seed.architecture, parameters: [Float](repeating: 3e38, count: seed.parameters.count))
+}
+
+final class NonFiniteModelTests: XCTestCase {
+    func testAModelWhoseProbabilitiesAreNotFiniteIsRefusedAtLoadAndNotStored() throws {
+        let weights = WeightsFile(network: overflowingNetwork())
+        XCTAssertThrowsError(try LoadedModel(decoding: weights.encoded(), path: "huge.weights")) { error in
+            XCTAssertTrue("\(error)".hasPrefix("huge.weights: the model's probabilities are not finite numbers"), "\(error)")
+        }
+        let directory = "/tmp/mnistd-nonfinite-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = try ModelStore(directory: directory)
+        XCTAssertThrowsError(try store.add(weights))
+        XCTAssertEqual(store.versions(), [], "a model that cannot classify is not kept")
+    }
+
+    func testNonFiniteProbabilitiesAreNeverAnAnswer() throws {
+        let model = try LoadedModel(weights: WeightsFile(network: Network(kind: .mlpSeed, seed: 1)), path: "m.weights")
+        let input = DecodedInput(kind: .idx, pixels: [UInt8](repeating: 255, count: 2 * 784), hasInk: [true, true])
+        var rows = [Float](repeating: 0.1, count: 20)
+        XCTAssertEqual(try Prediction.judge(rows[...], of: input, named: "b.idx", model: model, minimumConfidence: nil).count, 2)
+        for bad in [Float.nan, .infinity, -.infinity] {
+            rows[13] = bad
+            XCTAssertThrowsError(try Prediction.judge(rows[...], of: input, named: "b.idx", model: model, minimumConfidence: nil)) {
+                XCTAssertTrue("\($0)".hasPrefix("b.idx: model \(model.id) gave image 1 probabilities that are not finite numbers"), "\($0)")
+            }
+        }
+    }
+
+    func testTheRetrainingGateRefusesAModelWhoseProbabilitiesAreNotFinite() {
+        let images = LabeledImages(shape: FeatureShape(channels: 1, height: 28, width: 28),
+                                   bytes: (0..<4 * 784).map { UInt8(truncatingIfNeeded: $0 * 7) }, labels: [UInt8]([1, 2, 3, 4]))
+        let refusal = Retrainer.gate(Evaluation(network: overflowingNetwork(), data: images), currentAccuracy: 0,
+                                     minimumAccuracy: 0, force: true)
+        XCTAssertTrue(refusal?.hasPrefix("its probabilities are not finite numbers (NaN or infinity) on 4 validation image(s)") == true,
+                      refusal ?? "passed")
+        let sound = Evaluation(network: Network(kind: .mlpSeed, seed: 1), data: images)
+        XCTAssertNil(Retrainer.gate(sound, currentAccuracy: 0, minimumAccuracy: 0, force: false))
+        XCTAssertEqual(Retrainer.gate(sound, currentAccuracy: 1, minimumAccuracy: 0, force: false),
+                       "not better, kept the current model (retrain with --force to swap anyway)")
+        XCTAssertTrue(Retrainer.gate(sound, currentAccuracy: 0, minimumAccuracy: 1.01, force: true)?.hasPrefix("below the floor") == true)
+    }
+}

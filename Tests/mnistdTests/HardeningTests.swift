@@ -1,0 +1,95 @@
+import Daemon
+import Formats
+import Foundation
+import NeuralNet
+import TestSupport
+import XCTest
+
+/// What an outside review found the daemon and mnistctl did not survive, each reproduced with
+/// the real binaries.
+final class HardeningTests: XCTestCase {
+    var daemon: DaemonHarness!
+
+    override func setUpWithError() throws { daemon = try DaemonHarness() }
+    override func tearDown() { daemon = nil }
+
+    var shippedWeights: String { repositoryRoot + "/Sources/NeuralNet/DefaultWeights/mnist-cnn.weights" }
+
+    func writeWeights(_ weights: WeightsFile, _ name: String) throws -> String {
+        let path = daemon.root + "/" + name
+        try Data(weights.encoded()).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
+    func testMetadataNumbersJSONCannotHoldNeitherKillTheDaemonNorReachItsReplies() throws {
+        var weights = try LoadedModel.load(path: shippedWeights).weights
+        weights.metadata["test_accuracy"] = "nan(1)"
+        weights.metadata["train_seconds"] = "inf"
+        daemon.extraArguments = ["--weights", try writeWeights(weights, "nan.weights")]
+        try daemon.start()
+        for _ in 0..<2 {
+            for command in ["status", "models"] {
+                let result = try daemon.mnistctl(command, ["--json"])
+                XCTAssertEqual(result.status, 0, result.stderr)
+                let reply = try ControlCoding.decode(ControlReply.self, from: Array(result.stdout.utf8.prefix { $0 != 10 }))
+                XCTAssertTrue(reply.ok, reply.error ?? "")
+                XCTAssertNil(reply.status?.model.accuracy ?? reply.models?.first?.accuracy)
+            }
+            XCTAssertTrue(daemon.isRunning)
+            XCTAssertTrue(daemon.log.contains("metadata test_accuracy=\"nan(1)\" is not a number in 0.0...1.0; ignored"), daemon.log)
+            // The model stays active: the next start must serve it as well.
+            XCTAssertEqual(daemon.stop(), 0)
+            daemon.extraArguments = []
+            try daemon.start()
+        }
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testAModelWhoseOutputsOverflowIsRefusedAtStartAndGivesWayToTheShippedOneWhenActive() throws {
+        let seed = Network(kind: .mlpSeed, seed: 1)
+        let huge = WeightsFile(network: try Network(kind: .mlpSeed, architecture: seed.architecture,
+                                                    parameters: [Float](repeating: 3e38, count: seed.parameters.count)))
+        let path = try writeWeights(huge, "huge.weights")
+        let refused = try runCommand(builtBinary("mnistd"), ["--state-dir", daemon.state, "--weights", path, "--log-target", "stderr"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("huge.weights: the model's probabilities are not finite numbers"), refused.stderr)
+
+        // As a daemon without the check left it: the huge model stored and active.
+        try FileManager.default.createDirectory(atPath: daemon.state + "/models", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: path, toPath: daemon.state + "/models/\(huge.modelID).weights")
+        try Data("\(huge.modelID)\n".utf8).write(to: URL(fileURLWithPath: daemon.state + "/models/active"))
+        try daemon.start()
+        XCTAssertTrue(daemon.log.contains("cannot load the active model \(huge.modelID), starting with the shipped model instead"), daemon.log)
+        try runCommand("/bin/cp", [repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", daemon.inbox + "/seven.png"])
+        XCTAssertTrue(daemon.waitForOutcomes(["seven.png"]))
+        XCTAssertEqual(daemon.csv(for: "seven.png")?[1][2], "7")
+        let classify = try daemon.mnistctl("classify", [repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"])
+        XCTAssertEqual(classify.status, 0, classify.stderr)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testASocketOutOfReachIsSaidToBeSoWithTheGroupThatGrantsIt() throws {
+        guard getuid() == 0 else { throw XCTSkip("needs root to run mnistctl as another user") }
+        daemon.extraArguments = ["--socket-group", "daemon"]
+        try daemon.start()
+        for directory in [daemon.root, daemon.state] { chmod(directory, 0o755) }
+        let denied = try runCommand("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                                                         builtBinary("mnistctl"), "status", "--socket", daemon.socket])
+        XCTAssertEqual(denied.status, 1, "a runtime failure, not a usage error")
+        XCTAssertTrue(denied.stderr.contains("\(daemon.socket): permission denied (root, the daemon's user and members of group daemon may use it"),
+                      denied.stderr)
+        XCTAssertFalse(denied.stderr.contains("Usage:"), denied.stderr)
+        XCTAssertEqual(daemon.stop(), 0)
+
+        // The default socket's directory shut to this user: that socket is the one tried.
+        let system = "/run/mnistd"
+        guard !FileManager.default.fileExists(atPath: system) else { throw XCTSkip("\(system) exists here; not touching it") }
+        XCTAssertEqual(mkdir(system, 0o750), 0)
+        defer { rmdir(system) }
+        XCTAssertEqual(chown(system, 0, try XCTUnwrap(getgrnam("daemon")).pointee.gr_gid), 0)
+        let defaulted = try runCommand("/usr/bin/setpriv", ["--reuid=nobody", "--regid=nogroup", "--clear-groups", builtBinary("mnistctl"), "status"])
+        XCTAssertEqual(defaulted.status, 1)
+        XCTAssertTrue(defaulted.stderr.contains("/run/mnistd/control.sock: permission denied (root, the daemon's user and members of group daemon"),
+                      defaulted.stderr)
+    }
+}
