@@ -100,7 +100,7 @@ test:
 	swift test
 
 FUZZ_SECONDS ?= 600
-FUZZ_TARGETS ?= inputs weights dataset replies
+FUZZ_TARGETS ?= inputs weights dataset replies names
 FUZZ_WORK    := $(SCRATCH)-fuzz/corpus
 
 # Each target runs FUZZ_SECONDS from its working corpus (libFuzzer adds to it) and its seeds;

@@ -30,6 +30,28 @@ final class NameVariantTests: XCTestCase {
             XCTAssertTrue(name.hasSuffix(attempt == 0 ? ".png" : "-\(attempt).png"))
         }
     }
+
+    /// Every name the kernel takes, however its bytes fall into stem and extension, has
+    /// variants that fit with any suffix the spool adds.
+    func testEveryVariantFitsWhateverTheExtensionsLength() {
+        let names = ["a." + String(repeating: "x", count: 250), "." + String(repeating: "x", count: 254),
+                     String(repeating: "x", count: 255), "a.b." + String(repeating: "x", count: 248) + ".gz",
+                     String(repeating: "x", count: 120) + "." + String(repeating: "é", count: 67),
+                     "x." + String(repeating: "é", count: 126) + "x"]
+        for name in names {
+            XCTAssertLessThanOrEqual(name.utf8.count, 255, name)
+            var seen: Set<String> = []
+            for attempt in [0, 1, 9, 10, 12345, Int.max] {
+                for suffix in ["", ".csv", ".error"] {
+                    let variant = variant(of: name, attempt, reserving: suffix.utf8.count)
+                    XCTAssertLessThanOrEqual(variant.utf8.count + suffix.utf8.count, 255, "\(name) \(attempt)")
+                    XCTAssertFalse(variant.isEmpty)
+                    if suffix.isEmpty { XCTAssertTrue(seen.insert(variant).inserted, "\(name): attempt \(attempt) repeats a name") }
+                }
+            }
+            XCTAssertTrue(variant(of: name, 0).hasPrefix(String(name.prefix(1))))
+        }
+    }
 }
 
 final class WorkQueueTests: XCTestCase {

@@ -92,4 +92,32 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(defaulted.stderr.contains("/run/mnistd/control.sock: permission denied (root, the daemon's user and members of group daemon"),
                       defaulted.stderr)
     }
+
+    func testNamesAsLongAsTheKernelTakesEndInTheOutboxOrFailedWhateverTheirExtension() throws {
+        try daemon.start()
+        let png = repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"
+        let names = ["a." + String(repeating: "x", count: 250), String(repeating: "y", count: 255),
+                     "b." + String(repeating: "x", count: 249) + ".png", String(repeating: "z", count: 251) + ".png"]
+        for name in names {
+            try runCommand("/bin/cp", [png, daemon.staging + "/" + name])
+            XCTAssertEqual(rename(daemon.staging + "/" + name, daemon.inbox + "/" + name), 0, name)
+        }
+        // A broken file with a long name too: its .error and the input both fit in failed/.
+        let broken = "c." + String(repeating: "x", count: 252)
+        try Data("not an image".utf8).write(to: URL(fileURLWithPath: daemon.staging + "/" + broken))
+        XCTAssertEqual(rename(daemon.staging + "/" + broken, daemon.inbox + "/" + broken), 0)
+        XCTAssertTrue(waitUntil(timeout: 20) {
+            self.daemon.entries(self.daemon.outbox).filter { $0.hasSuffix(".csv") }.count == names.count
+                && self.daemon.entries(self.daemon.failed).count == 2
+        }, "outbox: \(daemon.entries(daemon.outbox))\nfailed: \(daemon.entries(daemon.failed))\n\(daemon.log)")
+        XCTAssertEqual(daemon.entries(daemon.inbox), [".claimed"])
+        XCTAssertEqual(daemon.entries(daemon.processed).count, names.count)
+        XCTAssertFalse(daemon.log.contains("cannot write results"), daemon.log)
+        for csv in daemon.entries(daemon.outbox) where csv.hasSuffix(".csv") {
+            let rows = try XCTUnwrap(parseCSV(String(contentsOfFile: daemon.outbox + "/" + csv, encoding: .utf8)))
+            XCTAssertEqual(rows[1][2], "7", csv)
+            XCTAssertTrue(names.contains(rows[1][0]), "the source column keeps the whole name: \(rows[1][0])")
+        }
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

@@ -1,10 +1,14 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Formats
 import NeuralNet
 
 /// Everything the daemon does with bytes that come from outside, by target: the input decoder
 /// (PNG through libpng and normalisation, IDX plain and gzip), the control request parser and
 /// the configuration-file parser; the weights loader; the dataset validator; and the reply
-/// encoder, fed numbers and strings as hostile stored state could make them. The fuzzer
+/// encoder, fed numbers and strings as hostile stored state could make them; the names given
+/// to reports and moved inputs. The fuzzer
 /// drives each target, and the tests replay its corpus: any crash, hang or runaway allocation
 /// here is a bug.
 public enum UntrustedInput {
@@ -13,6 +17,7 @@ public enum UntrustedInput {
         case weights
         case dataset
         case replies
+        case names
     }
 
     static let decoder = InputDecoder(limits: InputLimits(maxFileBytes: 1 << 20, maxPNGPixels: 4_000_000, maxIDXImages: 1000))
@@ -50,6 +55,8 @@ public enum UntrustedInput {
             _ = try? LabeledDataset.validated(raw, source: "dataset", classes: 10)
         case .replies:
             exerciseReplyEncoder(bytes)
+        case .names:
+            exerciseNameVariants(bytes)
         }
     }
 
@@ -82,6 +89,27 @@ public enum UntrustedInput {
         guard line.last == UInt8(ascii: "\n"), line.dropLast().firstIndex(of: UInt8(ascii: "\n")) == nil,
               (try? ControlCoding.decode(ControlReply.self, from: Array(line.dropLast()))) != nil else {
             fatalError("the reply encoder gave no single line that reads back: \(String(decoding: line, as: UTF8.self))")
+        }
+    }
+}
+
+extension UntrustedInput {
+    /// A name the kernel would take (no `/` or NUL, at most NAME_MAX bytes) from the bytes:
+    /// each of its variants must fit in a directory entry with every suffix the spool adds,
+    /// and no two attempts may give the same name (placing a file would never end).
+    static func exerciseNameVariants(_ bytes: [UInt8]) {
+        var name = String(decoding: bytes.filter { $0 != 0 && $0 != UInt8(ascii: "/") }, as: UTF8.self)
+        while name.utf8.count > Int(NAME_MAX) { name.removeLast() }
+        guard !name.isEmpty else { return }
+        var seen: Set<String> = []
+        for attempt in [0, 1, 2, 9, 10, 99, 100, 12345, Int.max] {
+            for suffix in ["", ".csv", ".error"] {
+                let variant = variant(of: name, attempt, reserving: suffix.utf8.count)
+                guard !variant.isEmpty, variant.utf8.count + suffix.utf8.count <= Int(NAME_MAX), !variant.contains("/"),
+                      suffix != "" || seen.insert(variant).inserted else {
+                    fatalError("variant \(attempt) of \(name.debugDescription) with \(suffix): \(variant.debugDescription)")
+                }
+            }
         }
     }
 }

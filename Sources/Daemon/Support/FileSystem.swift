@@ -125,7 +125,7 @@ func place(_ source: String, into directory: String, preferred: String, suffix: 
 
 /// The `attempt`-th name to try for `name`: the name itself, then `-N` before its extension
 /// (before `.idx3.gz`-style double extensions too), shortened so that it still fits in a
-/// directory entry with `reserving` more bytes appended.
+/// directory entry with `reserving` more bytes appended, whatever the lengths of its parts.
 func variant(of name: String, _ attempt: Int, reserving: Int = 0) -> String {
     var stem = Substring(name)
     var extensionPart = Substring("")
@@ -138,7 +138,13 @@ func variant(of name: String, _ attempt: Int, reserving: Int = 0) -> String {
         extensionPart = name[start...]
     }
     let tag = attempt == 0 ? "" : "-\(attempt)"
-    let room = Int(NAME_MAX) - reserving - tag.utf8.count - extensionPart.utf8.count
+    let fixed = reserving + tag.utf8.count
+    // An "extension" that leaves the stem no room is no extension: the name is cut at its end.
+    if fixed + extensionPart.utf8.count >= Int(NAME_MAX) {
+        stem = Substring(name)
+        extensionPart = ""
+    }
+    let room = Int(NAME_MAX) - fixed - extensionPart.utf8.count
     while stem.utf8.count > max(room, 1) { stem = stem.dropLast() }
     return String(stem) + tag + String(extensionPart)
 }
