@@ -68,6 +68,20 @@ final class IDXTests: XCTestCase {
         expectError(bomb, "gzip data expands beyond the limit of 1000 bytes", limits: IDXLimits(maxDataBytes: 1000))
     }
 
+    /// Members joined (`cat a.gz b.gz`) are one gzip file, as `gzip -d` reads it; the limit
+    /// holds for all of them together, and bytes after the last member are ignored, as gzip does.
+    func testGzipMembersAreReadOneAfterAnother() throws {
+        let encoded = images.encoded
+        let members = gzip(Array(encoded.prefix(10))) + gzip([]) + gzip(Array(encoded.dropFirst(10)))
+        XCTAssertEqual(try parseIDX(members, source: "in.idx"), images)
+        XCTAssertEqual(try gunzip(members, source: "in.idx", maxBytes: encoded.count), encoded)
+        XCTAssertThrowsError(try gunzip(members, source: "in.idx", maxBytes: encoded.count - 1)) { error in
+            XCTAssertEqual("\(error)", "in.idx: gzip data expands beyond the limit of \(encoded.count - 1) bytes")
+        }
+        XCTAssertEqual(try gunzip(gzip(encoded) + [0, 0, 7, 1], source: "in.idx", maxBytes: encoded.count), encoded)
+        expectError(Array(members.dropLast(3)), "gzip data is truncated")
+    }
+
     func testReadsTheMNISTPairAndChecksCounts() throws {
         let labels = IDXArray(dimensions: [3], bytes: [7, 2, 1])
         try writeIDX(images, to: "\(directory)/t10k-images-idx3-ubyte.gz", compressed: true)
