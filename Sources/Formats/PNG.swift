@@ -44,13 +44,13 @@ public func isPNG(_ bytes: [UInt8]) -> Bool {
 public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGLimits()) throws -> RasterImage {
     func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
     guard isPNG(bytes) else { throw fail(describeNonPNG(bytes)) }
-    let stream = try withoutColourSpaceChunks(bytes, source: source)
+    let input = try LibpngInput(bytes, source: source)
     var image = png_image()
     image.version = UInt32(PNG_IMAGE_VERSION)
     defer { png_image_free(&image) }
     // libpng keeps the pointer from begin_read and reads through it in finish_read: both
     // calls stay inside one closure, where the buffer is guaranteed alive.
-    return try stream.withUnsafeBytes { memory in
+    return try input.bytes.withUnsafeBytes { memory in
         guard png_image_begin_read_from_memory(&image, memory.baseAddress, memory.count) != 0 else {
             throw fail("not a valid PNG: \(libpngMessage(image))")
         }
@@ -89,23 +89,40 @@ public func encodePNG(_ image: RasterImage) throws -> [UInt8] {
     return Array(out.prefix(size))
 }
 
-/// The PNG without its gAMA, cHRM, sRGB and iCCP chunks. A chunk that claims more bytes than
-/// the file holds is refused here: libpng would first allocate and fill its buffer.
-func withoutColourSpaceChunks(_ bytes: [UInt8], source: String) throws -> [UInt8] {
-    let dropped: Set<String> = ["gAMA", "cHRM", "sRGB", "iCCP"]
-    var out = Array(bytes[0..<pngSignature.count])
-    var offset = pngSignature.count
-    while offset + 12 <= bytes.count {
-        let length = Int(bytes[offset]) << 24 | Int(bytes[offset + 1]) << 16 | Int(bytes[offset + 2]) << 8 | Int(bytes[offset + 3])
-        let type = String(decoding: bytes[offset + 4..<offset + 8].map { $0 >= 0x20 && $0 < 0x7F ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
-        let end = offset + 12 + length
-        guard end <= bytes.count else {
-            throw FormatError(file: source, reason: "truncated PNG: chunk \(type) claims \(length) bytes, the file holds \(bytes.count - offset - 12) after its header")
+/// What libpng is given of a PNG: its chunks up to the end of the image data, without gAMA,
+/// cHRM, sRGB and iCCP, then IEND. libpng's simplified API reads nothing after the image data
+/// (it holds only text and metadata), so neither does this: a tail after IEND, or a second PNG,
+/// is not read. A chunk that claims more bytes than the file holds is refused here: libpng would
+/// first allocate and fill its buffer.
+struct LibpngInput {
+    private(set) var bytes: [UInt8]
+    private var imageData: [Range<Int>] = []
+
+    init(_ png: [UInt8], source: String) throws {
+        bytes = Array(png[..<pngSignature.count])
+        var offset = pngSignature.count
+        while offset + 12 <= png.count {
+            let length = bigEndian32(png, at: offset), type = bigEndian32(png, at: offset + 4)
+            if type == ChunkType.iend || (type != ChunkType.idat && !imageData.isEmpty) { break }
+            let end = offset + 12 + length
+            guard end <= png.count else {
+                throw FormatError(file: source, reason: "truncated PNG: a chunk runs past the end of the file")
+            }
+            if type == ChunkType.idat { imageData.append(bytes.count + 8..<bytes.count + 8 + length) }
+            if !ChunkType.colourSpace.contains(type) { bytes += png[offset..<end] }
+            offset = end
         }
-        if !dropped.contains(type) { out += bytes[offset..<end] }
-        offset = end
+        bytes += [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
     }
-    return out + bytes[offset...]
+}
+
+/// Chunk types as the big-endian numbers they are stored as, compared without making strings.
+private enum ChunkType {
+    static let idat = code("IDAT")
+    static let iend = code("IEND")
+    static let colourSpace = ["gAMA", "cHRM", "sRGB", "iCCP"].map(code)
+
+    static func code(_ name: String) -> Int { name.utf8.reduce(0) { $0 << 8 | Int($1) } }
 }
 
 private func libpngMessage(_ image: png_image) -> String {

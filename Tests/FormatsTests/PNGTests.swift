@@ -83,14 +83,24 @@ final class PNGTests: XCTestCase {
         assertRefused([], "empty")
         assertRefused([0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 0x4A, 0x46], "JPEG")
         assertRefused(Array(valid.prefix(5)), "truncated inside the signature")
-        assertRefused(Array(valid.prefix(valid.count / 2)), "truncated PNG: chunk IDAT claims")
-        assertRefused(Array(valid.prefix(20)), "truncated PNG: chunk IHDR claims 13 bytes")
+        assertRefused(Array(valid.prefix(valid.count / 2)), "truncated PNG: a chunk runs past the end of the file")
+        assertRefused(Array(valid.prefix(20)), "truncated PNG: a chunk runs past the end of the file")
         assertRefused(Array(valid.prefix(33)) + valid.suffix(12), "not a valid PNG")
         var flipped = valid
         flipped[valid.count / 2] ^= 0xFF
         assertRefused(flipped, "PNG")
         var random = SystemRandomNumberGenerator()
         assertRefused((0..<500).map { _ in UInt8.random(in: 0...255, using: &random) }, "no PNG signature")
+    }
+
+    /// libpng reads nothing after IEND, and neither does the decoder: not a garbage tail, nor a
+    /// second PNG.
+    func testBytesAfterIENDAreIgnored() throws {
+        let png = try encodePNG(gradient(channels: 1, width: 28, height: 28))
+        let expected = try decodePNG(png, source: "input.png")
+        // The tail read as a chunk header would claim 1195463234 bytes ("GARB") of type "AGEG".
+        XCTAssertEqual(try decodePNG(png + Array("GARBAGEGARBAGEGARBAGE".utf8), source: "input.png"), expected)
+        XCTAssertEqual(try decodePNG(png + encodePNG(gradient(channels: 3, width: 9, height: 4)), source: "input.png"), expected)
     }
 
     /// A 30000×30000 header over a few bytes of data is refused before any pixel is inflated.
