@@ -19,7 +19,7 @@ public func gunzip(_ compressed: [UInt8], source: String, maxBytes: Int) throws 
 /// nothing past them is inflated.
 func gunzipPrefix(_ compressed: [UInt8], source: String, maxBytes: Int) throws -> [UInt8] {
     var output: [UInt8] = []
-    switch inflate([compressed[...]], as: .gzip, maxOutput: maxBytes, into: { output.append(contentsOf: $0) }) {
+    switch inflate(CollectionOfOne(compressed[...]), as: .gzip, maxOutput: maxBytes, into: { output.append(contentsOf: $0) }) {
     case .complete, .outputLimit:
         return output
     case .truncated:

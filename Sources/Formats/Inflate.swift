@@ -25,7 +25,7 @@ enum InflateEnd: Equatable {
 /// far the stream would go on (a decompression bomb). A gzip stream goes on with the next member
 /// while what is left of the input starts with one, as `gzip -d` does, and ignores other bytes
 /// after a member, as gzip does; its members are given as one piece.
-func inflate(_ pieces: [ArraySlice<UInt8>], as format: CompressedFormat, maxOutput: Int,
+func inflate(_ pieces: some Sequence<ArraySlice<UInt8>>, as format: CompressedFormat, maxOutput: Int,
              into sink: (UnsafeBufferPointer<UInt8>) -> Void) -> InflateEnd {
     var stream = z_stream()
     let windowBits = format == .gzip ? 16 + MAX_WBITS : MAX_WBITS

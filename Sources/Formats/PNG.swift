@@ -59,6 +59,14 @@ public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGL
         guard !overflow, pixels <= limits.maxPixels else {
             throw fail("PNG is \(width)×\(height) pixels, over the limit of \(limits.maxPixels) (raise --max-png-pixels to accept it)")
         }
+        // libpng inflates the image data to its end, however far past the image that is (a
+        // 17 MB file can hold 16 GiB of it); the simplified API has no limit to set. So the data
+        // is inflated here first, to one byte past the image, and a file whose data goes on is
+        // refused before libpng reads it: the spec has the data be the image, and nothing needs
+        // what would follow.
+        guard !input.imageDataGoesOnPastTheImage else {
+            throw fail("corrupt PNG: its image data goes on past the end of the image")
+        }
         image.format = UInt32(PNG_FORMAT_GA)
         var samples = [UInt8](repeating: 0, count: pixels * 2)
         let finished = samples.withUnsafeMutableBytes {
@@ -96,25 +104,63 @@ public func encodePNG(_ image: RasterImage) throws -> [UInt8] {
 /// first allocate and fill its buffer.
 struct LibpngInput {
     private(set) var bytes: [UInt8]
-    private var imageData: [Range<Int>] = []
+    /// Where the IDAT chunks lie in `bytes`: one run, as libpng reads them.
+    private var imageDataChunks = 0..<0
 
     init(_ png: [UInt8], source: String) throws {
         bytes = Array(png[..<pngSignature.count])
+        bytes.reserveCapacity(png.count + 12)
         var offset = pngSignature.count
         while offset + 12 <= png.count {
             let length = bigEndian32(png, at: offset), type = bigEndian32(png, at: offset + 4)
-            if type == ChunkType.iend || (type != ChunkType.idat && !imageData.isEmpty) { break }
+            if type == ChunkType.iend || (type != ChunkType.idat && !imageDataChunks.isEmpty) { break }
             let end = offset + 12 + length
             guard end <= png.count else {
                 throw FormatError(file: source, reason: "truncated PNG: a chunk runs past the end of the file")
             }
-            if type == ChunkType.idat { imageData.append(bytes.count + 8..<bytes.count + 8 + length) }
+            let kept = bytes.count
             if !ChunkType.colourSpace.contains(type) { bytes += png[offset..<end] }
+            if type == ChunkType.idat { imageDataChunks = (imageDataChunks.isEmpty ? kept : imageDataChunks.lowerBound)..<bytes.count }
             offset = end
         }
         bytes += [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
     }
+
+    /// The data of the IDAT chunks in order: together, the zlib stream of the image.
+    var imageData: some Sequence<ArraySlice<UInt8>> {
+        sequence(state: imageDataChunks.lowerBound) { [bytes, imageDataChunks] offset in
+            guard offset < imageDataChunks.upperBound else { return nil }
+            let start = offset + 8, end = start + bigEndian32(bytes, at: offset)
+            offset = end + 4
+            return bytes[start..<end]
+        }
+    }
+
+    /// Whether the image data inflates to more than the filtered image; what is inflated to
+    /// tell stops one byte past it.
+    var imageDataGoesOnPastTheImage: Bool {
+        inflate(imageData, as: .zlib, maxOutput: filteredImageSize + 1, into: { _ in }) == .outputLimit
+    }
+
+    /// What the image data inflates to: each row of the image, or of each Adam7 pass when it is
+    /// interlaced, after a filter byte; a pass without pixels has no rows. IHDR is read as libpng
+    /// checked it (begin_read refuses a PNG that does not start with a valid one).
+    var filteredImageSize: Int {
+        let width = bigEndian32(bytes, at: 16), height = bigEndian32(bytes, at: 20)
+        let depth = Int(bytes[24]), colourType = bytes[25], interlaced = bytes[28] == 1
+        // Colour type bits: 1 a palette (one index a pixel), 2 colour (three samples, not one),
+        // 4 alpha (one sample more).
+        let samples = colourType & 1 != 0 ? 1 : (colourType & 2 != 0 ? 3 : 1) + (colourType & 4 != 0 ? 1 : 0)
+        let passes = interlaced ? adam7Passes : [(x: 0, y: 0, dx: 1, dy: 1)]
+        return passes.reduce(0) { total, pass in
+            let columns = (width - pass.x + pass.dx - 1) / pass.dx, rows = (height - pass.y + pass.dy - 1) / pass.dy
+            return columns > 0 && rows > 0 ? total + rows * ((columns * samples * depth + 7) / 8 + 1) : total
+        }
+    }
 }
+
+/// Each Adam7 pass's first pixel and step, across and down.
+private let adam7Passes: [(x: Int, y: Int, dx: Int, dy: Int)] = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
 
 /// Chunk types as the big-endian numbers they are stored as, compared without making strings.
 private enum ChunkType {

@@ -93,6 +93,30 @@ final class PNGTests: XCTestCase {
         assertRefused((0..<500).map { _ in UInt8.random(in: 0...255, using: &random) }, "no PNG signature")
     }
 
+    /// A small file whose image data inflates on past the image (a gigabyte of zeros from a
+    /// megabyte) is refused at the first byte past it, without inflating the rest.
+    func testImageDataGoingOnPastTheImageIsRefusedWithoutInflatingIt() throws {
+        let digit = try encodePNG(gradient(channels: 1, width: 28, height: 28))
+        let bomb = try withImageData(digit, extraZeros: 1 << 30)
+        XCTAssertLessThan(bomb.count, 2 << 20)
+        let clock = ContinuousClock()
+        let elapsed = clock.measure { assertRefused(bomb, "corrupt PNG: its image data goes on past the end of the image") }
+        XCTAssertLessThan(elapsed, .seconds(1))
+    }
+
+    /// The image data may hold exactly the filtered image (a filter byte and the row, for each
+    /// row of each Adam7 pass): every colour type, bit depth and interlacing of PngSuite decodes
+    /// as it did with its image data made again, and is refused with one byte more.
+    func testImageDataEndsWhereEachPngSuiteLayoutEnds() throws {
+        let directory = try sharedPNGDirectory("pngsuite")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".png") }.sorted()
+        for name in names {
+            let original = try readFile("\(directory)/\(name)")
+            XCTAssertEqual(try decodePNG(withImageData(original, extraZeros: 0), source: name), try decodePNG(original, source: name), name)
+            assertRefused(try withImageData(original, extraZeros: 1), "goes on past the end of the image")
+        }
+    }
+
     /// libpng reads nothing after IEND, and neither does the decoder: not a garbage tail, nor a
     /// second PNG.
     func testBytesAfterIENDAreIgnored() throws {
