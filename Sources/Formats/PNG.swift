@@ -57,7 +57,7 @@ public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGL
         let width = Int(image.width), height = Int(image.height)
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
         guard !overflow, pixels <= limits.maxPixels else {
-            throw fail("PNG is \(width)×\(height) pixels, over the limit of \(limits.maxPixels) (raise --max-png-pixels to accept it)")
+            throw fail("PNG is over the limit of \(limits.maxPixels) pixels (raise --max-png-pixels to accept it)")
         }
         // libpng inflates the image data to its end, however far past the image that is (a
         // 17 MB file can hold 16 GiB of it); the simplified API has no limit to set. So the data
@@ -171,10 +171,16 @@ private enum ChunkType {
     static func code(_ name: String) -> Int { name.utf8.reduce(0) { $0 << 8 | Int($1) } }
 }
 
+/// libpng's reason, without the type of the chunk it was reading, which libpng puts first
+/// ("ZQXW: unhandled critical chunk", "Z[01]XW: invalid chunk type"): those are bytes of the
+/// file, and errors never quote the file.
 private func libpngMessage(_ image: png_image) -> String {
     var message = image.message
     let text = withUnsafeBytes(of: &message) { raw in
         String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+    }
+    if let chunk = text.prefixMatch(of: #/(?:[A-Za-z]|\[[0-9A-F]{2}\]){4}: /#) {
+        return "bad chunk (\(text[chunk.range.upperBound...]))"
     }
     return text.isEmpty ? "libpng gave no reason" : text
 }
