@@ -34,12 +34,19 @@ public struct IDXLimits: Sendable {
     }
 }
 
+/// The largest IDX header: magic, then four dimensions.
+private let maxIDXHeaderBytes = 4 + 4 * 4
+
 /// Parses IDX bytes (plain or gzip). The header is checked against the real payload size
 /// before anything is allocated for it. `source` names the input in errors, which say what is
 /// wrong and never quote the file (neither its bytes nor its dimensions).
 /// The payload is moved out of `raw` in place, not copied: pass it consumed to keep one copy.
 public func parseIDX(_ raw: consuming [UInt8], source: String, limits: IDXLimits = IDXLimits()) throws -> IDXArray {
-    var bytes = isGzip(raw) ? try gunzip(raw, source: source, maxBytes: limits.maxDataBytes) : raw
+    // A gzip file is inflated no further than the largest header, the payload the limit allows
+    // and a byte more; that is then checked as a plain file is, so one over the limit is refused
+    // for what its header claims (as a plain one is), and one that holds more than its header
+    // claims, as such.
+    var bytes = isGzip(raw) ? try gunzipPrefix(raw, source: source, maxBytes: maxIDXHeaderBytes + limits.maxDataBytes + 1) : raw
     func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
     guard bytes.count >= 4 else { throw fail("too short for an IDX header") }
     guard bytes[0] == 0, bytes[1] == 0 else { throw fail("not an IDX file (it does not start with the IDX magic number 00 00 08 0N)") }

@@ -41,6 +41,15 @@ final class InputDecoderTests: XCTestCase {
         assertRejected(Array(gzip(idx(2)).prefix(30)), name: "broken.idx3.gz", "broken.idx3.gz")
     }
 
+    /// A gzip batch over the image limit is refused as a plain one is: by the image limit and
+    /// the flag that raises it, not by the bytes that limit allows.
+    func testIDXOverTheImageLimitNamesItPlainOrGzip() {
+        for (name, bytes) in [("many.idx3", idx(51)), ("many.idx3.gz", gzip(idx(51)))] {
+            assertRejected(bytes, name: name, "holds more than 50 images, over the limit (raise --max-idx-images to accept it)")
+        }
+        for bytes in [idx(50), gzip(idx(50))] { XCTAssertEqual(try decoder.decode(bytes: bytes, name: "full.idx3").count, 50) }
+    }
+
     /// How bytes of a file could show in a message: as text, as hex (the check ignores case),
     /// and as one big-endian number.
     func renderings(_ bytes: [UInt8]) -> [String] {

@@ -63,9 +63,17 @@ final class IDXTests: XCTestCase {
         }
     }
 
+    /// A gzip file is inflated no further than the limit allows (and a header and a byte more),
+    /// then checked as a plain file: refused for what its header claims, or for holding more.
     func testGzipBombStopsAtTheLimit() {
-        let bomb = gzip([0, 0, 8, 1, 0, 1, 0, 0] + [UInt8](repeating: 0, count: 65_536))
-        expectError(bomb, "gzip data expands beyond the limit of 1000 bytes", limits: IDXLimits(maxDataBytes: 1000))
+        let limits = IDXLimits(maxDataBytes: 1000)
+        expectError(gzip([0, 0, 8, 1, 0, 1, 0, 0] + [UInt8](repeating: 0, count: 65_536)),
+                    "IDX header claims more data than allowed, over the limit of 1000 bytes", limits: limits)
+        expectError(gzip([0, 0, 8, 1, 0, 0, 3, 0xE8] + [UInt8](repeating: 0, count: 65_536)),
+                    "the file holds more data than its IDX header claims (trailing garbage)", limits: limits)
+        XCTAssertThrowsError(try gunzip(gzip([UInt8](repeating: 0, count: 65_536)), source: "in.gz", maxBytes: 1000)) { error in
+            XCTAssertEqual("\(error)", "in.gz: gzip data expands beyond the limit of 1000 bytes")
+        }
     }
 
     /// Members joined (`cat a.gz b.gz`) are one gzip file, as `gzip -d` reads it; the limit
