@@ -127,6 +127,18 @@ final class PNGTests: XCTestCase {
         XCTAssertEqual(try decodePNG(png + encodePNG(gradient(channels: 3, width: 9, height: 4)), source: "input.png"), expected)
     }
 
+    /// What follows the image data is not read, as libpng does not read it: two million small
+    /// chunks after it (24 MB of text or metadata) cost nothing.
+    func testChunksAfterTheImageDataAreNotRead() throws {
+        let png = try encodePNG(gradient(channels: 1, width: 28, height: 28))
+        var chunks = pngChunk("tEXt", [])
+        while chunks.count < 24 << 20 { chunks += chunks }
+        let file = Array(png.dropLast(12)) + chunks + png.suffix(12)
+        let expected = try decodePNG(png, source: "input.png")
+        let elapsed = try ContinuousClock().measure { XCTAssertEqual(try decodePNG(file, source: "input.png"), expected) }
+        XCTAssertLessThan(elapsed, .milliseconds(500))
+    }
+
     /// A 30000×30000 header over a few bytes of data is refused before any pixel is inflated.
     func testDecompressionBombIsRefusedFromItsHeader() throws {
         var bomb = try encodePNG(gradient(channels: 1, width: 8, height: 8))
