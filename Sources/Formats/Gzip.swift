@@ -30,9 +30,14 @@ func gunzipPrefix(_ compressed: [UInt8], source: String, maxBytes: Int) throws -
 }
 
 /// Compresses bytes as a gzip stream (level 6).
-public func gzip(_ bytes: [UInt8]) -> [UInt8] {
+public func gzip(_ bytes: [UInt8]) -> [UInt8] { deflated(bytes, windowBits: 16 + MAX_WBITS, flush: Z_FINISH) }
+
+/// Deflates bytes at level 6 in one call: `windowBits` as deflateInit2 takes them (16 + MAX_WBITS
+/// for gzip, -MAX_WBITS for raw blocks), `flush` as deflate does (Z_FINISH ends the stream,
+/// Z_SYNC_FLUSH leaves it open on a byte boundary).
+func deflated(_ bytes: [UInt8], windowBits: Int32, flush: Int32) -> [UInt8] {
     var stream = z_stream()
-    deflateInit2_(&stream, 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
+    deflateInit2_(&stream, 6, Z_DEFLATED, windowBits, 8, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
     defer { deflateEnd(&stream) }
     var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 32)
     bytes.withUnsafeBufferPointer { input in
@@ -41,7 +46,7 @@ public func gzip(_ bytes: [UInt8]) -> [UInt8] {
             stream.avail_in = UInt32(input.count)
             stream.next_out = out.baseAddress
             stream.avail_out = UInt32(out.count)
-            deflate(&stream, Z_FINISH)
+            deflate(&stream, flush)
         }
     }
     output.removeLast(Int(stream.avail_out))

@@ -1,5 +1,5 @@
 import CZlib
-import Formats
+@testable import Formats
 import XCTest
 
 func bigEndian(_ value: UInt32) -> [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
@@ -37,39 +37,22 @@ func withImageData(_ png: [UInt8], extraZeros: Int) throws -> [UInt8] {
     }
 }
 
-/// A zlib stream of `data` then `zeros` zero bytes. The zeros are one deflated run written again
-/// and again (each run is flushed, so it stands alone): a gigabyte of output costs a megabyte of
-/// stream and milliseconds to make.
+/// A zlib stream of `data` then `zeros` zero bytes, of raw deflate blocks each ending on a byte
+/// boundary (a sync flush), so that blocks deflated apart join into one stream. The zeros are one
+/// run deflated once and written again and again: a gigabyte of output costs a megabyte of stream
+/// and milliseconds to make.
 func zlibStream(_ data: [UInt8], thenZeros zeros: Int) -> [UInt8] {
-    var stream: [UInt8] = [0x78, 0xDA] + deflatedBlocks(data)
+    func blocks(_ bytes: [UInt8]) -> [UInt8] { deflated(bytes, windowBits: -MAX_WBITS, flush: Z_SYNC_FLUSH) }
+    var stream: [UInt8] = [0x78, 0xDA] + blocks(data)
     let run = min(zeros, 1 << 24)
     if run > 0 {
-        let blocks = deflatedBlocks([UInt8](repeating: 0, count: run))
-        for _ in 0..<zeros / run { stream += blocks }
-        stream += deflatedBlocks([UInt8](repeating: 0, count: zeros % run))
+        let zeroRun = blocks([UInt8](repeating: 0, count: run))
+        for _ in 0..<zeros / run { stream += zeroRun }
+        stream += blocks([UInt8](repeating: 0, count: zeros % run))
     }
     // Zeros leave Adler-32's first sum as it is and add it to the second once a byte.
     let check = UInt32(adler32(1, data, UInt32(data.count)))
     let first = UInt64(check & 0xFFFF), second = (UInt64(check >> 16) + UInt64(zeros % 65521) * first) % 65521
     // 03 00 is a last block, empty, with the fixed codes.
     return stream + [0x03, 0x00] + bigEndian(UInt32(second << 16 | first))
-}
-
-/// Raw deflate blocks of `bytes`, none of them the last, ending on a byte boundary (a sync flush):
-/// blocks made apart can be joined into one stream.
-func deflatedBlocks(_ bytes: [UInt8]) -> [UInt8] {
-    var stream = z_stream()
-    XCTAssertEqual(deflateInit2_(&stream, 9, Z_DEFLATED, -MAX_WBITS, 9, Z_DEFAULT_STRATEGY, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)), Z_OK)
-    defer { deflateEnd(&stream) }
-    var out = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 16)
-    bytes.withUnsafeBufferPointer { input in
-        out.withUnsafeMutableBufferPointer { output in
-            stream.next_in = UnsafeMutablePointer(mutating: input.baseAddress)
-            stream.avail_in = UInt32(input.count)
-            stream.next_out = output.baseAddress
-            stream.avail_out = UInt32(output.count)
-            XCTAssertEqual(deflate(&stream, Z_SYNC_FLUSH), Z_OK)
-        }
-    }
-    return Array(out.dropLast(Int(stream.avail_out)))
 }
