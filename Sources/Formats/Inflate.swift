@@ -57,6 +57,7 @@ func inflate(_ pieces: some Sequence<ArraySlice<UInt8>>, as format: CompressedFo
                         guard format == .gzip, isGzip(Array(input[consumed...].prefix(2))) else { return .complete }
                         inflateReset(&stream)
                     case Z_OK where consumed < input.count || made == room:
+                        // Input left, or the output full: zlib may have more to give.
                         continue
                     case Z_OK, Z_BUF_ERROR:
                         // This piece is used up and zlib has given all it can from it.

@@ -60,10 +60,10 @@ public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGL
             throw fail("PNG is over the limit of \(limits.maxPixels) pixels (raise --max-png-pixels to accept it)")
         }
         // libpng inflates the image data to its end, however far past the image that is (a
-        // 17 MB file can hold 16 GiB of it); the simplified API has no limit to set. So the data
-        // is inflated here first, to one byte past the image, and a file whose data goes on is
-        // refused before libpng reads it: the spec has the data be the image, and nothing needs
-        // what would follow.
+        // 17 MB file can hold 16 GiB of it), and the simplified API has no limit to set. So the
+        // data is inflated here first, to one byte past the image, and a file whose data goes on
+        // is refused before libpng reads it: PNG has the data be the filtered image, no more, and
+        // nothing could use the rest.
         guard !input.imageDataGoesOnPastTheImage else {
             throw fail("corrupt PNG: its image data goes on past the end of the image")
         }
@@ -123,6 +123,7 @@ struct LibpngInput {
             if type == ChunkType.idat { imageDataChunks = (imageDataChunks.isEmpty ? kept : imageDataChunks.lowerBound)..<bytes.count }
             offset = end
         }
+        // An IEND (no data, its type, its CRC) ends what libpng is given, whatever the file had next.
         bytes += [0, 0, 0, 0, 0x49, 0x45, 0x4E, 0x44, 0xAE, 0x42, 0x60, 0x82]
     }
 
