@@ -34,46 +34,47 @@ public struct IDXLimits: Sendable {
     }
 }
 
+/// The largest IDX header: magic, then four dimensions.
+private let maxIDXHeaderBytes = 4 + 4 * 4
+
 /// Parses IDX bytes (plain or gzip). The header is checked against the real payload size
-/// before anything is allocated for it. `source` names the input in errors.
+/// before anything is allocated for it. `source` names the input in errors, which say what is
+/// wrong and never quote the file (neither its bytes nor its dimensions).
 /// The payload is moved out of `raw` in place, not copied: pass it consumed to keep one copy.
 public func parseIDX(_ raw: consuming [UInt8], source: String, limits: IDXLimits = IDXLimits()) throws -> IDXArray {
-    var bytes = isGzip(raw) ? try gunzip(raw, source: source, maxBytes: limits.maxDataBytes) : raw
+    // A gzip file is inflated no further than the largest header, the payload the limit allows
+    // and a byte more; that is then checked as a plain file is, so one over the limit is refused
+    // for what its header claims (as a plain one is), and one that holds more than its header
+    // claims, as such.
+    var bytes = isGzip(raw) ? try gunzipPrefix(raw, source: source, maxBytes: maxIDXHeaderBytes + limits.maxDataBytes + 1) : raw
     func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
-    guard bytes.count >= 4 else { throw fail("too short for an IDX header (\(bytes.count) bytes)") }
-    guard bytes[0] == 0, bytes[1] == 0 else {
-        throw fail("not an IDX file (magic \(hex(bytes[0..<4])), expected 00 00 08 0N)")
-    }
-    guard bytes[2] == 0x08 else {
-        throw fail("IDX element type 0x\(String(bytes[2], radix: 16)) is not supported (only unsigned bytes, 0x08)")
-    }
+    guard bytes.count >= 4 else { throw fail("too short for an IDX header") }
+    guard bytes[0] == 0, bytes[1] == 0 else { throw fail("not an IDX file (it does not start with the IDX magic number 00 00 08 0N)") }
+    guard bytes[2] == 0x08 else { throw fail("IDX element type is not supported (only unsigned bytes, 0x08)") }
     let rank = Int(bytes[3])
-    guard (1...4).contains(rank) else { throw fail("IDX rank \(rank) is not supported (1 to 4)") }
+    guard (1...4).contains(rank) else { throw fail("IDX rank is not supported (1 to 4 dimensions)") }
     let headerSize = 4 + 4 * rank
-    guard bytes.count >= headerSize else { throw fail("truncated IDX header: \(rank) dimensions need \(headerSize) bytes, file has \(bytes.count)") }
+    guard bytes.count >= headerSize else { throw fail("truncated IDX header") }
     var dimensions: [Int] = []
     var expected = 1
     // An overflow stays an overflow: a later zero must not bring a header like 2³¹×2³¹×0
     // back to "0 bytes" (found by `make fuzz`).
     var overflow = false
     for axis in 0..<rank {
-        let at = 4 + 4 * axis
-        let dimension = Int(bytes[at]) << 24 | Int(bytes[at + 1]) << 16 | Int(bytes[at + 2]) << 8 | Int(bytes[at + 3])
+        let dimension = bigEndian32(bytes, at: 4 + 4 * axis)
         dimensions.append(dimension)
         let product = expected.multipliedReportingOverflow(by: dimension)
         overflow = overflow || product.overflow
         expected = product.partialValue
     }
-    let payload = bytes.count - headerSize
     guard !overflow, expected <= limits.maxDataBytes else {
-        let size = overflow ? "more bytes than can be counted" : "\(expected) bytes"
-        throw fail("IDX header claims \(dimensions.map(String.init).joined(separator: "×")) = \(size), over the limit of \(limits.maxDataBytes)")
+        throw fail("IDX header claims more data than allowed, over the limit of \(limits.maxDataBytes) bytes")
     }
+    let payload = bytes.count - headerSize
     guard payload == expected else {
-        let claim = dimensions.map(String.init).joined(separator: "×")
         throw fail(payload < expected
-            ? "IDX header claims \(claim) = \(expected) bytes of data, the file holds only \(payload)"
-            : "IDX header claims \(claim) = \(expected) bytes of data, the file holds \(payload) (trailing garbage)")
+            ? "IDX header claims more data than the file holds (truncated)"
+            : "the file holds more data than its IDX header claims (trailing garbage)")
     }
     bytes.removeFirst(headerSize)
     return IDXArray(dimensions: dimensions, bytes: bytes)
@@ -87,8 +88,4 @@ public func readIDX(_ path: String, limits: IDXLimits = IDXLimits()) throws -> I
 /// Writes an IDX file atomically, gzip-compressed when asked.
 public func writeIDX(_ array: IDXArray, to path: String, compressed: Bool) throws {
     try writeFileAtomically(path, compressed ? gzip(array.encoded) : array.encoded)
-}
-
-private func hex(_ bytes: ArraySlice<UInt8>) -> String {
-    bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
 }

@@ -39,13 +39,13 @@ public func readMNIST(directory: String, split: DatasetSplit, limits: IDXLimits 
 /// Checks that an idx3 image array and an idx1 label array fit together.
 public func pairImages(_ images: IDXArray, source: String, labels: IDXArray, labelSource: String) throws -> LabeledByteImages {
     guard images.dimensions.count == 3 else {
-        throw FormatError(file: source, reason: "expected images (3 dimensions: count×rows×columns), found \(images.dimensions.count)")
+        throw FormatError(file: source, reason: "expected images (3 dimensions: count×rows×columns)")
     }
     guard labels.dimensions.count == 1 else {
-        throw FormatError(file: labelSource, reason: "expected labels (1 dimension), found \(labels.dimensions.count)")
+        throw FormatError(file: labelSource, reason: "expected labels (1 dimension)")
     }
     guard images.dimensions[0] == labels.dimensions[0] else {
-        throw FormatError(file: labelSource, reason: "\(labels.dimensions[0]) labels for \(images.dimensions[0]) images in \(source)")
+        throw FormatError(file: labelSource, reason: "the number of labels is not the number of images in \(source)")
     }
     return LabeledByteImages(count: images.dimensions[0], height: images.dimensions[1], width: images.dimensions[2],
                              pixels: images.bytes, labels: labels.bytes)

@@ -1,5 +1,6 @@
 @testable import Daemon
 import Formats
+import NeuralNet
 import XCTest
 
 final class InputDecoderTests: XCTestCase {
@@ -30,14 +31,79 @@ final class InputDecoderTests: XCTestCase {
         assertRejected([], name: "empty.png", "the file is empty")
         assertRejected([], name: "empty", "the file is empty")
         assertRejected([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 1, count: 100), name: "photo.png", "JPEG")
-        assertRejected(Array("hello world".utf8), name: "notes.txt", "neither a PNG nor an IDX image file (it starts with 68 65 6c 6c)")
-        assertRejected([0, 0, 0x0D, 3] + [UInt8](repeating: 0, count: 12), name: "batch.idx3", "element type 0xd")
-        assertRejected([1, 2, 8, 3] + [UInt8](repeating: 0, count: 12), name: "batch-idx3-ubyte", "not an IDX file (magic 01 02 08 03")
-        assertRejected(Array(idx(5).dropLast(784 * 2)), name: "short.idx3", "claims 5×28×28 = 3920 bytes of data, the file holds only 2352")
-        assertRejected(idx(2, 20), name: "wrong.idx", "expected N×28×28 images, found 2×20×20")
+        assertRejected(Array("hello world".utf8), name: "notes.txt", "neither a PNG nor an IDX image file")
+        assertRejected([0, 0, 0x0D, 3] + [UInt8](repeating: 0, count: 12), name: "batch.idx3", "element type is not supported")
+        assertRejected([1, 2, 8, 3] + [UInt8](repeating: 0, count: 12), name: "batch-idx3-ubyte", "not an IDX file")
+        assertRejected(Array(idx(5).dropLast(784 * 2)), name: "short.idx3", "IDX header claims more data than the file holds")
+        assertRejected(idx(2, 20), name: "wrong.idx", "expected N×28×28 images, found another shape")
         assertRejected([0, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 28, 0, 0, 0, 28], name: "absurd.idx3", "over the limit")
         assertRejected(idx(51), name: "many.idx3", "raise --max-idx-images")
         assertRejected(Array(gzip(idx(2)).prefix(30)), name: "broken.idx3.gz", "broken.idx3.gz")
+    }
+
+    /// A gzip batch over the image limit is refused as a plain one is: by the image limit and
+    /// the flag that raises it, not by the bytes that limit allows.
+    func testIDXOverTheImageLimitNamesItPlainOrGzip() {
+        for (name, bytes) in [("many.idx3", idx(51)), ("many.idx3.gz", gzip(idx(51)))] {
+            assertRejected(bytes, name: name, "holds more than 50 images, over the limit (raise --max-idx-images to accept it)")
+        }
+        for bytes in [idx(50), gzip(idx(50))] { XCTAssertEqual(try decoder.decode(bytes: bytes, name: "full.idx3").count, 50) }
+    }
+
+    /// How bytes of a file could show in a message: as text, as hex (the check ignores case),
+    /// and as one big-endian number.
+    func renderings(_ bytes: [UInt8]) -> [String] {
+        let hex = bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }
+        return [String(decoding: bytes, as: UTF8.self), hex.joined(separator: " "), hex.joined(), String(bytes.reduce(0) { $0 << 8 | Int($1) })]
+    }
+
+    /// A PNG chunk: length, type, data and CRC.
+    func chunk(_ type: [UInt8], _ data: [UInt8], claiming length: Int? = nil) -> [UInt8] {
+        let claimed = UInt32(length ?? data.count)
+        return (0..<4).map { UInt8(truncatingIfNeeded: claimed >> (24 - 8 * $0)) } + type + data
+            + withUnsafeBytes(of: CRC32.checksum(type + data).bigEndian) { Array($0) }
+    }
+
+    /// The daemon classifies any path a socket peer names, and promises predictions, not contents:
+    /// a refusal says what the file is not, never what it holds (no bytes, chunk types, lengths or
+    /// dimensions read from it).
+    func testErrorsNeverQuoteTheFile() throws {
+        let shadow = Array("root:x:0:0:root:/root:/bin/bash\n".utf8)
+        let png = try encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: [UInt8](repeating: 9, count: 784)))
+        let ihdrEnd = 33
+        func withChunk(_ chunk: [UInt8]) -> [UInt8] { Array(png.prefix(ihdrEnd)) + chunk + png.dropFirst(ihdrEnd) }
+        var badIHDRCRC = png
+        badIHDRCRC[30] ^= 0x5A
+        let huge = chunk(Array("IHDR".utf8), [0, 0, 0x30, 0x39, 0, 0, 0x1A, 0x85, 8, 0, 0, 0, 0])  // 12345×6789
+        func idxHeader(_ dimensions: [UInt32], type: UInt8 = 8) -> [UInt8] {
+            [0, 0, type, UInt8(dimensions.count)] + dimensions.flatMap { d in (0..<4).map { UInt8(truncatingIfNeeded: d >> (24 - 8 * $0)) } }
+        }
+        let cases: [(name: String, bytes: [UInt8], secrets: [String])] = [
+            ("shadow", shadow, renderings(Array("root".utf8))),
+            ("shadow.idx", shadow, renderings(Array("root".utf8))),
+            ("shadow.png", shadow, renderings(Array("root".utf8))),
+            ("shadow-idx3-ubyte.gz", gzip(shadow), renderings(Array("root".utf8))),
+            ("critical.png", withChunk(chunk(Array("ZQXW".utf8), Array("hello".utf8))), renderings(Array("ZQXW".utf8))),
+            ("unprintable.png", withChunk(chunk([0x5A, 0x01, 0xFE, 0x57], [])), ["[01]", "[FE]"] + renderings([0x01, 0xFE])),
+            ("long.png", withChunk(chunk(Array("vpAg".utf8), [1, 2, 3], claiming: 0x0BAD_F00D)), renderings(Array("vpAg".utf8)) + renderings([0x0B, 0xAD, 0xF0, 0x0D])),
+            ("crc.png", badIHDRCRC, ["IHDR"]),
+            ("cut.png", Array(png.prefix(png.count - 20)), ["IDAT", "IEND"]),
+            ("huge.png", Array(png.prefix(8)) + huge + png.dropFirst(ihdrEnd), ["12345", "6789"]),
+            ("shape.idx", idxHeader([3, 4, 5]) + [UInt8](repeating: 1, count: 60), ["3×4×5", "4×5", "60"]),
+            ("short.idx", idxHeader([37, 28, 28]) + [UInt8](repeating: 1, count: 784), ["37×28", "29008", "784"]),
+            ("many.idx", idxHeader([9999, 28, 28]), ["9999", "7839216"]),
+            ("floats.idx", idxHeader([1, 28, 28], type: 0x0D) + [UInt8](repeating: 1, count: 784 * 4), ["0xd", "0x0d", "13"]),
+            ("rank.idx", [0, 0, 8, 0x47] + [UInt8](repeating: 0, count: 64), ["71", "0x47", "47"]),
+            ("header.idx", [0, 0, 8, 4, 0, 0], ["4 dimensions", "20 bytes"]),
+        ]
+        for (name, bytes, secrets) in cases {
+            XCTAssertThrowsError(try decoder.decode(bytes: bytes, name: name), name) { error in
+                let reason = (error as? FormatError)?.reason.lowercased() ?? "not a FormatError"
+                for secret in secrets {
+                    XCTAssertFalse(reason.contains(secret.lowercased()), "\(name): \"\(reason)\" shows \(secret)")
+                }
+            }
+        }
     }
 
     func testPNGOverThePixelLimitNamesTheFlag() throws {

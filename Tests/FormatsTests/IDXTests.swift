@@ -37,19 +37,19 @@ final class IDXTests: XCTestCase {
 
     func testMalformedFilesGetTheirReason() {
         let good = images.encoded
-        expectError([], "too short for an IDX header (0 bytes)")
-        expectError([0x89, 0x50, 0x4E, 0x47, 1, 2], "not an IDX file (magic 89 50 4e 47, expected 00 00 08 0N)")
-        expectError([0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0], "IDX element type 0xd is not supported (only unsigned bytes, 0x08)")
-        expectError([0, 0, 8, 9], "IDX rank 9 is not supported (1 to 4)")
-        expectError([0, 0, 8, 3, 0, 0], "truncated IDX header: 3 dimensions need 16 bytes, file has 6")
-        expectError(Array(good.dropLast(5)), "IDX header claims 3×2×4 = 24 bytes of data, the file holds only 19")
-        expectError(good + [1, 2], "IDX header claims 3×2×4 = 24 bytes of data, the file holds 26 (trailing garbage)")
+        expectError([], "too short for an IDX header")
+        expectError([0x89, 0x50, 0x4E, 0x47, 1, 2], "not an IDX file (it does not start with the IDX magic number 00 00 08 0N)")
+        expectError([0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0], "IDX element type is not supported (only unsigned bytes, 0x08)")
+        expectError([0, 0, 8, 9], "IDX rank is not supported (1 to 4 dimensions)")
+        expectError([0, 0, 8, 3, 0, 0], "truncated IDX header")
+        expectError(Array(good.dropLast(5)), "IDX header claims more data than the file holds (truncated)")
+        expectError(good + [1, 2], "the file holds more data than its IDX header claims (trailing garbage)")
         // A header claiming 4 × 2³² bytes is refused from the header alone.
         expectError([0, 0, 8, 2, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 4],
-                    "IDX header claims 4294967295×4 = 17179869180 bytes, over the limit of 536870912")
+                    "IDX header claims more data than allowed, over the limit of 536870912 bytes")
         // Dimensions whose product overflows stay refused even when a later one is zero.
         expectError([0, 0, 8, 4, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0],
-                    "IDX header claims 2147483647×2147483647×2147483647×0 = more bytes than can be counted, over the limit of 536870912")
+                    "IDX header claims more data than allowed, over the limit of 536870912 bytes")
     }
 
     func testBrokenGzipIsReported() {
@@ -63,9 +63,31 @@ final class IDXTests: XCTestCase {
         }
     }
 
+    /// A gzip file is inflated no further than the limit allows (and a header and a byte more),
+    /// then checked as a plain file: refused for what its header claims, or for holding more.
     func testGzipBombStopsAtTheLimit() {
-        let bomb = gzip([0, 0, 8, 1, 0, 1, 0, 0] + [UInt8](repeating: 0, count: 65_536))
-        expectError(bomb, "gzip data expands beyond the limit of 1000 bytes", limits: IDXLimits(maxDataBytes: 1000))
+        let limits = IDXLimits(maxDataBytes: 1000)
+        expectError(gzip([0, 0, 8, 1, 0, 1, 0, 0] + [UInt8](repeating: 0, count: 65_536)),
+                    "IDX header claims more data than allowed, over the limit of 1000 bytes", limits: limits)
+        expectError(gzip([0, 0, 8, 1, 0, 0, 3, 0xE8] + [UInt8](repeating: 0, count: 65_536)),
+                    "the file holds more data than its IDX header claims (trailing garbage)", limits: limits)
+        XCTAssertThrowsError(try gunzip(gzip([UInt8](repeating: 0, count: 65_536)), source: "in.gz", maxBytes: 1000)) { error in
+            XCTAssertEqual("\(error)", "in.gz: gzip data expands beyond the limit of 1000 bytes")
+        }
+    }
+
+    /// Members joined (`cat a.gz b.gz`) are one gzip file, as `gzip -d` reads it; the limit
+    /// holds for all of them together, and bytes after the last member are ignored, as gzip does.
+    func testGzipMembersAreReadOneAfterAnother() throws {
+        let encoded = images.encoded
+        let members = gzip(Array(encoded.prefix(10))) + gzip([]) + gzip(Array(encoded.dropFirst(10)))
+        XCTAssertEqual(try parseIDX(members, source: "in.idx"), images)
+        XCTAssertEqual(try gunzip(members, source: "in.idx", maxBytes: encoded.count), encoded)
+        XCTAssertThrowsError(try gunzip(members, source: "in.idx", maxBytes: encoded.count - 1)) { error in
+            XCTAssertEqual("\(error)", "in.idx: gzip data expands beyond the limit of \(encoded.count - 1) bytes")
+        }
+        XCTAssertEqual(try gunzip(gzip(encoded) + [0, 0, 7, 1], source: "in.idx", maxBytes: encoded.count), encoded)
+        expectError(Array(members.dropLast(3)), "gzip data is truncated")
     }
 
     func testReadsTheMNISTPairAndChecksCounts() throws {
@@ -80,7 +102,7 @@ final class IDXTests: XCTestCase {
 
         try writeIDX(IDXArray(dimensions: [2], bytes: [1, 2]), to: "\(directory)/t10k-labels-idx1-ubyte", compressed: false)
         XCTAssertThrowsError(try readMNIST(directory: directory, split: .test)) { error in
-            XCTAssertEqual("\(error)", "\(directory)/t10k-labels-idx1-ubyte: 2 labels for 3 images in \(directory)/t10k-images-idx3-ubyte.gz")
+            XCTAssertEqual("\(error)", "\(directory)/t10k-labels-idx1-ubyte: the number of labels is not the number of images in \(directory)/t10k-images-idx3-ubyte.gz")
         }
         XCTAssertThrowsError(try readMNIST(directory: directory, split: .train)) { error in
             XCTAssertEqual("\(error)", "\(directory)/train-images-idx3-ubyte: not found (looked for train-images-idx3-ubyte and train-images-idx3-ubyte.gz)")

@@ -83,14 +83,60 @@ final class PNGTests: XCTestCase {
         assertRefused([], "empty")
         assertRefused([0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10, 0x4A, 0x46], "JPEG")
         assertRefused(Array(valid.prefix(5)), "truncated inside the signature")
-        assertRefused(Array(valid.prefix(valid.count / 2)), "truncated PNG: chunk IDAT claims")
-        assertRefused(Array(valid.prefix(20)), "truncated PNG: chunk IHDR claims 13 bytes")
+        assertRefused(Array(valid.prefix(valid.count / 2)), "truncated PNG: a chunk runs past the end of the file")
+        assertRefused(Array(valid.prefix(20)), "truncated PNG: a chunk runs past the end of the file")
         assertRefused(Array(valid.prefix(33)) + valid.suffix(12), "not a valid PNG")
         var flipped = valid
         flipped[valid.count / 2] ^= 0xFF
         assertRefused(flipped, "PNG")
         var random = SystemRandomNumberGenerator()
         assertRefused((0..<500).map { _ in UInt8.random(in: 0...255, using: &random) }, "no PNG signature")
+    }
+
+    /// A small file whose image data inflates on past the image (a gigabyte of zeros from a
+    /// megabyte) is refused at the first byte past it, without inflating the rest.
+    func testImageDataGoingOnPastTheImageIsRefusedWithoutInflatingIt() throws {
+        let digit = try encodePNG(gradient(channels: 1, width: 28, height: 28))
+        let bomb = try withImageData(digit, extraZeros: 1 << 30)
+        XCTAssertLessThan(bomb.count, 2 << 20)
+        let clock = ContinuousClock()
+        let elapsed = clock.measure { assertRefused(bomb, "corrupt PNG: its image data goes on past the end of the image") }
+        XCTAssertLessThan(elapsed, .seconds(1))
+    }
+
+    /// The image data may hold exactly the filtered image (a filter byte and the row, for each
+    /// row of each Adam7 pass): every colour type, bit depth and interlacing of PngSuite decodes
+    /// as it did with its image data made again, and is refused with one byte more.
+    func testImageDataEndsWhereEachPngSuiteLayoutEnds() throws {
+        let directory = try sharedPNGDirectory("pngsuite")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".png") }.sorted()
+        for name in names {
+            let original = try readFile("\(directory)/\(name)")
+            XCTAssertEqual(try decodePNG(withImageData(original, extraZeros: 0), source: name), try decodePNG(original, source: name), name)
+            assertRefused(try withImageData(original, extraZeros: 1), "goes on past the end of the image")
+        }
+    }
+
+    /// libpng reads nothing after IEND, and neither does the decoder: not a garbage tail, nor a
+    /// second PNG.
+    func testBytesAfterIENDAreIgnored() throws {
+        let png = try encodePNG(gradient(channels: 1, width: 28, height: 28))
+        let expected = try decodePNG(png, source: "input.png")
+        // The tail read as a chunk header would claim 1195463234 bytes ("GARB") of type "AGEG".
+        XCTAssertEqual(try decodePNG(png + Array("GARBAGEGARBAGEGARBAGE".utf8), source: "input.png"), expected)
+        XCTAssertEqual(try decodePNG(png + encodePNG(gradient(channels: 3, width: 9, height: 4)), source: "input.png"), expected)
+    }
+
+    /// What follows the image data is not read, as libpng does not read it: two million small
+    /// chunks after it (24 MB of text or metadata) cost nothing.
+    func testChunksAfterTheImageDataAreNotRead() throws {
+        let png = try encodePNG(gradient(channels: 1, width: 28, height: 28))
+        var chunks = pngChunk("tEXt", [])
+        while chunks.count < 24 << 20 { chunks += chunks }
+        let file = Array(png.dropLast(12)) + chunks + png.suffix(12)
+        let expected = try decodePNG(png, source: "input.png")
+        let elapsed = try ContinuousClock().measure { XCTAssertEqual(try decodePNG(file, source: "input.png"), expected) }
+        XCTAssertLessThan(elapsed, .milliseconds(500))
     }
 
     /// A 30000×30000 header over a few bytes of data is refused before any pixel is inflated.
@@ -102,7 +148,7 @@ final class PNGTests: XCTestCase {
         }
         let crc = bomb[12..<29].withContiguousStorageIfAvailable { UInt32(crc32(0, $0.baseAddress, UInt32($0.count))) }!
         for i in 0..<4 { bomb[29 + i] = UInt8(truncatingIfNeeded: crc >> (24 - 8 * i)) }
-        assertRefused(bomb, "30000×30000 pixels, over the limit of 16000000")
-        assertRefused(try encodePNG(gradient(channels: 1, width: 20, height: 20)), "over the limit of 399", limits: PNGLimits(maxPixels: 399))
+        assertRefused(bomb, "PNG is over the limit of 16000000 pixels (raise --max-png-pixels to accept it)")
+        assertRefused(try encodePNG(gradient(channels: 1, width: 20, height: 20)), "over the limit of 399 pixels", limits: PNGLimits(maxPixels: 399))
     }
 }

@@ -59,25 +59,24 @@ public struct InputDecoder: Sendable {
             return try decodeIDX(consume bytes, name: name)
         }
         if bytes.isEmpty { throw FormatError(file: name, reason: "the file is empty") }
-        let start = bytes.prefix(4).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined(separator: " ")
-        throw FormatError(file: name, reason: "neither a PNG nor an IDX image file (it starts with \(start))")
+        // Its first bytes would say what it is, but this may be any file a socket peer names,
+        // and the daemon hands out predictions, not contents.
+        throw FormatError(file: name, reason: "neither a PNG nor an IDX image file")
     }
 
     private func decodeIDX(_ bytes: consuming [UInt8], name: String) throws -> DecodedInput {
         let side = DigitNormalization.side
-        let idxLimits = IDXLimits(maxFileBytes: limits.maxFileBytes, maxDataBytes: limits.maxIDXImages * side * side + 16)
+        // The data limit is the image limit's: a batch of N×28×28 is over one when over the other.
+        let idxLimits = IDXLimits(maxFileBytes: limits.maxFileBytes, maxDataBytes: limits.maxIDXImages * side * side)
         let array: IDXArray
         do {
             array = try parseIDX(consume bytes, source: name, limits: idxLimits)
         } catch let error as FormatError where error.reason.contains("over the limit") {
-            throw FormatError(file: name, reason: "\(error.reason): more than \(limits.maxIDXImages) images (raise --max-idx-images to accept it)")
+            throw FormatError(file: name, reason: "holds more than \(limits.maxIDXImages) images, over the limit (raise --max-idx-images to accept it)")
         }
         let dimensions = array.dimensions
         guard dimensions.count == 3, dimensions[1] == side, dimensions[2] == side else {
-            throw FormatError(file: name, reason: "expected N×28×28 images, found \(dimensions.map(String.init).joined(separator: "×"))")
-        }
-        guard dimensions[0] <= limits.maxIDXImages else {
-            throw FormatError(file: name, reason: "holds \(dimensions[0]) images, over the limit of \(limits.maxIDXImages) (raise --max-idx-images to accept it)")
+            throw FormatError(file: name, reason: "expected N×28×28 images, found another shape")
         }
         let imageSize = side * side
         let hasInk = (0..<dimensions[0]).map { DigitNormalization.hasInk(array.bytes[$0 * imageSize..<($0 + 1) * imageSize]) }
