@@ -71,4 +71,21 @@ final class PredictionTests: XCTestCase {
         let digit = try decoder.decode(path: repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", displayName: "7.png")
         XCTAssertEqual(digit.hasInk, [true])
     }
+
+    func testANameASpreadsheetWouldTakeForAFormulaIsQuoted() {
+        for (name, written) in [("=1+1.png", "'=1+1.png"), ("+1.png", "'+1.png"), ("-2.png", "'-2.png"), ("@SUM(1).png", "'@SUM(1).png"),
+                                ("\t=1.png", "'\t=1.png"), ("\r=1.png", "'\r=1.png"), ("digit=1.png", "digit=1.png"),
+                                ("'quoted.png", "'quoted.png"), ("7.png", "7.png")] {
+            var csv = CSVWriter(header: PredictionCSV.header(classes: 10))
+            PredictionCSV.appendRows(to: &csv, source: name, predictions: [Prediction(probabilities: row[...], hasInk: true, minimumConfidence: nil)],
+                                     probabilities: row[...], classes: 10, model: "cnn-1")
+            XCTAssertEqual(parseCSV(csv.text)[1][0], written, name)
+        }
+        // A quoted formula is a field starting with a quote mark in the file, and `=` once read.
+        var csv = CSVWriter(header: PredictionCSV.header(classes: 10))
+        PredictionCSV.appendRows(to: &csv, source: "=HYPERLINK(\"http://x\",\"y\").png",
+                                 predictions: [Prediction(probabilities: row[...], hasInk: true, minimumConfidence: nil)],
+                                 probabilities: row[...], classes: 10, model: "cnn-1")
+        XCTAssertEqual(parseCSV(csv.text)[1][0], "'=HYPERLINK(\"http://x\",\"y\").png")
+    }
 }

@@ -120,4 +120,29 @@ final class HardeningTests: XCTestCase {
         }
         XCTAssertEqual(daemon.stop(), 0)
     }
+
+    func testNamesNeitherForgeLogLinesNorBecomeSpreadsheetFormulas() throws {
+        try daemon.start()
+        let png = repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"
+        let forged = "x.png\n2026-12-03T00:00:00.000Z critical forged \u{1B}[31mline.png"
+        let formulas = ["=1+1.png", "+1.png", "-1.png", "@SUM(1).png", "=HYPERLINK(\"x\",\"y\").png"]
+        for name in [forged] + formulas {
+            try runCommand("/bin/cp", [png, daemon.staging + "/" + name])
+            XCTAssertEqual(rename(daemon.staging + "/" + name, daemon.inbox + "/" + name), 0, name)
+        }
+        // A broken file under the forging name too: errors are logged with the name.
+        try Data("broken".utf8).write(to: URL(fileURLWithPath: daemon.staging + "/broken" + forged))
+        XCTAssertEqual(rename(daemon.staging + "/broken" + forged, daemon.inbox + "/broken" + forged), 0)
+        XCTAssertTrue(daemon.waitForOutcomes([forged, "broken" + forged] + formulas), daemon.log)
+        XCTAssertEqual(daemon.stop(), 0)
+        let lines = daemon.log.split(separator: "\n")
+        XCTAssertFalse(lines.contains { $0.hasPrefix("2026-12-03T00:00:00.000Z") }, "a name forged a log line:\n\(daemon.log)")
+        XCTAssertFalse(daemon.log.contains("\u{1B}"), "a terminal escape reached the log")
+        XCTAssertTrue(daemon.log.contains("x.png\\n2026-12-03T00:00:00.000Z critical forged \\x1b[31mline.png"), daemon.log)
+        for name in formulas {
+            let rows = try XCTUnwrap(daemon.csv(for: name), name)
+            XCTAssertEqual(rows[1][0], "'" + name)
+            XCTAssertEqual(rows[1][2], "7")
+        }
+    }
 }

@@ -120,7 +120,7 @@ final class RetrainingTests: XCTestCase {
         try daemon.start()
         let active = try status().model.id
         let cases: [(String, [UInt8], [UInt8], String)] = [
-            ("mismatched", [UInt8](repeating: 0, count: 5 * 784), [1, 2, 3, 4], "4 labels for 5 images"),
+            ("mismatched", [UInt8](repeating: 0, count: 5 * 784), [1, 2, 3, 4], "the number of labels is not the number of images"),
             ("outofrange", [UInt8](repeating: 0, count: 4 * 784), [1, 2, 12, 4], "label 12 is outside 0...9"),
         ]
         for (name, images, labels, reason) in cases {

@@ -87,15 +87,20 @@ public struct StderrLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var line = "\(utcTimestamp(milliseconds: true)) \(event.level) \(event.message)"
-        let all = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
-        for key in all.keys.sorted() {
-            let value = "\(all[key]!)"
-            let plain = !value.isEmpty && !value.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0.isNewline }
-            line += " \(key)=" + (plain ? value : quoted(value))
+        _ = writeAll(STDERR_FILENO, Array(line(for: event).utf8))
+    }
+
+    /// One event as one line, whatever its text holds: control characters (a newline in a
+    /// file name would forge a line of its own, an escape sequence would drive the terminal)
+    /// are written escaped, in the message as in metadata.
+    func line(for event: LogEvent) -> String {
+        var line = "\(utcTimestamp(milliseconds: true)) \(event.level) \(escapingControlCharacters("\(event.message)"))"
+        for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }).sorted(by: { $0.key < $1.key }) {
+            let text = "\(value)"
+            let plain = !text.isEmpty && !text.unicodeScalars.contains { $0 == " " || $0 == "\"" || $0 == "=" || $0 == "\\" || isControl($0) }
+            line += " \(escapingControlCharacters(key))=" + escapingControlCharacters(plain ? text : quoted(text))
         }
-        line += "\n"
-        _ = writeAll(STDERR_FILENO, Array(line.utf8))
+        return line + "\n"
     }
 
     private func quoted(_ value: String) -> String {
@@ -104,12 +109,33 @@ public struct StderrLogHandler: LogHandler {
             switch character {
             case "\\": out += "\\\\"
             case "\"": out += "\\\""
-            case "\n", "\r\n": out += "\\n"
             default: out.append(character)
             }
         }
         return out + "\""
     }
+}
+
+/// `text` with every control character (C0, DEL, C1) written as `\n`, `\r`, `\t` or `\xHH` / `\u{HH}`.
+func escapingControlCharacters(_ text: String) -> String {
+    guard text.unicodeScalars.contains(where: isControl) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where isControl(scalar):
+            let hex = String(scalar.value, radix: 16)
+            out += scalar.value < 0x80 ? "\\x" + (hex.count < 2 ? "0" : "") + hex : "\\u{\(hex)}"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
+}
+
+private func isControl(_ scalar: Unicode.Scalar) -> Bool {
+    scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
 }
 
 func syslogPriority(_ level: Logger.Level) -> Int {

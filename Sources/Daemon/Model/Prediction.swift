@@ -71,10 +71,19 @@ public enum PredictionCSV {
         ["source", "index", "label", "status", "confidence"] + (0..<classes).map { "p\($0)" } + ["model"]
     }
 
+    /// A file name as a spreadsheet will not take for a formula (`=1+1.png`, `@SUM(1).png`):
+    /// one that starts with `=`, `+`, `-`, `@`, a tab or a carriage return gets a `'` before it,
+    /// as OWASP advises against CSV injection. Spreadsheets show the name without the quote.
+    static func spreadsheetSafe(_ name: String) -> String {
+        guard let first = name.unicodeScalars.first, "=+-@\t\r".unicodeScalars.contains(first) else { return name }
+        return "'" + name
+    }
+
     /// Appends a row per image of `source`: its prediction, then its probabilities.
     public static func appendRows(to csv: inout CSVWriter, source: String, predictions: [Prediction],
                                   probabilities: ArraySlice<Float>, classes: Int, model: String) {
         let base = probabilities.startIndex
+        let source = spreadsheetSafe(source)
         for (index, prediction) in predictions.enumerated() {
             csv.appendField(source)
             csv.appendField(index)
