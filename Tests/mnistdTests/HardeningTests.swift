@@ -145,4 +145,25 @@ final class HardeningTests: XCTestCase {
             XCTAssertEqual(rows[1][2], "7")
         }
     }
+
+    func testMaildirStyleDeliveryByLinkIsClassifiedWithoutARestart() throws {
+        try daemon.start()
+        let png = try Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"))
+        let names = (0..<20).map { "maildir-\($0).png" }
+        for name in names {
+            // Written under a hidden name, given its final name by a link, the temporary gone at once.
+            let temporary = daemon.inbox + "/." + name + ".tmp"
+            try png.write(to: URL(fileURLWithPath: temporary))
+            XCTAssertEqual(link(temporary, daemon.inbox + "/" + name), 0)
+            XCTAssertEqual(unlink(temporary), 0)
+        }
+        // A file made whole elsewhere on the filesystem and linked in by `ln`, its first name gone.
+        try png.write(to: URL(fileURLWithPath: daemon.staging + "/linked.png"))
+        try runCommand("/bin/ln", [daemon.staging + "/linked.png", daemon.inbox + "/linked.png"])
+        XCTAssertEqual(unlink(daemon.staging + "/linked.png"), 0)
+        XCTAssertTrue(daemon.waitForOutcomes(names + ["linked.png"], timeout: 10),
+                      "inbox: \(daemon.entries(daemon.inbox)); outbox: \(daemon.entries(daemon.outbox).count)")
+        for name in names + ["linked.png"] { XCTAssertEqual(daemon.csv(for: name)?[1][2], "7", name) }
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

@@ -7,10 +7,13 @@ import Logging
 /// blocks in poll() with no timeout, so an idle daemon uses no CPU.
 ///
 /// A file has arrived when it is closed after writing (`IN_CLOSE_WRITE`) or renamed into the
-/// inbox (`IN_MOVED_TO`). Entries that are never written — symbolic links, FIFOs, hard links —
-/// announce themselves only by `IN_CREATE`, so that event counts for them. If the kernel's
-/// event queue overflows, or the inbox itself is removed and made again, the whole inbox is
-/// rescanned: events may be lost, files are not.
+/// inbox (`IN_MOVED_TO`). Entries made whole in one step announce themselves only by
+/// `IN_CREATE`: symbolic links, FIFOs, hard links — from outside the inbox, or from a hidden
+/// temporary unlinked at once (Maildir-style delivery) — and `O_TMPFILE` files linked in. A file
+/// created to be written is opened in the same system call, so its `IN_CREATE` is followed by
+/// `IN_OPEN` at once: a created name that no open follows within `creationGrace` has arrived.
+/// If the kernel's event queue overflows, or the inbox itself is removed and made again, the
+/// whole inbox is rescanned: events may be lost, files are not.
 public final class InboxWatcher: @unchecked Sendable {
     private let inbox: String
     private let queue: WorkQueue
@@ -21,7 +24,12 @@ public final class InboxWatcher: @unchecked Sendable {
     private var watch: Int32 = -1
     private let stopPipe: (read: Int32, write: Int32)
 
-    static let events = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+    static let events = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_OPEN | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
+    /// How long an open may follow its file's creation (both happen in one system call: this
+    /// only covers reading the two events in different batches).
+    static let creationGraceMicroseconds: Int64 = 50_000
+    /// Regular files created but not yet opened, with when their creation was seen.
+    private var createdUnopened: [String: Int64] = [:]
 
     public init(inbox: String, queue: WorkQueue, logger: Logger, recreateInbox: @escaping () throws -> Void) throws {
         self.inbox = inbox
@@ -50,15 +58,31 @@ public final class InboxWatcher: @unchecked Sendable {
         while true {
             var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
                        pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
-            // Only while the inbox is gone is there anything to retry; otherwise wait forever.
-            let ready = poll(&fds, 2, watch < 0 ? 1000 : -1)
+            // Only while the inbox is gone, or a creation awaits its open, is there anything to
+            // do without an event; otherwise wait forever.
+            let nextDeadline = createdUnopened.values.min().map { $0 + Self.creationGraceMicroseconds }
+            let timeout = watch < 0 ? 1000 : nextDeadline.map { Int32(clamping: max(0, $0 - monotonicMicroseconds()) / 1000 + 1) } ?? -1
+            let ready = poll(&fds, 2, timeout)
             if ready < 0 && errno == EINTR { continue }
             if fds[1].revents != 0 { return }
             if watch < 0 { rewatch() }
-            guard fds[0].revents & Int16(POLLIN) != 0 else { continue }
+            guard fds[0].revents & Int16(POLLIN) != 0 else {
+                offerCreatedUnopened()
+                continue
+            }
             let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
             guard count > 0 else { continue }
             buffer.withUnsafeBytes { handle(events: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
+            offerCreatedUnopened()
+        }
+    }
+
+    /// Offers the created files no open followed within the grace period: they were made whole.
+    private func offerCreatedUnopened() {
+        let now = monotonicMicroseconds()
+        for (name, seen) in createdUnopened where now - seen >= Self.creationGraceMicroseconds {
+            createdUnopened[name] = nil
+            queue.offer(name)
         }
     }
 
@@ -84,18 +108,26 @@ public final class InboxWatcher: @unchecked Sendable {
                 logger.error("the inbox was removed or moved; waiting for it to come back", metadata: ["file": "\(inbox)"])
                 inotify_rm_watch(inotify, watch)
                 watch = -1
-            } else if !name.isEmpty, InboxNames.isInput(name), arrived(name, mask: mask) {
-                queue.offer(name)
+            } else if !name.isEmpty, InboxNames.isInput(name), mask & UInt32(IN_ISDIR) == 0 {
+                handle(name, mask: mask)
             }
         }
     }
 
-    /// Creation alone is an arrival only for entries that will never be written and closed.
-    private func arrived(_ name: String, mask: UInt32) -> Bool {
-        if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0 { return true }
-        guard mask & UInt32(IN_CREATE) != 0, mask & UInt32(IN_ISDIR) == 0,
-              let info = linkStatus("\(inbox)/\(name)") else { return false }
-        return info.st_mode & S_IFMT != S_IFREG || info.st_nlink > 1
+    private func handle(_ name: String, mask: UInt32) {
+        if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0 {
+            createdUnopened[name] = nil
+            queue.offer(name)
+        } else if mask & UInt32(IN_OPEN) != 0 {
+            // Being written: its close will say when it is whole.
+            createdUnopened[name] = nil
+        } else if mask & UInt32(IN_CREATE) != 0, let info = linkStatus("\(inbox)/\(name)") {
+            if info.st_mode & S_IFMT != S_IFREG || info.st_nlink > 1 {
+                queue.offer(name)  // never written and closed: whole now
+            } else {
+                createdUnopened[name] = monotonicMicroseconds()
+            }
+        }
     }
 
     private func rewatch() {
