@@ -95,6 +95,17 @@ final class ControlCommandsTests: XCTestCase {
         XCTAssertTrue(predictions[1].error?.contains("missing.png") == true, predictions[1].error ?? "")
         let none = try sent(commands.handle(ControlRequest(command: "classify", files: []), from: peer))
         XCTAssertFalse(none.ok)
+
+        // Bounded: so many files, so many images in all; the rest is said, not read.
+        let batch = repositoryRoot + "/samples/first-100-test-digits-idx3-ubyte.gz"
+        commands.classifyLimits = (files: 4, images: 250)
+        let tooMany = try sent(commands.handle(ControlRequest(command: "classify", files: Array(repeating: batch, count: 5)), from: peer))
+        XCTAssertEqual(tooMany.error, "at most 4 files per classify request, got 5")
+        let bounded = try XCTUnwrap(try sent(commands.handle(ControlRequest(command: "classify", files: Array(repeating: batch, count: 4)), from: peer)).predictions)
+        XCTAssertEqual(bounded.map { $0.labels?.count }, [100, 100, nil, nil])
+        for refused in bounded.dropFirst(2) {
+            XCTAssertEqual(refused.error, "\(batch): not classified: this request reached its limit of 250 images; ask for it in another request")
+        }
     }
 }
 

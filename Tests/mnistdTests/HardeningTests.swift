@@ -1,4 +1,4 @@
-import Daemon
+@testable import Daemon
 import Formats
 import Foundation
 import NeuralNet
@@ -164,6 +164,76 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(daemon.waitForOutcomes(names + ["linked.png"], timeout: 10),
                       "inbox: \(daemon.entries(daemon.inbox)); outbox: \(daemon.entries(daemon.outbox).count)")
         for name in names + ["linked.png"] { XCTAssertEqual(daemon.csv(for: name)?[1][2], "7", name) }
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testABigClassifyDoesNotBlockStatus() throws {
+        try daemon.start()
+        let batch = daemon.staging + "/ten-thousand.idx3"
+        var idx = Data([0, 0, 8, 3, 0, 0, 0x27, 0x10, 0, 0, 0, 28, 0, 0, 0, 28])
+        let digit = Data((0..<784).map { UInt8(truncatingIfNeeded: $0 &* 2654435761 >> 13) })
+        for _ in 0..<10_000 { idx.append(digit) }
+        try idx.write(to: URL(fileURLWithPath: batch))
+        let socket = daemon.socket
+        nonisolated(unsafe) var classified: ControlReply?
+        nonisolated(unsafe) var classifyDone = Date.distantFuture
+        let classifying = Thread {
+            classified = try? ControlClient(socketPath: socket).send(ControlRequest(command: "classify", files: Array(repeating: batch, count: 5)))
+            classifyDone = Date()
+        }
+        classifying.start()
+        usleep(100_000)   // the classify is on its way
+        let asked = Date()
+        let status = try ControlClient(socketPath: socket).send(ControlRequest(command: "status"), timeout: 30)
+        let answered = Date()
+        XCTAssertTrue(status.ok)
+        XCTAssertTrue(waitUntil(timeout: 60) { classified != nil })
+        XCTAssertLessThan(answered, classifyDone, "status waited for the classify")
+        XCTAssertLessThan(answered.timeIntervalSince(asked), 1, "status took \(answered.timeIntervalSince(asked)) s")
+        XCTAssertEqual(classified?.predictions?.map { $0.labels?.count }, Array(repeating: 10_000, count: 5))
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testClientsTricklingBytesCannotHoldEverySlot() throws {
+        try daemon.start()
+        let socket = daemon.socket
+        // As many clients as there are slots, each sending a byte of a request that never ends.
+        var trickling: [Int32] = []
+        defer { trickling.forEach { close($0) } }
+        for _ in 0..<256 {
+            let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            XCTAssertEqual(try UnixSocketAddress(path: socket).connect(fd), 0)
+            trickling.append(fd)
+        }
+        let started = Date()
+        while Date().timeIntervalSince(started) < 12 {
+            for fd in trickling { _ = send(fd, "{", 1, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            usleep(500_000)
+        }
+        let status = try daemon.mnistctl("status")
+        XCTAssertEqual(status.status, 0, "every slot still held: \(status.stderr)")
+        // Each was told why before it was closed.
+        var told = 0
+        for fd in trickling {
+            var buffer = [UInt8](repeating: 0, count: 512)
+            let count = recv(fd, &buffer, buffer.count, Int32(MSG_DONTWAIT))
+            if count > 0, String(decoding: buffer[..<count], as: UTF8.self).contains("request not completed within 10 s") { told += 1 }
+        }
+        XCTAssertEqual(told, 256)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    func testAnEmptyRequestLineIsAnswered() throws {
+        try daemon.start()
+        let fd = Glibc.socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        XCTAssertEqual(try UnixSocketAddress(path: daemon.socket).connect(fd), 0)
+        XCTAssertEqual(send(fd, "\n", 1, Int32(MSG_NOSIGNAL)), 1)
+        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        XCTAssertEqual(poll(&descriptor, 1, 5000), 1, "no reply to an empty line")
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = recv(fd, &buffer, buffer.count, 0)
+        XCTAssertTrue(String(decoding: buffer[..<max(count, 0)], as: UTF8.self).contains("empty request"))
         XCTAssertEqual(daemon.stop(), 0)
     }
 }

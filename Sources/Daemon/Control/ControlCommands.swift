@@ -16,7 +16,7 @@ final class ControlCommands: @unchecked Sendable {
     let logger: Logger
     let reload: () -> ControlReply
     private let startedMicroseconds = monotonicMicroseconds()
-    /// For `classify`: the control thread's own workspace.
+    /// For `classify`: the command thread's own workspace.
     private let classifier = Classifier()
 
     init(models: ModelHolder, store: ModelStore, queue: WorkQueue, counters: DaemonCounters, retrainer: Retrainer,
@@ -77,13 +77,24 @@ final class ControlCommands: @unchecked Sendable {
         }
     }
 
+    /// What one `classify` request may ask: it runs on the command thread, one at a time, and
+    /// its reply is held in memory, so both are bounded.
+    var classifyLimits = (files: 100, images: 100_000)
+
     private func classify(_ files: [String]) -> ControlReply {
         guard !files.isEmpty else { return .failure("classify needs \"files\": a list of paths the daemon can read") }
-        guard files.count <= 1000 else { return .failure("at most 1000 files per classify request, got \(files.count)") }
+        let limits = classifyLimits
+        guard files.count <= limits.files else { return .failure("at most \(limits.files) files per classify request, got \(files.count)") }
         let model = models.current
+        var imagesLeft = limits.images
         let predictions = files.map { file -> FilePrediction in
+            let refusal = "\(file): not classified: this request reached its limit of \(limits.images) images; ask for it in another request"
+            // Once the budget is spent, the rest is not even read.
+            guard imagesLeft > 0 else { return FilePrediction(file: file, error: refusal, model: model.id) }
             do {
                 let input = try decoder.decode(path: file, displayName: file)
+                guard input.count <= imagesLeft else { return FilePrediction(file: file, error: refusal, model: model.id) }
+                imagesLeft -= input.count
                 let probabilities = classifier.probabilities(model, pixels: input.pixels)
                 let predictions = try Prediction.judge(probabilities[...], of: input, named: file, model: model,
                                                        minimumConfidence: minimumConfidence)

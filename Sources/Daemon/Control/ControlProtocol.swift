@@ -29,6 +29,10 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     }
 
     public static let commands = ["status", "retrain", "models", "rollback", "reload", "classify"]
+
+    /// Whether the socket thread answers it itself: `status` reads counters in memory; the
+    /// others read files or classify, and run on the command thread.
+    var isAnsweredAtOnce: Bool { command == "status" }
 }
 
 /// The daemon's answer, one JSON object on one line: `ok`, then `error` or what was asked.

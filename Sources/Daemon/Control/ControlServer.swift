@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinux
 import CSystemd
+import Formats
 import Logging
 
 /// Who is at the other end of a control connection (`SO_PEERCRED`).
@@ -65,17 +66,23 @@ public struct ControlLimits: Sendable {
     public var maxClients: Int
     /// A client that says nothing for this long is disconnected.
     public var idleSeconds: Double
+    /// A request line must be complete this long after its first byte: a client that trickles
+    /// a byte now and then is never idle, but cannot hold its connection for ever.
+    public var requestSeconds: Double
 
-    public init(maxLineBytes: Int = 64 * 1024, maxClients: Int = 256, idleSeconds: Double = 30) {
+    public init(maxLineBytes: Int = 64 * 1024, maxClients: Int = 256, idleSeconds: Double = 30, requestSeconds: Double = 10) {
         self.maxLineBytes = maxLineBytes
         self.maxClients = maxClients
         self.idleSeconds = idleSeconds
+        self.requestSeconds = requestSeconds
     }
 }
 
 /// The control socket: a Unix stream socket speaking one JSON object per line each way. One
-/// thread serves every client with poll(), so garbage, oversized lines, silent clients and
-/// crowds cost only their own connections; classification runs on other threads throughout.
+/// thread serves every client with poll(), so garbage, oversized lines, silent or trickling
+/// clients and crowds cost only their own connections; commands that read files or classify
+/// run on a thread of their own (`CommandRunner`), one at a time, while `status` is answered
+/// at once. Each client's requests are answered in order.
 public final class ControlServer: @unchecked Sendable {
     public typealias Handler = (ControlRequest, ControlPeer) -> ControlReply
 
@@ -87,13 +94,19 @@ public final class ControlServer: @unchecked Sendable {
     private let stopPipe: (read: Int32, write: Int32)
 
     private struct Client {
+        let id: UInt64
         let fd: Int32
         let peer: ControlPeer
         var input: [UInt8] = []
         var output: [UInt8] = []
         var lastActivity: Int64
+        /// When the first byte of the request line still incomplete came.
+        var requestStarted: Int64?
+        /// A command of this client's runs: its next lines wait.
+        var awaitingReply = false
         var closing = false
     }
+    private var clientsAccepted: UInt64 = 0
 
     public init(listener: Int32, policy: PeerPolicy, limits: ControlLimits = ControlLimits(), logger: Logger, handler: @escaping Handler) throws {
         self.listener = listener
@@ -166,32 +179,62 @@ public final class ControlServer: @unchecked Sendable {
         _ = write(stopPipe.write, &byte, 1)
     }
 
+    /// When a client's connection or request runs out of time.
+    private func deadline(of client: Client) -> Int64 {
+        // One waiting for its command's reply is not idle: the command is ours.
+        let idle = client.awaitingReply ? Int64.max : client.lastActivity + Int64(limits.idleSeconds * 1e6)
+        return min(idle, client.requestStarted.map { $0 + Int64(limits.requestSeconds * 1e6) } ?? .max)
+    }
+
     /// Serves clients until `stop()`.
     public func run() {
         var clients: [Client] = []
-        defer { for client in clients { close(client.fd) } }
+        let runner: CommandRunner
+        do {
+            runner = try CommandRunner(handler: handler)
+        } catch {
+            logger.error("cannot serve control commands: \(error)", metadata: ["error": "\(error)"])
+            return
+        }
+        defer {
+            runner.stop()
+            for client in clients { close(client.fd) }
+        }
         while true {
             var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: runner.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
             for client in clients {
                 fds.append(pollfd(fd: client.fd, events: Int16(client.output.isEmpty ? POLLIN : POLLIN | POLLOUT), revents: 0))
             }
             let now = monotonicMicroseconds()
-            let idleMicroseconds = Int64(limits.idleSeconds * 1e6)
-            let nextExpiry = clients.map { $0.lastActivity + idleMicroseconds }.min()
+            let nextExpiry = clients.map(deadline).min().flatMap { $0 == .max ? nil : $0 }
             let timeout = nextExpiry.map { Int32(max(0, min(Int64(Int32.max), ($0 - now) / 1000 + 1))) } ?? -1
             let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno != EINTR { return }
             if fds[1].revents != 0 { return }
+            if fds[2].revents != 0 {
+                for (id, reply) in runner.finished() {
+                    guard let index = clients.firstIndex(where: { $0.id == id }) else { continue }  // gone meanwhile
+                    clients[index].awaitingReply = false
+                    self.reply(&clients[index], reply, thenClose: false)
+                    handleLines(&clients[index], runner: runner)
+                }
+            }
             for index in clients.indices.reversed() {
-                let events = fds[index + 2].revents
-                if events != 0 { service(&clients[index], events: events) }
-                let expired = monotonicMicroseconds() - clients[index].lastActivity > idleMicroseconds
-                if expired && clients[index].output.isEmpty {
+                let events = fds[index + 3].revents
+                if events != 0 { service(&clients[index], events: events, runner: runner) }
+                let now = monotonicMicroseconds()
+                if let started = clients[index].requestStarted, now - started > Int64(limits.requestSeconds * 1e6) {
+                    logger.debug("closing a control connection whose request did not complete", metadata: ["peer_uid": "\(clients[index].peer.uid)"])
+                    clients[index].input.removeAll()
+                    clients[index].requestStarted = nil
+                    reply(&clients[index], .failure("request not completed within \(fixed(limits.requestSeconds, 0)) s"), thenClose: true)
+                } else if now > deadline(of: clients[index]) && clients[index].output.isEmpty {
                     logger.debug("closing an idle control connection", metadata: ["peer_uid": "\(clients[index].peer.uid)"])
                     clients[index].closing = true
                 }
-                if clients[index].closing && clients[index].output.isEmpty {
+                if clients[index].closing && clients[index].output.isEmpty && !clients[index].awaitingReply {
                     close(clients[index].fd)
                     clients.remove(at: index)
                 }
@@ -223,7 +266,8 @@ public final class ControlServer: @unchecked Sendable {
                 continue
             }
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-            clients.append(Client(fd: fd, peer: peer, lastActivity: monotonicMicroseconds()))
+            clientsAccepted += 1
+            clients.append(Client(id: clientsAccepted, fd: fd, peer: peer, lastActivity: monotonicMicroseconds()))
         }
     }
 
@@ -234,7 +278,7 @@ public final class ControlServer: @unchecked Sendable {
         close(fd)
     }
 
-    private func service(_ client: inout Client, events: Int16) {
+    private func service(_ client: inout Client, events: Int16, runner: CommandRunner) {
         if events & Int16(POLLOUT) != 0 { flush(&client) }
         if events & Int16(POLLIN) != 0 && !client.closing {
             var chunk = [UInt8](repeating: 0, count: 16 * 1024)
@@ -242,7 +286,7 @@ public final class ControlServer: @unchecked Sendable {
             if count > 0 {
                 client.lastActivity = monotonicMicroseconds()
                 client.input += chunk[0..<count]
-                handleLines(&client)
+                handleLines(&client, runner: runner)
             } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
                 client.closing = true
                 client.output.removeAll()
@@ -253,34 +297,52 @@ public final class ControlServer: @unchecked Sendable {
         }
     }
 
-    private func handleLines(_ client: inout Client) {
-        while let newline = client.input.firstIndex(of: UInt8(ascii: "\n")) {
+    /// Answers the client's complete lines in order, until one hands its command to the runner.
+    private func handleLines(_ client: inout Client, runner: CommandRunner) {
+        while !client.awaitingReply && !client.closing, let newline = client.input.firstIndex(of: UInt8(ascii: "\n")) {
             let line = Array(client.input[..<newline])
             client.input.removeSubrange(...newline)
             guard line.count <= limits.maxLineBytes else {
                 reply(&client, .failure("request line over \(limits.maxLineBytes) bytes"), thenClose: true)
                 return
             }
-            guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") }) else { continue }
-            reply(&client, answer(line, from: client.peer), thenClose: false)
+            switch parse(line) {
+            case .success(let request) where request.isAnsweredAtOnce:
+                reply(&client, handler(request, client.peer), thenClose: false)
+            case .success(let request):
+                client.awaitingReply = true
+                runner.submit(request, from: client.peer, client: client.id)
+            case .failure(let refusal):
+                reply(&client, refusal.reply, thenClose: false)
+            }
         }
         if client.input.count > limits.maxLineBytes {
             client.input.removeAll()
             reply(&client, .failure("request line over \(limits.maxLineBytes) bytes"), thenClose: true)
         }
+        // Only a line not yet complete runs against the request clock.
+        let partial = !client.input.isEmpty && !client.input.contains(UInt8(ascii: "\n"))
+        client.requestStarted = partial ? client.requestStarted ?? monotonicMicroseconds() : nil
     }
 
-    private func answer(_ line: [UInt8], from peer: ControlPeer) -> ControlReply {
+    private struct Refusal: Error {
+        let reply: ControlReply
+    }
+
+    private func parse(_ line: [UInt8]) -> Result<ControlRequest, Refusal> {
+        guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }) else {
+            return .failure(Refusal(reply: .failure("empty request: expected one JSON object with a \"command\" string per line")))
+        }
         let request: ControlRequest
         do {
             request = try ControlCoding.decode(ControlRequest.self, from: line)
         } catch {
-            return .failure("malformed request: expected one JSON object with a \"command\" string per line")
+            return .failure(Refusal(reply: .failure("malformed request: expected one JSON object with a \"command\" string per line")))
         }
         guard ControlRequest.commands.contains(request.command) else {
-            return .failure("unknown command \"\(request.command)\" (known: \(ControlRequest.commands.joined(separator: ", ")))")
+            return .failure(Refusal(reply: .failure("unknown command \"\(request.command)\" (known: \(ControlRequest.commands.joined(separator: ", ")))")))
         }
-        return handler(request, peer)
+        return .success(request)
     }
 
     private func reply(_ client: inout Client, _ reply: ControlReply, thenClose: Bool) {
