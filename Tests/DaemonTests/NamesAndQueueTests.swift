@@ -12,6 +12,25 @@ final class InboxNamesTests: XCTestCase {
     }
 }
 
+final class EscapedNameTests: XCTestCase {
+    func testANameThatIsNotUTF8IsWrittenWithItsStrayBytesEscaped() {
+        XCTAssertNil(escapedName(Array("digit-é.png".utf8)), "UTF-8 stays as it is")
+        let cases: [([UInt8], String)] = [
+            ([0xFF, 0xFE] + Array(".png".utf8), "\\xff\\xfe.png"),
+            (Array("bad".utf8) + [0xC3, 0x28] + Array("utf8.png".utf8), "bad\\xc3(utf8.png"),
+            ([0xED, 0xA0, 0x80] + Array(".png".utf8), "\\xed\\xa0\\x80.png"),       // a lone surrogate
+            ([0xC0, 0xAF] + Array(".png".utf8), "\\xc0\\xaf.png"),                // an overlong "/"
+            (Array("é".utf8) + [0x80] + Array("é".utf8), "é\\x80é"),
+            ([0xF4, 0x90, 0x80, 0x80], "\\xf4\\x90\\x80\\x80"),              // past U+10FFFF
+            ([0x01, 0xE2, 0x82], "\u{01}\\xe2\\x82"),                       // a sequence cut short
+        ]
+        for (bytes, escaped) in cases {
+            XCTAssertEqual(escapedName(bytes), escaped, "\(bytes)")
+            XCTAssertFalse(escapedName(bytes)?.contains("/") ?? true)
+        }
+    }
+}
+
 final class NameVariantTests: XCTestCase {
     func testVariantsKeepTheExtension() {
         XCTAssertEqual(variant(of: "digit.png", 0), "digit.png")

@@ -236,4 +236,36 @@ final class HardeningTests: XCTestCase {
         XCTAssertTrue(String(decoding: buffer[..<max(count, 0)], as: UTF8.self).contains("empty request"))
         XCTAssertEqual(daemon.stop(), 0)
     }
+
+    /// Renames a file to a name given as bytes (Process arguments and Foundation take only text).
+    func renameToRawName(_ source: String, in directory: String, _ name: [UInt8]) -> Int32 {
+        Glibc.rename(source, (Array(directory.utf8) + [UInt8(ascii: "/")] + name + [0]).map { CChar(bitPattern: $0) })
+    }
+
+    func testNamesThatAreNotUTF8AreClassifiedUnderTheirEscapedNameLiveAndAtStart() throws {
+        let png = repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"
+        let names: [([UInt8], String)] = [
+            ([0xFF, 0xFE] + Array(".png".utf8), "\\xff\\xfe.png"),
+            (Array("bad".utf8) + [0xC3, 0x28] + Array("utf8.png".utf8), "bad\\xc3(utf8.png"),
+            ([0xED, 0xA0, 0x80] + Array(".png".utf8), "\\xed\\xa0\\x80.png"),
+            ([0xC0, 0xAF] + Array(".png".utf8), "\\xc0\\xaf.png"),
+        ]
+        // Two already there when the daemon starts, two dropped while it runs.
+        try FileManager.default.createDirectory(atPath: daemon.inbox, withIntermediateDirectories: true)
+        for (index, (raw, _)) in names.enumerated() {
+            if index == 2 { try daemon.start() }
+            try runCommand("/bin/cp", [png, daemon.staging + "/next.png"])
+            XCTAssertEqual(renameToRawName(daemon.staging + "/next.png", in: daemon.inbox, raw), 0)
+        }
+        XCTAssertTrue(daemon.waitForOutcomes(names.map(\.1), timeout: 10),
+                      "inbox: \(daemon.entries(daemon.inbox)); outbox: \(daemon.entries(daemon.outbox))\n\(daemon.log)")
+        for (_, escaped) in names {
+            XCTAssertEqual(daemon.csv(for: escaped)?[1][0], escaped)
+            XCTAssertEqual(daemon.csv(for: escaped)?[1][2], "7")
+            XCTAssertTrue(daemon.entries(daemon.processed).contains(escaped), escaped)
+            XCTAssertTrue(daemon.log.contains("renamed an input whose name is not UTF-8 to \(escaped)"), daemon.log)
+        }
+        XCTAssertEqual(daemon.entries(daemon.inbox), [".claimed"])
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

@@ -28,8 +28,8 @@ public final class InboxWatcher: @unchecked Sendable {
     /// How long an open may follow its file's creation (both happen in one system call: this
     /// only covers reading the two events in different batches).
     static let creationGraceMicroseconds: Int64 = 50_000
-    /// Regular files created but not yet opened, with when their creation was seen.
-    private var createdUnopened: [String: Int64] = [:]
+    /// Regular files created but not yet opened (by name as bytes), with when their creation was seen.
+    private var createdUnopened: [[UInt8]: Int64] = [:]
 
     public init(inbox: String, queue: WorkQueue, logger: Logger, recreateInbox: @escaping () throws -> Void) throws {
         self.inbox = inbox
@@ -82,7 +82,7 @@ public final class InboxWatcher: @unchecked Sendable {
         let now = monotonicMicroseconds()
         for (name, seen) in createdUnopened where now - seen >= Self.creationGraceMicroseconds {
             createdUnopened[name] = nil
-            queue.offer(name)
+            arrived(name)
         }
     }
 
@@ -97,8 +97,7 @@ public final class InboxWatcher: @unchecked Sendable {
             let descriptor = events.loadUnaligned(fromByteOffset: offset, as: Int32.self)
             let mask = events.loadUnaligned(fromByteOffset: offset + 4, as: UInt32.self)
             let length = Int(events.loadUnaligned(fromByteOffset: offset + 12, as: UInt32.self))
-            let nameBytes = events[(offset + 16)..<min(events.count, offset + 16 + length)]
-            let name = String(decoding: nameBytes.prefix { $0 != 0 }, as: UTF8.self)
+            let name = Array(events[(offset + 16)..<min(events.count, offset + 16 + length)].prefix { $0 != 0 })
             offset += 16 + length
 
             if mask & UInt32(IN_Q_OVERFLOW) != 0 {
@@ -108,25 +107,37 @@ public final class InboxWatcher: @unchecked Sendable {
                 logger.error("the inbox was removed or moved; waiting for it to come back", metadata: ["file": "\(inbox)"])
                 inotify_rm_watch(inotify, watch)
                 watch = -1
-            } else if !name.isEmpty, InboxNames.isInput(name), mask & UInt32(IN_ISDIR) == 0 {
+            } else if !name.isEmpty, InboxNames.isInput(escapedName(name) ?? String(decoding: name, as: UTF8.self)),
+                      mask & UInt32(IN_ISDIR) == 0 {
                 handle(name, mask: mask)
             }
         }
     }
 
-    private func handle(_ name: String, mask: UInt32) {
+    private func handle(_ name: [UInt8], mask: UInt32) {
+        var info = stat()
         if mask & UInt32(IN_CLOSE_WRITE | IN_MOVED_TO) != 0 {
             createdUnopened[name] = nil
-            queue.offer(name)
+            arrived(name)
         } else if mask & UInt32(IN_OPEN) != 0 {
             // Being written: its close will say when it is whole.
             createdUnopened[name] = nil
-        } else if mask & UInt32(IN_CREATE) != 0, let info = linkStatus("\(inbox)/\(name)") {
+        } else if mask & UInt32(IN_CREATE) != 0, lstat(cPath(inbox, name), &info) == 0 {
             if info.st_mode & S_IFMT != S_IFREG || info.st_nlink > 1 {
-                queue.offer(name)  // never written and closed: whole now
+                arrived(name)  // never written and closed: whole now
             } else {
                 createdUnopened[name] = monotonicMicroseconds()
             }
+        }
+    }
+
+    /// Offers an arrived name; one that is not UTF-8 first takes its escaped form (its
+    /// rename is the arrival of that name).
+    private func arrived(_ name: [UInt8]) {
+        if escapedName(name) == nil {
+            queue.offer(String(decoding: name, as: UTF8.self))
+        } else {
+            InboxNames.escape(name, in: inbox, logger: logger)
         }
     }
 

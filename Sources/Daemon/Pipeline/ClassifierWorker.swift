@@ -76,8 +76,15 @@ public final class ClassifierWorker: @unchecked Sendable {
 
     private func rescan() {
         do {
-            for name in try directoryEntries(spool.directories.inbox).sorted() where InboxNames.isInput(name) {
-                guard queue.offer(name) else { return }
+            for raw in try directoryEntryBytes(spool.directories.inbox).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+                guard let name = String(validating: raw, as: UTF8.self) else {
+                    // Renamed to its escaped name, which arrives as any rename into the inbox does.
+                    if let escaped = escapedName(raw), InboxNames.isInput(escaped) {
+                        InboxNames.escape(raw, in: spool.directories.inbox, logger: logger)
+                    }
+                    continue
+                }
+                guard !InboxNames.isInput(name) || queue.offer(name) else { return }
             }
         } catch {
             logger.error("cannot scan the inbox: \(error)", metadata: ["error": "\(error)"])

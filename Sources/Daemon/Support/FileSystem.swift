@@ -32,19 +32,58 @@ func makeDirectories(_ path: String, mode: mode_t = 0o755) throws {
     guard info.st_mode & S_IFMT == S_IFDIR else { throw FileSystemError("use as a directory", path, code: ENOTDIR) }
 }
 
-/// The names in a directory, without `.` and `..`.
+/// The names in a directory, without `.` and `..` (a name that is not UTF-8 comes repaired,
+/// so it no longer names its file: see `directoryEntryBytes`).
 func directoryEntries(_ path: String) throws -> [String] {
+    try directoryEntryBytes(path).map { String(decoding: $0, as: UTF8.self) }
+}
+
+/// The names in a directory as the bytes they are, without `.` and `..`.
+func directoryEntryBytes(_ path: String) throws -> [[UInt8]] {
     guard let directory = opendir(path) else { throw FileSystemError("list", path) }
     defer { closedir(directory) }
-    var names: [String] = []
+    var names: [[UInt8]] = []
     let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
     while let entry = readdir(directory) {
         // Read in place up to its NUL: a record is only as long as its name, so copying the
         // whole 256-byte d_name field reads past the last record of readdir's buffer.
-        let name = String(cString: (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: CChar.self))
-        if name != "." && name != ".." { names.append(name) }
+        let start = (UnsafeRawPointer(entry) + nameOffset).assumingMemoryBound(to: UInt8.self)
+        let name = Array(UnsafeBufferPointer(start: start, count: strlen(UnsafeRawPointer(start).assumingMemoryBound(to: CChar.self))))
+        if name != [UInt8(ascii: ".")] && name != [UInt8(ascii: "."), UInt8(ascii: ".")] { names.append(name) }
     }
     return names
+}
+
+/// `directory/name` as a C path, whatever bytes the name holds.
+func cPath(_ directory: String, _ name: some Collection<UInt8>) -> [CChar] {
+    (Array(directory.utf8) + [UInt8(ascii: "/")] + Array(name) + [0]).map { CChar(bitPattern: $0) }
+}
+
+/// A name that is not valid UTF-8 written so that it is: each byte that is not part of a
+/// valid sequence as `\xHH` (stray continuation bytes, overlong forms such as `\xc0\xaf` for
+/// `/`, surrogates, bytes past U+10FFFF). Nil for a name that is UTF-8 already.
+func escapedName(_ bytes: [UInt8]) -> String? {
+    guard String(validating: bytes, as: UTF8.self) == nil else { return nil }
+    var out = ""
+    var index = 0
+    while index < bytes.count {
+        let lead = bytes[index]
+        let length = lead < 0x80 ? 1 : (0xC2...0xDF).contains(lead) ? 2 : (0xE0...0xEF).contains(lead) ? 3 : (0xF0...0xF4).contains(lead) ? 4 : 0
+        if length > 0, index + length <= bytes.count, let valid = String(validating: bytes[index..<index + length], as: UTF8.self) {
+            out += valid
+            index += length
+        } else {
+            out += "\\x" + (lead < 16 ? "0" : "") + String(lead, radix: 16)
+            index += 1
+        }
+    }
+    return out
+}
+
+/// Renames `directory/raw`, a name that is not UTF-8, to its escaped form there (or a free
+/// variant of it), so that every later step handles it as text. Returns the name it took.
+func giveEscapedName(in directory: String, raw: [UInt8]) throws -> String {
+    try place(cPath(directory, raw), into: directory, preferred: escapedName(raw) ?? String(decoding: raw, as: UTF8.self), by: .rename)
 }
 
 /// lstat, or nil when the path does not exist.
@@ -101,6 +140,12 @@ enum PlacementMethod {
 /// names as unavailable. Returns the name used.
 func place(_ source: String, into directory: String, preferred: String, suffix: String = "", by method: PlacementMethod,
            taken: (String) -> Bool = { _ in false }) throws -> String {
+    try place(Array(source.utf8CString), into: directory, preferred: preferred, suffix: suffix, by: method, taken: taken)
+}
+
+/// `place` for a source path given as C bytes (its name need not be UTF-8).
+func place(_ source: [CChar], into directory: String, preferred: String, suffix: String = "", by method: PlacementMethod,
+           taken: (String) -> Bool = { _ in false }) throws -> String {
     for attempt in 0... {
         let name = variant(of: preferred, attempt, reserving: suffix.utf8.count)
         if taken(name) { continue }
@@ -118,7 +163,9 @@ func place(_ source: String, into directory: String, preferred: String, suffix: 
                 errno = EEXIST
             }
         }
-        guard errno == EEXIST else { throw FileSystemError("move \(source) to", target) }
+        guard errno == EEXIST else {
+            throw FileSystemError("move \(String(decoding: source.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) to", target)
+        }
     }
     fatalError("unreachable: the loop above is unbounded")
 }
