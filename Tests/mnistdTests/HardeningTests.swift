@@ -268,4 +268,36 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(daemon.entries(daemon.inbox), [".claimed"])
         XCTAssertEqual(daemon.stop(), 0)
     }
+
+    func testAFileRewrittenInPlaceAgainAndAgainIsNeverFailedForBeingCaughtMidWrite() throws {
+        try daemon.start()
+        let versions = try ["digit-7-mnist-28px-gray.png", "digit-2-pencil-on-paper-112px.png"].map {
+            try [UInt8](Data(contentsOf: URL(fileURLWithPath: repositoryRoot + "/samples/" + $0)))
+        }
+        let path = daemon.inbox + "/rewritten-in-place.png"
+        for round in 0..<150 {
+            // Truncated, then written in two halves: the daemon may claim it at any point.
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+            XCTAssertGreaterThanOrEqual(fd, 0)
+            let bytes = versions[round % 2], half = bytes.count / 2
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress, half) }
+            usleep(300)
+            _ = bytes.withUnsafeBytes { write(fd, $0.baseAddress! + half, bytes.count - half) }
+            close(fd)
+            usleep(700)
+        }
+        XCTAssertTrue(waitUntil(timeout: 20) {
+            self.daemon.entries(self.daemon.inbox) == [".claimed"] && self.daemon.entries(self.daemon.inbox + "/.claimed").count <= 1
+                && (try? self.daemon.mnistctl("status", ["--json"]).stdout.contains("\"queue_depth\":0")) == true
+        }, daemon.log)
+        usleep(1_500_000)   // inputs still settling are decoded again after half a second
+        XCTAssertEqual(daemon.entries(daemon.failed), [], "a whole PNG was failed:\n\(daemon.log)")
+        let reports = daemon.entries(daemon.outbox).filter { $0.hasSuffix(".csv") }
+        XCTAssertGreaterThan(reports.count, 0)
+        for report in reports {
+            let label = try XCTUnwrap(parseCSV(String(contentsOfFile: daemon.outbox + "/" + report, encoding: .utf8)).dropFirst().first)[2]
+            XCTAssertTrue(label == "7" || label == "2", "\(report): \(label)")
+        }
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

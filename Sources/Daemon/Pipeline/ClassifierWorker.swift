@@ -20,6 +20,12 @@ public final class ClassifierWorker: @unchecked Sendable {
     private let classifier = Classifier()
     private let lock = ConditionLock()
     private var workStarted: Int64?
+    /// Inputs that did not decode but were written to moments ago: a writer may still be
+    /// filling them (a file rewritten in place can be claimed between its truncation and its
+    /// last write, and the writer goes on writing into the claimed file). Each is decoded again
+    /// once it has been left alone for `settleMicroseconds`; only then is it failed.
+    private var unsettled: [ClaimedInput] = []
+    static let settleMicroseconds: Int64 = 500_000
 
     /// How long the work in hand has taken so far (0 while waiting for work or for the
     /// writer to take results): the watchdog's measure of a stuck classifier.
@@ -54,9 +60,14 @@ public final class ClassifierWorker: @unchecked Sendable {
             logger.error("cannot look for unfinished inputs: \(error)", metadata: ["error": "\(error)"])
         }
         queue.requestRescan()
-        while let work = queue.take(limit: batchLimit) {
+        while let work = queue.take(limit: batchLimit, waitingAtMost: unsettled.isEmpty ? nil : Double(Self.settleMicroseconds) / 1e6) {
             lock.withLock { workStarted = monotonicMicroseconds() }
             defer { lock.withLock { workStarted = nil } }
+            let due = unsettled.filter { !Self.writtenRecently($0) }
+            if !due.isEmpty {
+                unsettled.removeAll { input in due.contains(input) }
+                process(due)
+            }
             switch work {
             case .rescan:
                 rescan()
@@ -72,6 +83,18 @@ public final class ClassifierWorker: @unchecked Sendable {
                 }
             }
         }
+        // Stopping: what is still unsettled is judged as it is now.
+        if !unsettled.isEmpty { process(unsettled, settled: true) }
+        unsettled.removeAll()
+    }
+
+    /// Whether the claimed file was modified less than `settleMicroseconds` ago.
+    static func writtenRecently(_ input: ClaimedInput) -> Bool {
+        guard let info = linkStatus(input.path) else { return false }
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        let age = (Int64(now.tv_sec) - Int64(info.st_mtim.tv_sec)) * 1_000_000 + (Int64(now.tv_nsec) - Int64(info.st_mtim.tv_nsec)) / 1000
+        return age < settleMicroseconds
     }
 
     private func rescan() {
@@ -93,7 +116,9 @@ public final class ClassifierWorker: @unchecked Sendable {
 
     /// Classifies claimed inputs, writes their reports under temporary names (creating files
     /// here overlaps the writer's flushes of the previous batch) and hands them to the writer.
-    func process(_ claimed: [ClaimedInput]) {
+    /// An input that does not decode and was written to moments ago waits (`unsettled`) unless
+    /// `settled`.
+    func process(_ claimed: [ClaimedInput], settled: Bool = false) {
         let started = monotonicMicroseconds()
         let model = models.current
         var decoded: [Result<DecodedInput, any Error>] = claimed.map { input in
@@ -122,10 +147,15 @@ public final class ClassifierWorker: @unchecked Sendable {
                     classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
                 }
             case .failure(let error):
+                if !settled && Self.writtenRecently(input) {
+                    unsettled.append(input)
+                    continue
+                }
                 classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
             }
         }
         decoded.removeAll()
+        guard !classified.isEmpty else { return }
         // Waiting for the disk (writing reports ahead, or for the writer on a full or refusing
         // disk) is not being stuck: the watchdog's clock stops here, so a long disk episode
         // does not get the daemon killed.

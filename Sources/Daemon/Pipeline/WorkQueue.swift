@@ -45,10 +45,17 @@ public final class WorkQueue: @unchecked Sendable {
         }
     }
 
-    /// Waits for work: up to `limit` names, or a rescan once no names wait. Nil once closed.
-    public func take(limit: Int) -> Work? {
+    /// Waits for work: up to `limit` names, or a rescan once no names wait; no names when
+    /// `seconds` pass first. Nil once closed.
+    public func take(limit: Int, waitingAtMost seconds: Double? = nil) -> Work? {
         lock.withLock {
-            while !closed && names.isEmpty && !rescanOwed { lock.wait() }
+            let deadline = seconds.map { monotonicMicroseconds() + Int64($0 * 1e6) }
+            while !closed && names.isEmpty && !rescanOwed {
+                guard let deadline else { lock.wait(); continue }
+                let left = deadline - monotonicMicroseconds()
+                if left <= 0 { return .files([]) }
+                lock.wait(seconds: Double(left) / 1e6)
+            }
             if closed { return nil }
             if names.isEmpty {
                 rescanOwed = false
