@@ -82,6 +82,23 @@ final class ControlCommandsTests: XCTestCase {
         XCTAssertTrue(reply.error?.hasPrefix("the daemon could not encode its reply") == true, reply.error ?? "")
     }
 
+    func testRetrainNamesADatasetDirectoryOfTheDatasetsDirectoryOnly() throws {
+        let retrainer = try commands(activeMetadata: [:]).retrainer
+        try FileManager.default.createDirectory(atPath: "\(root)/datasets/digits", withIntermediateDirectories: true)
+        XCTAssertEqual(symlink("\(root)/datasets/digits", "\(root)/datasets/linked"), 0)
+        func refusal(_ name: String) -> String? {
+            guard case .failure(let refusal) = retrainer.resolve(name) else { return nil }
+            return refusal.message
+        }
+        XCTAssertNil(refusal("digits"))
+        XCTAssertEqual(refusal("linked"), "dataset \"linked\" in \(root)/datasets is a symbolic link; a dataset must be a directory there (links are not followed)")
+        for name in ["\u{0}", "a\nb", "\u{1B}[2J", ".hidden", "../etc", ""] {
+            XCTAssertTrue(refusal(name)?.hasSuffix("is not a dataset name (a directory in \(root)/datasets)") == true, "\(name.debugDescription): \(refusal(name) ?? "accepted")")
+            XCTAssertFalse(refusal(name)?.unicodeScalars.contains { $0.value < 0x20 } ?? false, "the reply repeats no control character")
+        }
+        XCTAssertTrue(refusal("missing")?.hasPrefix("no dataset \"missing\"") == true)
+    }
+
     func testClassifyAnswersEachFileOrSaysWhyNot() throws {
         let commands = try commands(activeMetadata: [:])
         let reply = try sent(commands.handle(ControlRequest(command: "classify", files: [

@@ -300,4 +300,21 @@ final class HardeningTests: XCTestCase {
         }
         XCTAssertEqual(daemon.stop(), 0)
     }
+
+    func testAProcessedDirectoryOnAnotherMountOfTheSameFilesystemIsRefusedAtStart() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/bin/mount") else { throw XCTSkip("needs root and mount(8) for a bind mount") }
+        let elsewhere = daemon.root + "/elsewhere"
+        for directory in [elsewhere, daemon.processed, daemon.inbox] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        let mounted = try runCommand("/bin/mount", ["--bind", elsewhere, daemon.processed])
+        guard mounted.status == 0 else { throw XCTSkip("cannot bind-mount here: \(mounted.stderr)") }
+        defer { try? runCommand("/bin/umount", [daemon.processed]) }
+        // Bounded: a daemon that does not refuse would run on.
+        let refused = try runCommand("/usr/bin/timeout", ["10", builtBinary("mnistd"), "--state-dir", daemon.state, "--log-target", "stderr"])
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("\(daemon.processed): cannot use \(daemon.processed) with inbox \(daemon.inbox): they must be on the same mount"),
+                      refused.stderr)
+        XCTAssertEqual(daemon.entries(daemon.inbox).filter { $0.hasPrefix(".mnistd-probe") }, [], "the probe is cleaned up")
+    }
 }

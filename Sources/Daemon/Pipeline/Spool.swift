@@ -84,12 +84,27 @@ public final class Spool: @unchecked Sendable {
         for directory in [directories.outbox, directories.failed, directories.processed] where linkStatus(directory) == nil {
             try makeDirectories(directory)
         }
-        // Inputs move from the inbox to processed/ and failed/ by link and unlink, which only
-        // works within one filesystem; say so at start rather than fail on every file.
-        let inboxDevice = linkStatus(directories.inbox)?.st_dev
-        for directory in [directories.failed] + (deleteProcessed ? [] : [directories.processed])
-        where linkStatus(directory)?.st_dev != inboxDevice {
-            throw FileSystemError("use \(directory) with inbox \(directories.inbox): they must be on the same filesystem", directory, code: EXDEV)
+        try Self.checkInputsCanMove(directories, deleteProcessed: deleteProcessed)
+    }
+
+    /// Inputs move from the inbox to the claim directory, processed/ and failed/ by rename and
+    /// link, which work only within one mount (a bind mount of the same filesystem is another
+    /// one): tried at start with a probe file, to say so rather than strand every input.
+    static func checkInputsCanMove(_ directories: StateDirectories, deleteProcessed: Bool) throws {
+        let probeName = ".mnistd-probe-\(getpid())"
+        let probe = "\(directories.inbox)/\(probeName)"
+        unlink(probe)
+        // A probe that cannot be made leaves the question to the first commit, which says why.
+        guard (try? createFile(probe, [], sync: false)) != nil else { return }
+        defer { unlink(probe) }
+        for directory in [directories.claimed, directories.failed] + (deleteProcessed ? [] : [directories.processed]) {
+            let target = "\(directory)/\(probeName)"
+            unlink(target)
+            if link(probe, target) == 0 {
+                unlink(target)
+            } else if errno == EXDEV {
+                throw FileSystemError("use \(directory) with inbox \(directories.inbox): they must be on the same mount (inputs move by rename)", directory, code: EXDEV)
+            }
         }
     }
 

@@ -113,10 +113,14 @@ public final class Retrainer: @unchecked Sendable {
             }
             name = String(real.dropFirst(root.count + 1))
         }
-        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/") else {
-            return .failure(RetrainingRefusal(message: "\"\(requested)\" is not a dataset name (a directory in \(datasetsDirectory))"))
+        guard !name.isEmpty, !name.hasPrefix("."), !name.contains("/"),
+              !name.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+            return .failure(RetrainingRefusal(message: "\(escapingControlCharacters("\"\(requested)\"")) is not a dataset name (a directory in \(datasetsDirectory))"))
         }
         let directory = "\(datasetsDirectory)/\(name)"
+        if let info = linkStatus(directory), info.st_mode & S_IFMT == S_IFLNK {
+            return .failure(RetrainingRefusal(message: "dataset \"\(name)\" in \(datasetsDirectory) is a symbolic link; a dataset must be a directory there (links are not followed)"))
+        }
         guard let info = linkStatus(directory), info.st_mode & S_IFMT == S_IFDIR else {
             return .failure(RetrainingRefusal(message: "no dataset \"\(name)\" in \(datasetsDirectory) (there: \(available.isEmpty ? "none" : available.joined(separator: ", ")))"))
         }
