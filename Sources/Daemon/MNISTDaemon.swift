@@ -102,9 +102,11 @@ public final class MNISTDaemon {
         var signals = Self.stopAndReloadSignals
         let directories = configuration.directories
         let spool = self.spool
+        let deleteProcessed = configuration.deleteProcessed
         let watcher = try InboxWatcher(inbox: directories.inbox, queue: queue, logger: logger) {
             try makeDirectories(spool.directories.inbox)
             try makeDirectories(spool.directories.claimed)
+            try Spool.checkInputsCanMove(spool.directories, deleteProcessed: deleteProcessed)
         }
         let decoder = InputDecoder(limits: configuration.limits)
         let writer = OutboxWriter(spool: spool, logger: logger, counters: counters)

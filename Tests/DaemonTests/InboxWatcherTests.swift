@@ -14,7 +14,7 @@ final class InboxWatcherTests: XCTestCase {
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         queue = WorkQueue(capacity: 64)
         watcher = try InboxWatcher(inbox: inbox, queue: queue, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
-                                   recreateInbox: {})
+                                   prepareInbox: {})
         let watcher = self.watcher!
         thread = WorkerThread(name: "watcher") { watcher.run() }
     }

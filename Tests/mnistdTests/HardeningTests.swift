@@ -317,4 +317,38 @@ final class HardeningTests: XCTestCase {
                       refused.stderr)
         XCTAssertEqual(daemon.entries(daemon.inbox).filter { $0.hasPrefix(".mnistd-probe") }, [], "the probe is cleaned up")
     }
+
+    func testAMountOverTheRunningInboxOrASymlinkInItsPlaceStrandsNothing() throws {
+        guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/bin/mount") else { throw XCTSkip("needs root and mount(8) for a bind mount") }
+        try daemon.start()
+        let png = repositoryRoot + "/samples/digit-7-mnist-28px-gray.png"
+        let elsewhere = daemon.root + "/elsewhere"
+        try FileManager.default.createDirectory(atPath: elsewhere, withIntermediateDirectories: true)
+        let mounted = try runCommand("/bin/mount", ["--bind", elsewhere, daemon.inbox])
+        guard mounted.status == 0 else { throw XCTSkip("cannot bind-mount here: \(mounted.stderr)") }
+        var unmounted = false
+        defer { if !unmounted { try? runCommand("/bin/umount", [daemon.inbox]) } }
+        XCTAssertTrue(waitUntil(timeout: 5) { self.daemon.log.contains("not watching the inbox until it is usable again") }, daemon.log)
+        try runCommand("/bin/cp", [png, daemon.inbox + "/on-the-mount.png"])
+        usleep(1_500_000)
+        XCTAssertEqual(daemon.entries(elsewhere).filter { !$0.hasPrefix(".") }, ["on-the-mount.png"], "left where it was dropped")
+        XCTAssertEqual(daemon.entries(daemon.failed), [])
+        try runCommand("/bin/umount", [daemon.inbox])
+        unmounted = true
+        try runCommand("/bin/cp", [png, daemon.inbox + "/after.png"])
+        XCTAssertTrue(daemon.waitForOutcomes(["after.png"], timeout: 10), daemon.log)
+
+        // The inbox replaced by a symbolic link: not followed, nothing taken from its target.
+        try FileManager.default.removeItem(atPath: daemon.inbox)
+        XCTAssertEqual(symlink(elsewhere, daemon.inbox), 0)
+        XCTAssertTrue(waitUntil(timeout: 5) { self.daemon.log.contains("replaced by a symbolic link, which is not followed") }, daemon.log)
+        usleep(1_500_000)
+        XCTAssertEqual(daemon.entries(elsewhere).filter { !$0.hasPrefix(".") }, ["on-the-mount.png"])
+        XCTAssertEqual(unlink(daemon.inbox), 0)
+        XCTAssertTrue(waitUntil(timeout: 5) { FileManager.default.fileExists(atPath: self.daemon.inbox + "/.claimed") }, daemon.log)
+        try runCommand("/bin/cp", [png, daemon.inbox + "/back.png"])
+        XCTAssertTrue(daemon.waitForOutcomes(["back.png"], timeout: 10), daemon.log)
+        XCTAssertEqual(daemon.entries(daemon.failed), [])
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

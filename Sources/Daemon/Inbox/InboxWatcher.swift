@@ -13,15 +13,22 @@ import Logging
 /// created to be written is opened in the same system call, so its `IN_CREATE` is followed by
 /// `IN_OPEN` at once: a created name that no open follows within `creationGrace` has arrived.
 /// If the kernel's event queue overflows, or the inbox itself is removed and made again, the
-/// whole inbox is rescanned: events may be lost, files are not.
+/// whole inbox is rescanned: events may be lost, files are not. When the mount table changes
+/// (a mount over the running inbox hides the watched directory) or the inbox comes back, it is
+/// watched only if inputs can still move from it (`prepareInbox`), and never through a
+/// symbolic link put in its place; until then files dropped there stay where they are.
 public final class InboxWatcher: @unchecked Sendable {
     private let inbox: String
     private let queue: WorkQueue
     private let logger: Logger
-    /// Called when the inbox was missing and has been made again.
-    private let recreateInbox: () throws -> Void
+    /// Makes the inbox again if it is missing, and throws unless inputs can move from it.
+    private let prepareInbox: () throws -> Void
     private let inotify: Int32
     private var watch: Int32 = -1
+    /// `/proc/self/mountinfo`, which poll() reports changed (POLLPRI) when anything is mounted.
+    private let mountTable: Int32
+    /// Why the inbox is not watched, once said (nil while watched).
+    private var unusableReason: String?
     private let stopPipe: (read: Int32, write: Int32)
 
     static let events = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_OPEN | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
@@ -31,11 +38,12 @@ public final class InboxWatcher: @unchecked Sendable {
     /// Regular files created but not yet opened (by name as bytes), with when their creation was seen.
     private var createdUnopened: [[UInt8]: Int64] = [:]
 
-    public init(inbox: String, queue: WorkQueue, logger: Logger, recreateInbox: @escaping () throws -> Void) throws {
+    public init(inbox: String, queue: WorkQueue, logger: Logger, prepareInbox: @escaping () throws -> Void) throws {
         self.inbox = inbox
         self.queue = queue
         self.logger = logger
-        self.recreateInbox = recreateInbox
+        self.prepareInbox = prepareInbox
+        mountTable = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC)
         inotify = inotify_init1(Int32(IN_CLOEXEC))
         guard inotify >= 0 else { throw FileSystemError("start inotify for", inbox) }
         var fds: [Int32] = [0, 0]
@@ -47,6 +55,7 @@ public final class InboxWatcher: @unchecked Sendable {
     }
 
     deinit {
+        if mountTable >= 0 { close(mountTable) }
         close(inotify)
         close(stopPipe.read)
         close(stopPipe.write)
@@ -57,14 +66,16 @@ public final class InboxWatcher: @unchecked Sendable {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
             var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0)]
+                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0),
+                       pollfd(fd: mountTable, events: Int16(POLLPRI), revents: 0)]
             // Only while the inbox is gone, or a creation awaits its open, is there anything to
             // do without an event; otherwise wait forever.
             let nextDeadline = createdUnopened.values.min().map { $0 + Self.creationGraceMicroseconds }
             let timeout = watch < 0 ? 1000 : nextDeadline.map { Int32(clamping: max(0, $0 - monotonicMicroseconds()) / 1000 + 1) } ?? -1
-            let ready = poll(&fds, 2, timeout)
+            let ready = poll(&fds, nfds_t(fds.count), timeout)
             if ready < 0 && errno == EINTR { continue }
             if fds[1].revents != 0 { return }
+            if fds[2].revents & Int16(POLLPRI | POLLERR) != 0 { mountsChanged() }
             if watch < 0 { rewatch() }
             guard fds[0].revents & Int16(POLLIN) != 0 else {
                 offerCreatedUnopened()
@@ -143,13 +154,39 @@ public final class InboxWatcher: @unchecked Sendable {
 
     private func rewatch() {
         do {
-            try recreateInbox()
+            if let info = linkStatus(inbox), info.st_mode & S_IFMT == S_IFLNK {
+                throw FileSystemError("watch the inbox (it was replaced by a symbolic link, which is not followed)", inbox, code: ELOOP)
+            }
+            try prepareInbox()
         } catch {
+            if unusableReason != "\(error)" {
+                unusableReason = "\(error)"
+                logger.error("not watching the inbox until it is usable again; files there stay where they are: \(error)",
+                             metadata: ["file": "\(inbox)", "error": "\(error)"])
+            }
             return
         }
         watch = inotify_add_watch(inotify, inbox, Self.events)
         guard watch >= 0 else { return }
+        unusableReason = nil
         logger.notice("the inbox is back; rescanning it", metadata: ["file": "\(inbox)"])
         queue.requestRescan()
+    }
+
+    /// Something was mounted or unmounted: the watched inbox may be hidden by another
+    /// directory, or inputs may no longer move from it. Either way it is set aside, and the
+    /// retry every second (`rewatch`) says why and takes it up again once usable.
+    private func mountsChanged() {
+        // The change is reported until the table is read again.
+        var scratch = [UInt8](repeating: 0, count: 64 * 1024)
+        lseek(mountTable, 0, SEEK_SET)
+        while read(mountTable, &scratch, scratch.count) > 0 {}
+        guard watch >= 0 else { return }
+        // Adding a watch gives back the same descriptor while the path leads to the watched directory.
+        let current = inotify_add_watch(inotify, inbox, Self.events)
+        if current == watch, (try? prepareInbox()) != nil { return }
+        if current >= 0 && current != watch { inotify_rm_watch(inotify, current) }
+        inotify_rm_watch(inotify, watch)
+        watch = -1
     }
 }
