@@ -167,6 +167,28 @@ public struct Network: Sendable {
     }
 }
 
+extension Network {
+    /// Lends the parameters and statistics to `body` to write, with the network's layers and
+    /// offsets (`layout`, which holds neither meanwhile). Writing them through the network
+    /// while it is also read, as the passes do, is an overlapping access Swift forbids.
+    mutating func withWritableState<R>(
+        _ body: (_ layout: Network, _ parameters: UnsafeMutablePointer<Float>, _ statistics: UnsafeMutablePointer<Float>) -> R
+    ) -> R {
+        var parameters = self.parameters, statistics = self.statistics
+        // Taken out, the arrays are uniquely referenced: writing them copies nothing.
+        self.parameters = []
+        self.statistics = []
+        defer {
+            self.parameters = parameters
+            self.statistics = statistics
+        }
+        let layout = self
+        return parameters.withUnsafeMutableBufferPointer { p in
+            statistics.withUnsafeMutableBufferPointer { s in body(layout, p.baseAddress!, s.baseAddress!) }
+        }
+    }
+}
+
 /// Per-thread memory for running a network on batches of up to `batchCapacity` images:
 /// every layer's output, every layer's cache, and (for training) two gradient buffers used
 /// in turn.

@@ -65,3 +65,18 @@ private func load8(_ p: UnsafePointer<Float>) -> SIMD8<Float> {
 private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD8<Float>.self)
 }
+
+/// 2×2 max pooling, stride 2, on one channels-last image of bytes (8-bit activations), odd
+/// edges dropped: bytes compare as the values they stand for.
+public func maxPoolBytes(_ y: UnsafeMutablePointer<UInt8>, _ x: UnsafePointer<UInt8>, height: Int, width: Int, channels: Int) {
+    let rowLength = width * channels
+    for i in 0..<height / 2 {
+        for j in 0..<width / 2 {
+            let top = x + (2 * i * width + 2 * j) * channels, bottom = top + rowLength
+            let out = y + (i * (width / 2) + j) * channels
+            for c in 0..<channels {
+                out[c] = max(max(top[c], top[c + channels]), max(bottom[c], bottom[c + channels]))
+            }
+        }
+    }
+}

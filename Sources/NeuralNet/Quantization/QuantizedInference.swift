@@ -115,26 +115,12 @@ extension QuantizedNetwork {
                                               kernel: shape.kernel, outputWidth: shape.outputWidth),
                                 rows: 0..<shape.outputPlane, into: output, stride: shape.outputChannels)
             case .maxPool(let shape):
-                maxPool(output, input, shape)
+                maxPoolBytes(output, input, height: shape.height, width: shape.width, channels: shape.channels)
             case .dense, .logits:
                 preconditionFailure("batch steps run on the batch")
             }
             swap(&input, &output)
         }
         flat.update(from: input, count: flatCount)
-    }
-
-    /// 2×2 max pooling, stride 2, channels last: bytes compare as the values they stand for.
-    private func maxPool(_ y: UnsafeMutablePointer<UInt8>, _ x: UnsafePointer<UInt8>, _ shape: FeatureShape) {
-        let channels = shape.channels, rowLength = shape.width * channels
-        for i in 0..<shape.height / 2 {
-            for j in 0..<shape.width / 2 {
-                let top = x + (2 * i * shape.width + 2 * j) * channels, bottom = top + rowLength
-                let out = y + (i * (shape.width / 2) + j) * channels
-                for c in 0..<channels {
-                    out[c] = max(max(top[c], top[c + channels]), max(bottom[c], bottom[c + channels]))
-                }
-            }
-        }
     }
 }

@@ -133,11 +133,10 @@ public final class Trainer {
     ) -> Float {
         let classes = network.classCount
         let count = network.parameterCount
-        return network.parameters.withUnsafeMutableBufferPointer { parameters in
-            network.statistics.withUnsafeMutableBufferPointer { statistics in
+        return network.withWritableState { layout, p, statistics in
             gradients.withUnsafeMutableBufferPointer { gradients in
-                let p = parameters.baseAddress!, g = gradients.baseAddress!
-                let logits = workspace.forward(network, p, statistics.baseAddress!, mode: .training, batch: batch)
+                let g = gradients.baseAddress!
+                let logits = workspace.forward(layout, p, statistics, mode: .training, batch: batch)
                 let loss = labels.withUnsafeBufferPointer { l in
                     probabilities.withUnsafeMutableBufferPointer { probs in
                         logitGradients.withUnsafeMutableBufferPointer { dlogits in
@@ -148,11 +147,10 @@ public final class Trainer {
                 }
                 // The gradients are zero here: the previous update consumed them.
                 logitGradients.withUnsafeBufferPointer { dlogits in
-                    workspace.backward(g, dlogits.baseAddress!, network, p, batch: batch)
+                    workspace.backward(g, dlogits.baseAddress!, layout, p, batch: batch)
                 }
                 optimizer.update(p, g, count: count, learningRate: learningRate)
                 return loss
-            }
             }
         }
     }
