@@ -73,7 +73,7 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "TestSupport", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "TestSupport", "CZlib", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing", "Formats"]),
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl", "TestSupport"]),

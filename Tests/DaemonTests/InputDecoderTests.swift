@@ -1,4 +1,5 @@
 @testable import Daemon
+import CZlib
 import Formats
 import NeuralNet
 import XCTest
@@ -109,5 +110,36 @@ final class InputDecoderTests: XCTestCase {
     func testPNGOverThePixelLimitNamesTheFlag() throws {
         let big = try encodePNG(RasterImage(width: 1001, height: 1000, channels: 1, samples: [UInt8](repeating: 0, count: 1_001_000)))
         assertRejected(big, name: "big.png", "raise --max-png-pixels")
+    }
+
+    /// The limits bound each input's work, not only its size: the largest PNG they allow
+    /// (16 million pixels of 16-bit RGBA: 128 MB of image data from a 128 kB file) is decoded
+    /// in a bounded time (data that inflates past its image is refused before: PNGTests).
+    func testTheLargestPNGTheDefaultLimitsAllowIsDecodedInBoundedTime() throws {
+        let side = 4000
+        let row = [UInt8](repeating: 0, count: 1 + side * 8)
+        var raw: [UInt8] = []
+        raw.reserveCapacity(side * row.count)
+        for y in 0..<side {
+            var line = row
+            if (side / 3..<2 * side / 3).contains(y) {
+                for x in side / 3..<2 * side / 3 { for i in 0..<8 { line[1 + x * 8 + i] = 255 } }
+            }
+            raw += line
+        }
+        var length = compressBound(uLong(raw.count))
+        var compressed = [UInt8](repeating: 0, count: Int(length))
+        XCTAssertEqual(compress2(&compressed, &length, raw, uLong(raw.count), 9), Z_OK)
+        let header = [UInt32(side), UInt32(side)].flatMap { v in (0..<4).map { UInt8(truncatingIfNeeded: v >> (24 - 8 * $0)) } }
+        let png = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A] + chunk(Array("IHDR".utf8), header + [16, 6, 0, 0, 0])
+            + chunk(Array("IDAT".utf8), Array(compressed.prefix(Int(length)))) + chunk(Array("IEND".utf8), [])
+        let defaults = InputDecoder(limits: InputLimits())
+        let clock = ContinuousClock()
+        let started = clock.now
+        let decoded = try defaults.decode(bytes: png, name: "largest.png")
+        let seconds = (clock.now - started) / .seconds(1)
+        XCTAssertEqual(decoded.count, 1)
+        // ~1 s in a release build on a loaded 2-core VM; this build is a debug one.
+        XCTAssertLessThan(seconds, 20, "the largest PNG the limits allow took \(seconds) s to decode")
     }
 }
