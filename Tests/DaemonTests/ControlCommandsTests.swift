@@ -126,6 +126,66 @@ final class ControlCommandsTests: XCTestCase {
     }
 }
 
+extension ControlCommandsTests {
+    /// `rollback` and `models` over a store holding a damaged weights file, a hostile id and
+    /// an `active` file that names nothing stored: each says why, nothing crashes, and the
+    /// model in use changes only on success.
+    func testRollbackAndModelsOverADamagedStoreSayWhyAndKeepTheModelInUse() throws {
+        let commands = try commands(activeMetadata: ["created": "2026-12-02T10:00:00Z"])
+        let newest = commands.models.current.id
+        let older = try commands.store.add(WeightsFile(network: Network(kind: .mlpSeed, seed: 2),
+                                                       metadata: ["created": "2026-12-01T10:00:00Z"]))
+        func handle(_ request: ControlRequest) throws -> ControlReply { try sent(commands.handle(request, from: peer)) }
+
+        let back = try handle(ControlRequest(command: "rollback"))
+        XCTAssertTrue(back.ok, back.error ?? "")
+        XCTAssertEqual(back.message, "active model: \(older.id)")
+        XCTAssertEqual(commands.models.current.id, older.id)
+        XCTAssertEqual(commands.store.activeID, older.id, "the rollback outlives a restart")
+        XCTAssertEqual(back.models?.map(\.id), [newest, older.id])
+        XCTAssertEqual(back.models?.map(\.active), [false, true])
+        XCTAssertEqual(try handle(ControlRequest(command: "rollback")).error, "no earlier model to roll back to (see `mnistctl models`)")
+
+        let damagedID = "mlp-seed-00000000deadbeef"
+        try Data("MNISTD weights, or so it says".utf8).write(to: URL(fileURLWithPath: commands.store.path(of: damagedID)))
+        let damaged = try handle(ControlRequest(command: "rollback", id: damagedID))
+        XCTAssertFalse(damaged.ok)
+        XCTAssertTrue(damaged.error?.hasPrefix(commands.store.path(of: damagedID) + ": ") == true, damaged.error ?? "")
+        // A sound model outside the store is out of reach by any path.
+        try WeightsFile(network: Network(kind: .mlpSeed, seed: 3)).encoded().withUnsafeBufferPointer {
+            try Data(buffer: $0).write(to: URL(fileURLWithPath: "\(root)/outside.weights"))
+        }
+        for hostile in ["../outside", "../../../etc/passwd", "", "MLP", "a/b", String(repeating: "a", count: 300)] {
+            let reply = try handle(ControlRequest(command: "rollback", id: hostile))
+            XCTAssertTrue(reply.error?.contains("no model \(hostile) is stored (see `mnistctl models`)") == true, reply.error ?? "rolled back")
+        }
+        XCTAssertEqual(commands.models.current.id, older.id, "a refused rollback changes nothing")
+        XCTAssertEqual(commands.store.activeID, older.id)
+        XCTAssertEqual(try handle(ControlRequest(command: "models")).models?.map(\.id), [newest, older.id],
+                       "a damaged file is not listed as a model")
+
+        try Data("\u{1B}[2J../elsewhere\n".utf8).write(to: URL(fileURLWithPath: commands.store.activePath))
+        let models = try handle(ControlRequest(command: "models"))
+        XCTAssertEqual(models.models?.filter(\.active), [], "an active file naming nothing stored marks nothing active")
+        XCTAssertEqual(try handle(ControlRequest(command: "status")).status?.model.id, older.id, "the model in use is what status says")
+    }
+
+    func testUnknownCommandsAndBadRetrainRequestsAreRefusedWithTheirReason() throws {
+        let commands = try commands(activeMetadata: [:])
+        func error(_ request: ControlRequest) throws -> String? { try sent(commands.handle(request, from: peer)).error }
+        XCTAssertEqual(try error(ControlRequest(command: "frobnicate")), "unknown command \"frobnicate\"")
+        XCTAssertEqual(try error(ControlRequest(command: "retrain", dataset: "digits", model: "resnet")),
+                       "unknown model \"resnet\" (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+        for epochs in [0, -1, 1001, Int.max] {
+            XCTAssertEqual(try error(ControlRequest(command: "retrain", dataset: "digits", epochs: epochs)),
+                           "epochs must be between 1 and 1000, got \(epochs)")
+        }
+        XCTAssertTrue(try error(ControlRequest(command: "retrain", dataset: "absent"))?.hasPrefix("no dataset \"absent\"") == true)
+        XCTAssertEqual(commands.retrainer.state, nil, "nothing was started")
+        XCTAssertTrue(try sent(commands.handle(ControlRequest(command: "reload"), from: peer)).ok, "reload answers what the daemon's reload says")
+    }
+}
+
 /// A network whose weights are finite but so large that its outputs overflow.
 func overflowingNetwork() -> Network {
     let seed = Network(kind: .mlpSeed, seed: 1)
