@@ -97,11 +97,14 @@ struct Retrain: ParsableCommand {
     @Flag(help: "Swap the new model in even if it does worse than the current one on the same validation set.")
     var force = false
 
+    @Option(help: "Random seed: the same seed and dataset give the same model.")
+    var seed: UInt64 = 1
+
     @Flag(help: "Follow the training with a progress bar until it ends.")
     var wait = false
 
     func run() throws {
-        let reply = try connection.send(ControlRequest(command: "retrain", dataset: dataset, model: model, epochs: epochs, force: force))
+        let reply = try connection.send(ControlRequest(command: "retrain", dataset: dataset, model: model, epochs: epochs, force: force, seed: seed))
         if !connection.json { print(reply.message ?? "retraining started") }
         guard wait else { return }
         var bar = ProgressBar()

@@ -53,26 +53,26 @@ struct Train: ParsableCommand {
 
     func run() throws {
         let all = try loadDataset(dataset.data, .train)
-        let (train, heldOut) = all.holdingOut(holdout ?? (model == .cnn ? all.count / 12 : 0))
         let test = try loadDataset(dataset.data, .test)
         var recipe = TrainingRecipe.standard(for: model)
         if let epochs { recipe.epochs = epochs }
         if let batchSize { recipe.batchSize = batchSize }
         if let learningRate { recipe.schedule = recipe.schedule.withPeak(learningRate) }
         if noAugmentation { recipe.augmentation = nil }
-        let network = try architecture.map { try Network(kind: model, architecture: $0, seed: seed) }
-            ?? Network(kind: model, seed: seed)
-        guard train.count > 0 else { throw ValidationError("--holdout leaves no image to train on") }
-        try checkFits(train, network, source: dataset.data + " (train)")
-        try checkFits(test, network, source: dataset.data + " (t10k)")
-        print("training \(model.rawValue) (\(network.parameterCount) parameters) on \(train.count) images"
-              + (heldOut.count > 0 ? " (\(heldOut.count) held out for calibration)" : "")
+        var training = try ModelTraining(kind: model, architecture: architecture, recipe: recipe, seed: seed)
+        training.calibrationImages = holdout
+        let heldOut = training.heldOutCount(of: all.count)
+        guard all.count > heldOut else { throw ValidationError("--holdout leaves no image to train on") }
+        try checkFits(all, training.network, source: dataset.data + " (train)")
+        try checkFits(test, training.network, source: dataset.data + " (t10k)")
+        print("training \(model.rawValue) (\(training.network.parameterCount) parameters) on \(all.count - heldOut) images"
+              + (heldOut > 0 ? " (\(heldOut) held out for calibration)" : "")
               + ", testing on \(test.count); \(recipe.epochs) epochs, batch \(recipe.batchSize), learning rate \(recipe.schedule.peak)"
               + (recipe.augmentation == nil ? "" : " with augmentation") + ", seed \(seed)")
 
-        let trainer = Trainer(network: network, recipe: recipe, seed: seed)
         var bar = ProgressBar()
-        let reports = trainer.train(on: train, validation: test, progress: { event in
+        let trained = training.run(on: all, test: test, evaluatingEachEpoch: true, dataset: dataset.data, created: utcTimestamp(),
+                                   progress: { event in
             switch event {
             case let .batch(epoch, batch, batches, meanLoss):
                 bar.update(label: "epoch \(epoch)/\(recipe.epochs)", done: batch, total: batches,
@@ -82,38 +82,19 @@ struct Train: ParsableCommand {
                 print(epochLine(report, of: recipe.epochs))
                 fflush(nil)
             }
-        })
-        let final = reports.last!
-        var trained = trainer.network
-        trained.measureActivationRanges(on: train)
-        // What the daemon will deliver: the 8-bit network when there is one.
-        let deployedAccuracy = trained.activationRanges == nil
-            ? final.testAccuracy ?? 0 : Evaluation(network: trained, data: test).confusion.accuracy
-        if trained.activationRanges != nil {
-            print("8-bit inference: test \(percent(deployedAccuracy)) (float \(percent(final.testAccuracy ?? 0)))")
+        })!
+        if trained.weights.network.activationRanges != nil {
+            print("8-bit inference: test \(percent(trained.evaluation.confusion.accuracy)) (float \(percent(trained.reports.last?.testAccuracy ?? 0)))")
         }
-        var metadata = [
-            "dataset": dataset.data,
-            "epochs": String(recipe.epochs),
-            "seed": String(seed),
-            "test_accuracy": fixed(Double(deployedAccuracy), 4),
-            "train_seconds": fixed(final.elapsedSeconds, 1),
-            "history": EpochReport.historyText(reports),
-            "created": utcTimestamp(),
-        ]
-        if heldOut.count > 0 {
-            let calibration = Calibration(fitting: Evaluation(network: trained, data: heldOut), labels: heldOut.labels)
-            trained.temperature = calibration.temperature
-            metadata.merge(calibration.metadata) { $1 }
-            print("temperature \(fixed(Double(calibration.temperature), 3)) fitted on \(heldOut.count) held-out images: calibration error (ECE) \(percent(calibration.errorBefore)) → \(percent(calibration.errorAfter))")
+        if let calibration = trained.calibration {
+            print("temperature \(fixed(Double(calibration.temperature), 3)) fitted on \(calibration.heldOutImages) held-out images: calibration error (ECE) \(percent(calibration.errorBefore)) → \(percent(calibration.errorAfter))")
         }
-        let file = WeightsFile(network: trained, metadata: metadata, inputProfile: InputProfile(of: train))
-        try writeFileAtomically(out, file.encoded())
+        try writeFileAtomically(out, trained.weights.encoded())
         let metricsPath = metrics ?? out + ".metrics.csv"
         let plotPath = plot ?? out + ".curve.svg"
-        try writeText(metricsCSV(reports), to: metricsPath)
-        try writeText(learningCurve(reports, model: model).render(), to: plotPath)
-        print("wrote \(out) (model \(file.modelID)), \(metricsPath), \(plotPath)")
+        try writeText(metricsCSV(trained.reports), to: metricsPath)
+        try writeText(learningCurve(trained.reports, model: model).render(), to: plotPath)
+        print("wrote \(out) (model \(trained.weights.modelID)), \(metricsPath), \(plotPath)")
     }
 }
 

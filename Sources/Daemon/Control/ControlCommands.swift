@@ -116,7 +116,8 @@ final class ControlCommands: @unchecked Sendable {
         if let epochs = request.epochs, !(1...1000).contains(epochs) {
             return .failure("epochs must be between 1 and 1000, got \(epochs)")
         }
-        let outcome = retrainer.start(RetrainingRequest(dataset: request.dataset, kind: kind, epochs: request.epochs, force: request.force ?? false))
+        let outcome = retrainer.start(RetrainingRequest(dataset: request.dataset, kind: kind, epochs: request.epochs,
+                                                          force: request.force ?? false, seed: request.seed ?? 1))
         switch outcome {
         case .success(let state):
             logger.notice("retraining requested by uid \(peer.uid)", metadata: ["dataset": "\(state.dataset)"])

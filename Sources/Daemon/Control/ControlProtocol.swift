@@ -3,7 +3,7 @@ import FoundationEssentials
 /// One request on the control socket: a JSON object on one line, `command` first.
 ///
 ///     {"command":"status"}
-///     {"command":"retrain","dataset":"fashion","model":"cnn","epochs":2,"force":false}
+///     {"command":"retrain","dataset":"fashion","model":"cnn","epochs":2,"force":false,"seed":1}
 ///     {"command":"models"}
 ///     {"command":"rollback","id":"cnn-4908b7f6687e6f82"}
 ///     {"command":"reload"}
@@ -16,9 +16,10 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var force: Bool?
     public var id: String?
     public var files: [String]?
+    public var seed: UInt64?
 
     public init(command: String, dataset: String? = nil, model: String? = nil, epochs: Int? = nil,
-                force: Bool? = nil, id: String? = nil, files: [String]? = nil) {
+                force: Bool? = nil, id: String? = nil, files: [String]? = nil, seed: UInt64? = nil) {
         self.command = command
         self.dataset = dataset
         self.model = model
@@ -26,6 +27,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         self.force = force
         self.id = id
         self.files = files
+        self.seed = seed
     }
 
     public static let commands = ["status", "retrain", "models", "rollback", "reload", "classify"]

@@ -80,14 +80,17 @@ extension LoadedModel {
     /// when they are finite and in range (see `metadataWarnings`).
     public func version(active: Bool) -> ModelVersion {
         ModelVersion(id: id, kind: network.kind.rawValue, active: active,
-                     accuracy: reportedNumber("validation_accuracy") ?? reportedNumber("test_accuracy"),
+                     accuracy: reportedNumber("test_accuracy") ?? reportedNumber(Self.legacyAccuracyKey),
                      dataset: metadata["dataset"], epochs: reportedNumber("epochs").map { Int($0) },
                      trainSeconds: reportedNumber("train_seconds"), created: metadata["created"])
     }
 
+    /// Where mnistd 0.2.0's retrainer wrote its accuracy; models it stored still say it there.
+    static let legacyAccuracyKey = "validation_accuracy"
+
     /// The metadata numbers reported, and the values each may take; epochs are whole.
     static let reportedNumbers: [String: ClosedRange<Double>] = [
-        "validation_accuracy": 0...1, "test_accuracy": 0...1, "epochs": 1...1_000_000, "train_seconds": 0...1e9,
+        legacyAccuracyKey: 0...1, "test_accuracy": 0...1, "epochs": 1...1_000_000, "train_seconds": 0...1e9,
     ]
 
     private func reportedNumber(_ key: String) -> Double? {

@@ -14,12 +14,15 @@ public struct RetrainingRequest: Sendable {
     public var epochs: Int?
     /// Swap in the new model even if it does worse than the current one on the same data.
     public var force: Bool
+    /// Initialisation, shuffling and augmentation: the same seed and data give the same model.
+    public var seed: UInt64
 
-    public init(dataset: String?, kind: ModelKind, epochs: Int?, force: Bool) {
+    public init(dataset: String?, kind: ModelKind, epochs: Int?, force: Bool, seed: UInt64 = 1) {
         self.dataset = dataset
         self.kind = kind
         self.epochs = epochs
         self.force = force
+        self.seed = seed
     }
 }
 
@@ -162,19 +165,19 @@ public final class Retrainer: @unchecked Sendable {
     }
 
     private func run(_ request: RetrainingRequest, directory: String, name: String) {
-        let network = Network(kind: request.kind, seed: 1)
+        var recipe = TrainingRecipe.standard(for: request.kind)
+        if let epochs = request.epochs { recipe.epochs = epochs }
+        let training = ModelTraining(network: Network(kind: request.kind, seed: request.seed), recipe: recipe, seed: request.seed)
         let data: LabeledDataset
         do {
-            data = try LabeledDataset.load(directory: directory, name: name, classes: network.classCount, decoder: decoder, maxImages: maxImages)
+            data = try LabeledDataset.load(directory: directory, name: name, classes: training.network.classCount, decoder: decoder, maxImages: maxImages)
         } catch {
             return finish(.refused, "dataset \(name) refused: \(error)")
         }
-        var recipe = TrainingRecipe.standard(for: request.kind)
-        if let epochs = request.epochs { recipe.epochs = epochs }
         update { $0.phase = .training; $0.epochs = recipe.epochs }
-        let trainer = Trainer(network: network, recipe: recipe, seed: 1)
         let started = monotonicMicroseconds()
-        let reports = trainer.train(on: data.train, validation: nil, progress: { event in
+        let trained = training.run(on: data.train, test: data.validation, evaluatingEachEpoch: false, dataset: name, created: utcTimestamp(),
+                                   progress: { event in
             switch event {
             case let .batch(epoch, batch, batches, meanLoss):
                 let done = Double((epoch - 1) * batches + batch), total = Double(recipe.epochs * batches)
@@ -186,38 +189,29 @@ public final class Retrainer: @unchecked Sendable {
                     $0.etaSeconds = elapsed / done * (total - done)
                 }
             case let .epochFinished(report):
-                update { $0.accuracy = Double(report.trainAccuracy) }
+                update { $0.accuracy = Double(report.trainAccuracy); $0.phase = report.epoch == recipe.epochs ? .validating : .training }
                 logger.info("retraining \(name): epoch \(report.epoch)/\(recipe.epochs), loss \(fixed(Double(report.trainLoss), 4))",
                             metadata: ["dataset": "\(name)", "epoch": "\(report.epoch)"])
             }
         }, shouldStop: { isStopping })
-        if isStopping || reports.count < recipe.epochs { return finish(.failed, "retraining on \(name) stopped before its end; the active model is unchanged") }
+        guard let trained else { return finish(.failed, "retraining on \(name) stopped before its end; the active model is unchanged") }
+        judgeAndSwap(trained, on: data, force: request.force)
+    }
 
-        update { $0.phase = .validating; $0.etaSeconds = nil }
-        var trained = trainer.network
-        trained.measureActivationRanges(on: data.train)
-        // Judged as it will classify: in 8 bits when it has an 8-bit form. The temperature
-        // changes no prediction, so the gate below judges the same model.
-        let evaluation = Evaluation(network: trained, data: data.validation)
-        let accuracy = Double(evaluation.confusion.accuracy)
+    /// Swaps in `trained` if it passes the gate against the current model on the same images.
+    private func judgeAndSwap(_ trained: TrainedModel, on data: LabeledDataset, force: Bool) {
+        let accuracy = Double(trained.evaluation.confusion.accuracy)
         let currentModel = models.current
-        let currentAccuracy = currentModel.network.classCount == network.classCount
+        let currentAccuracy = currentModel.network.classCount == trained.weights.network.classCount
             ? Double(Evaluation(network: currentModel.network, data: data.validation).confusion.accuracy) : 0
-        update { $0.accuracy = accuracy }
-        let seconds = reports.last?.elapsedSeconds ?? 0
-        let verdict = "new model \(fixed(accuracy * 100, 2))% on \(data.validationSource) of \(name), current \(currentModel.id) \(fixed(currentAccuracy * 100, 2))%"
-        if let refusal = Self.gate(evaluation, currentAccuracy: currentAccuracy, minimumAccuracy: minimumAccuracy, force: request.force) {
+        update { $0.accuracy = accuracy; $0.etaSeconds = nil }
+        let seconds = trained.reports.last?.elapsedSeconds ?? 0
+        let verdict = "new model \(fixed(accuracy * 100, 2))% on \(data.validationSource) of \(data.name), current \(currentModel.id) \(fixed(currentAccuracy * 100, 2))%"
+        if let refusal = Self.gate(trained.evaluation, currentAccuracy: currentAccuracy, minimumAccuracy: minimumAccuracy, force: force) {
             return finish(.refused, "\(verdict): \(refusal)")
         }
-        let calibration = Calibration(fitting: evaluation, labels: data.validation.labels)
-        trained.temperature = calibration.temperature
-        let weights = WeightsFile(network: trained, metadata: [
-            "dataset": name, "epochs": String(recipe.epochs), "seed": "1",
-            "validation_accuracy": fixed(accuracy, 4), "train_seconds": fixed(seconds, 1), "created": utcTimestamp(),
-            "history": EpochReport.historyText(reports),
-        ].merging(calibration.metadata) { $1 }, inputProfile: InputProfile(of: data.train))
         do {
-            let model = try store.add(weights)
+            let model = try store.add(trained.weights)
             try store.activate(model.id)
             models.replace(with: model)
             update { $0.modelID = model.id }

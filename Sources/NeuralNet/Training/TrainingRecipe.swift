@@ -6,15 +6,19 @@ public struct TrainingRecipe: Equatable, Sendable {
     public var optimizer: OptimizerSettings
     public var schedule: LearningRateSchedule
     public var augmentation: Augmentation?
+    /// 1/N of the training images, the last ones, kept out of training to fit the softmax
+    /// temperature (see `ModelTraining`); nil: none, the temperature stays 1.
+    public var calibrationShare: Int?
 
     public init(epochs: Int, batchSize: Int, loss: LossFunction, optimizer: OptimizerSettings,
-                schedule: LearningRateSchedule, augmentation: Augmentation?) {
+                schedule: LearningRateSchedule, augmentation: Augmentation?, calibrationShare: Int? = nil) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.loss = loss
         self.optimizer = optimizer
         self.schedule = schedule
         self.augmentation = augmentation
+        self.calibrationShare = calibrationShare
     }
 
     /// The recipe each model kind is trained with unless told otherwise.
@@ -28,7 +32,9 @@ public struct TrainingRecipe: Equatable, Sendable {
                 epochs: 15, batchSize: 128, loss: .crossEntropy,
                 optimizer: .adamW(beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 1e-4),
                 schedule: .oneCycle(peak: 3e-3, warmupFraction: 0.2),
-                augmentation: Augmentation(maxRotationDegrees: 10, maxScaleChange: 0.1, maxShiftPixels: 2))
+                augmentation: Augmentation(maxRotationDegrees: 10, maxScaleChange: 0.1, maxShiftPixels: 2),
+                // MNIST: 5,000 of 60,000.
+                calibrationShare: 12)
         }
     }
 }
