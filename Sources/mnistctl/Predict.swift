@@ -23,17 +23,13 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         let model = try LoadedModel.load(path: weightsOptions.path())
-        let classes = model.network.classCount
         let decoder = InputDecoder(limits: InputLimits())
         let classifier = Classifier()
-        var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
+        var csv = CSVWriter(header: PredictionCSV.header(classes: model.network.classCount))
         for file in files {
             let input = try decoder.decode(path: file, displayName: file)
-            let probabilities = classifier.probabilities(model, pixels: input.pixels)
-            let predictions = try Prediction.judge(probabilities[...], of: input, named: file, model: model,
-                                                   minimumConfidence: minConfidence)
-            PredictionCSV.appendRows(to: &csv, source: basename(file), predictions: predictions, probabilities: probabilities[...],
-                                     classes: classes, model: model.id)
+            try classifier.classify(input, named: file, with: model, minimumConfidence: minConfidence)
+                .appendRows(to: &csv, source: basename(file))
         }
         print(csv.text, terminator: "")
     }

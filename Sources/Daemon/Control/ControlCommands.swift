@@ -95,9 +95,7 @@ final class ControlCommands: @unchecked Sendable {
                 let input = try decoder.decode(path: file, displayName: file)
                 guard input.count <= imagesLeft else { return FilePrediction(file: file, error: refusal, model: model.id) }
                 imagesLeft -= input.count
-                let probabilities = classifier.probabilities(model, pixels: input.pixels)
-                let predictions = try Prediction.judge(probabilities[...], of: input, named: file, model: model,
-                                                       minimumConfidence: minimumConfidence)
+                let predictions = try classifier.classify(input, named: file, with: model, minimumConfidence: minimumConfidence).predictions
                 return FilePrediction(file: file, labels: predictions.map(\.label), statuses: predictions.map(\.status),
                                       confidences: predictions.map { (Double($0.confidence) * 1e6).rounded() / 1e6 },
                                       model: model.id)

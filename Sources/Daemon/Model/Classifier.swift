@@ -14,6 +14,29 @@ public final class Classifier {
 
     public init() {}
 
+    /// Classifies decoded inputs (small ones share forward passes) and judges each one's
+    /// images: the one way an input becomes predictions, for the inbox, the control socket
+    /// and `mnistctl predict`. An input whose probabilities are not finite gets that error.
+    public func classify(_ inputs: [(name: String, input: DecodedInput)], with model: LoadedModel,
+                         minimumConfidence: Float?) -> [Result<Verdict, any Error>] {
+        let probabilities = self.probabilities(model, inputs: inputs.map(\.input.pixels))
+        let classes = model.network.classCount
+        var cursor = 0
+        return inputs.map { name, input in
+            let rows = probabilities[cursor..<cursor + input.count * classes]
+            cursor += input.count * classes
+            return Result {
+                let predictions = try Prediction.judge(rows, of: input, named: name, model: model, minimumConfidence: minimumConfidence)
+                return Verdict(predictions: predictions, probabilities: rows, classes: classes, model: model.id)
+            }
+        }
+    }
+
+    /// One input's verdict (see `classify(_:with:minimumConfidence:)`).
+    public func classify(_ input: DecodedInput, named name: String, with model: LoadedModel, minimumConfidence: Float?) throws -> Verdict {
+        try classify([(name, input)], with: model, minimumConfidence: minimumConfidence)[0].get()
+    }
+
     /// Probabilities (count × classes) for `pixels` (count × 28 × 28 bytes, 255 = ink).
     public func probabilities(_ model: LoadedModel, pixels: [UInt8]) -> [Float] {
         probabilities(model, inputs: [pixels])

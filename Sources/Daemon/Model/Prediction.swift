@@ -54,6 +54,21 @@ public struct Prediction: Equatable, Sendable {
     }
 }
 
+/// One input classified: a prediction per image, and the probabilities they came from.
+public struct Verdict: Sendable {
+    public let predictions: [Prediction]
+    /// One row of `classes` per image.
+    public let probabilities: ArraySlice<Float>
+    public let classes: Int
+    public let model: String
+
+    /// Its rows of the prediction CSV, under `source`.
+    public func appendRows(to csv: inout CSVWriter, source: String) {
+        PredictionCSV.appendRows(to: &csv, source: source, predictions: predictions, probabilities: probabilities,
+                                 classes: classes, model: model)
+    }
+}
+
 /// Why an input got no predictions although it was decoded.
 public struct NonFiniteProbabilities: Error, CustomStringConvertible {
     public let file: String

@@ -124,25 +124,17 @@ public final class ClassifierWorker: @unchecked Sendable {
         var decoded: [Result<DecodedInput, any Error>] = claimed.map { input in
             Result { try decoder.decode(path: input.path, displayName: input.name) }
         }
-        var inputs: [[UInt8]] = []
-        for case .success(let input) in decoded { inputs.append(input.pixels) }
-        let probabilities = classifier.probabilities(model, inputs: inputs)
-        inputs.removeAll()
-        let classes = model.network.classCount
+        let successes = zip(claimed, decoded).compactMap { input, result in (try? result.get()).map { (input.name, $0) } }
+        var verdicts = classifier.classify(successes, with: model, minimumConfidence: minimumConfidence).makeIterator()
         var classified: [ClassifiedInput] = []
-        var cursor = 0
         for (input, result) in zip(claimed, decoded) {
             switch result {
-            case .success(let digits):
-                let rows = probabilities[cursor..<cursor + digits.count * classes]
-                cursor += digits.count * classes
+            case .success:
                 do {
-                    let predictions = try Prediction.judge(rows, of: digits, named: input.name, model: model,
-                                                           minimumConfidence: minimumConfidence)
-                    var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
-                    PredictionCSV.appendRows(to: &csv, source: input.name, predictions: predictions, probabilities: rows,
-                                             classes: classes, model: model.id)
-                    classified.append(ClassifiedInput(input: input, outcome: .classified(csv: csv.bytes), predictions: predictions))
+                    let verdict = try verdicts.next()!.get()
+                    var csv = CSVWriter(header: PredictionCSV.header(classes: verdict.classes))
+                    verdict.appendRows(to: &csv, source: input.name)
+                    classified.append(ClassifiedInput(input: input, outcome: .classified(csv: csv.bytes), predictions: verdict.predictions))
                 } catch {
                     classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
                 }
