@@ -34,11 +34,6 @@ func fail(_ message: String) -> Never {
     exit(2)
 }
 
-func loadSplit(_ directory: String, _ split: DatasetSplit) throws -> LabeledImages {
-    let raw = try readMNIST(directory: directory, split: split)
-    return LabeledImages(shape: FeatureShape(channels: 1, height: raw.height, width: raw.width), bytes: raw.pixels, labels: raw.labels)
-}
-
 func seconds() -> Double {
     var ts = timespec()
     clock_gettime(CLOCK_MONOTONIC, &ts)

@@ -5,6 +5,7 @@
 //
 // Without a Python that imports torch, only mnistd's own figures are printed.
 
+import Daemon
 import Formats
 import NeuralNet
 import Tensor
@@ -15,8 +16,8 @@ import Glibc
 let options = BenchOptions(arguments: Array(CommandLine.arguments.dropFirst()))
 let train: LabeledImages, test: LabeledImages
 do {
-    train = try loadSplit(options.data, .train)
-    test = try loadSplit(options.data, .test)
+    train = try LabeledImages.readMNIST(directory: options.data, split: .train)
+    test = try LabeledImages.readMNIST(directory: options.data, split: .test)
 } catch {
     fail("\(error)")
 }

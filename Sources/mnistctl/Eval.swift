@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import Drawing
 import Formats
 import NeuralNet
@@ -18,7 +19,7 @@ struct Eval: ParsableCommand {
 
     func run() throws {
         let weights = try weightsOptions.load()
-        let test = try loadDataset(dataset.data, .test)
+        let test = try LabeledImages.readMNIST(directory: dataset.data, split: .test)
         try checkFits(test, weights.network, source: dataset.data + " (t10k)")
         let evaluation = Evaluation(network: weights.network, data: test)
         print("model: \(weights.modelID)")

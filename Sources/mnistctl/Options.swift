@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import NeuralNet
 
 extension ModelKind: ExpressibleByArgument {}
@@ -24,6 +25,6 @@ struct WeightsOptions: ParsableArguments {
     }
 
     func load() throws -> WeightsFile {
-        try loadWeights(path())
+        try WeightsFile.read(from: path())
     }
 }

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import Daemon
 import Formats
 import NeuralNet
 
@@ -52,8 +53,8 @@ struct Train: ParsableCommand {
     }
 
     func run() throws {
-        let all = try loadDataset(dataset.data, .train)
-        let test = try loadDataset(dataset.data, .test)
+        let all = try LabeledImages.readMNIST(directory: dataset.data, split: .train)
+        let test = try LabeledImages.readMNIST(directory: dataset.data, split: .test)
         var recipe = TrainingRecipe.standard(for: model)
         if let epochs { recipe.epochs = epochs }
         if let batchSize { recipe.batchSize = batchSize }

@@ -36,7 +36,7 @@ public struct LoadedModel: Sendable {
 
     /// Reads and validates a weights file; the model must take 28×28 single-channel images.
     public static func load(path: String) throws -> LoadedModel {
-        try LoadedModel(decoding: readFile(path, maxBytes: 256 << 20), path: path)
+        try LoadedModel(weights: WeightsFile.read(from: path), path: path)
     }
 
     /// Validates a weights file's bytes; errors name `path`.
@@ -63,4 +63,11 @@ public final class ModelHolder: @unchecked Sendable {
     public var current: LoadedModel { lock.withLock { model } }
 
     public func replace(with newModel: LoadedModel) { lock.withLock { model = newModel } }
+}
+
+extension WeightsFile {
+    /// Reads and validates a weights file from disk; errors name `path`.
+    public static func read(from path: String) throws -> WeightsFile {
+        try WeightsFile(decoding: readFile(path, maxBytes: 256 << 20), source: path)
+    }
 }

@@ -66,7 +66,7 @@ public struct LabeledDataset: Sendable {
     /// The images, if they can train a model of `classes` classes: some, of the size the
     /// models take, with labels in range.
     static func validated(_ raw: LabeledByteImages, source: String, classes: Int) throws -> LabeledImages {
-        let images = LabeledImages(shape: FeatureShape(channels: 1, height: raw.height, width: raw.width), bytes: raw.pixels, labels: raw.labels)
+        let images = LabeledImages(raw)
         if let reason = images.mismatch(inputShape: FeatureShape(channels: 1, height: side, width: side), classes: classes) {
             throw FormatError(file: source, reason: reason)
         }
@@ -91,5 +91,17 @@ public struct LabeledDataset: Sendable {
         return LabeledDataset(name: name, train: LabeledImages(shape: all.shape, bytes: trainPixels, labels: trainLabels),
                               validation: LabeledImages(shape: all.shape, bytes: testPixels, labels: testLabels),
                               validationSource: "every tenth image, held out")
+    }
+}
+
+extension LabeledImages {
+    /// Labeled single-channel images as read from IDX files or PNG folders.
+    public init(_ raw: LabeledByteImages) {
+        self.init(shape: FeatureShape(channels: 1, height: raw.height, width: raw.width), bytes: raw.pixels, labels: raw.labels)
+    }
+
+    /// One split of an MNIST-style directory.
+    public static func readMNIST(directory: String, split: DatasetSplit) throws -> LabeledImages {
+        LabeledImages(try Formats.readMNIST(directory: directory, split: split))
     }
 }
