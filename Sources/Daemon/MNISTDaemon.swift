@@ -19,8 +19,10 @@ public struct DaemonConfiguration: Sendable {
     public var socketGroup: UInt32?
     public var controlLimits = ControlLimits()
     /// A retrained model must reach this accuracy on its validation set to be swapped in.
-    public var minimumAccuracy = 0.8
-    public var maxDatasetImages = 200_000
+    public var minimumAccuracy = Self.defaultMinimumAccuracy
+    public var maxDatasetImages = Self.defaultMaxDatasetImages
+    public static let defaultMinimumAccuracy = 0.8
+    public static let defaultMaxDatasetImages = 200_000
     /// Images whose top probability is below this get no label (status uncertain); nil: off.
     public var minimumConfidence: Float?
 

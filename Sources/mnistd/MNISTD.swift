@@ -80,10 +80,10 @@ struct MNISTD: ParsableCommand {
     var socketGroup: String?
 
     @Option(help: "Lowest validation accuracy (0...1) at which a retrained model is swapped in.")
-    var minAccuracy = 0.8
+    var minAccuracy = DaemonConfiguration.defaultMinimumAccuracy
 
     @Option(help: "Most images accepted in a dataset for retraining.")
-    var maxDatasetImages = 200_000
+    var maxDatasetImages = DaemonConfiguration.defaultMaxDatasetImages
 
     @Option(help: "Reject option: lowest top probability (0...1) at which an image gets a label; below it, or for an image unlike every training image, the CSV says uncertain and leaves the label empty (default: off, every inked image gets its most probable digit). 0.8 is recommended: see the README's out-of-distribution figures.")
     var minConfidence: Float?
