@@ -98,11 +98,11 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
         writeWhole("\(dataset)/\(file)", bytes)
     }
     let control = ControlClient(socketPath: "\(root)/var/mnistd.sock")
-    guard (try? control.send(ControlRequest(command: "retrain", dataset: "bench", epochs: 1)))?.ok == true else { fail("retraining did not start") }
-    while (try? control.send(ControlRequest(command: "status")))?.status?.retraining?.phase != .training { usleep(100_000) }
+    guard (try? control.send(ControlRequest(command: .retrain, dataset: "bench", epochs: 1)))?.ok == true else { fail("retraining did not start") }
+    while (try? control.send(ControlRequest(command: .status)))?.status?.retraining?.phase != .training { usleep(100_000) }
     let (trainingP50, trainingP99) = latency("training")
     let trainingFilesPerSecond = burst("training")
-    let stillTraining = (try? control.send(ControlRequest(command: "status")))?.status?.retraining?.phase == .training
+    let stillTraining = (try? control.send(ControlRequest(command: .status)))?.status?.retraining?.phase == .training
 
     kill(pid, SIGTERM)
     var status: Int32 = 0

@@ -43,7 +43,7 @@ struct Status: ParsableCommand {
     @OptionGroup var connection: SocketOptions
 
     func run() throws {
-        let reply = try connection.send(ControlRequest(command: "status"))
+        let reply = try connection.send(ControlRequest(command: .status))
         guard !connection.json, let status = reply.status else { return }
         print(describe(status), terminator: "")
     }
@@ -104,13 +104,13 @@ struct Retrain: ParsableCommand {
     var wait = false
 
     func run() throws {
-        let reply = try connection.send(ControlRequest(command: "retrain", dataset: dataset, model: model, epochs: epochs, force: force, seed: seed))
+        let reply = try connection.send(ControlRequest(command: .retrain, dataset: dataset, model: model, epochs: epochs, force: force, seed: seed))
         if !connection.json { print(reply.message ?? "retraining started") }
         guard wait else { return }
         var bar = ProgressBar()
         while true {
             usleep(500_000)
-            guard let state = try connection.send(ControlRequest(command: "status")).status?.retraining else { continue }
+            guard let state = try connection.send(ControlRequest(command: .status)).status?.retraining else { continue }
             if state.isRunning {
                 let eta = state.etaSeconds.map { ", \(fixed($0, 0)) s left" } ?? ""
                 bar.update(label: "epoch \(state.epoch)/\(state.epochs)", done: max(0, state.epoch - 1), total: state.epochs,
@@ -131,7 +131,7 @@ struct Models: ParsableCommand {
     @OptionGroup var connection: SocketOptions
 
     func run() throws {
-        let reply = try connection.send(ControlRequest(command: "models"))
+        let reply = try connection.send(ControlRequest(command: .models))
         guard !connection.json else { return }
         for model in reply.models ?? [] { print("\(model.active ? "*" : " ") \(describe(model))") }
     }
@@ -146,7 +146,7 @@ struct Rollback: ParsableCommand {
     var id: String?
 
     func run() throws {
-        let reply = try connection.send(ControlRequest(command: "rollback", id: id))
+        let reply = try connection.send(ControlRequest(command: .rollback, id: id))
         if !connection.json { print(reply.message ?? "rolled back") }
     }
 }
@@ -157,7 +157,7 @@ struct Reload: ParsableCommand {
     @OptionGroup var connection: SocketOptions
 
     func run() throws {
-        let reply = try connection.send(ControlRequest(command: "reload"))
+        let reply = try connection.send(ControlRequest(command: .reload))
         if !connection.json { print(reply.message ?? "reloaded") }
     }
 }
@@ -178,7 +178,7 @@ struct Classify: ParsableCommand {
         var cwd = [CChar](repeating: 0, count: 4096)
         let base = getcwd(&cwd, cwd.count).map { String(cString: $0) } ?? "."
         let paths = files.map { $0.hasPrefix("/") ? $0 : "\(base)/\($0)" }
-        let reply = try connection.send(ControlRequest(command: "classify", files: paths))
+        let reply = try connection.send(ControlRequest(command: .classify, files: paths))
         guard !connection.json else { return }
         var failed = false
         for prediction in reply.predictions ?? [] {

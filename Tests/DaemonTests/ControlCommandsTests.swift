@@ -46,11 +46,11 @@ final class ControlCommandsTests: XCTestCase {
     func testStatusAndModelsReportOnlyTheMetadataNumbersThatAreFiniteAndInRange() throws {
         for bad in ["nan(1)", "nan", "inf", "-inf", "1e400", "-3", "", "0x1p3000"] {
             let commands = try commands(activeMetadata: ["test_accuracy": bad, "epochs": bad, "train_seconds": bad])
-            let status = try sent(commands.handle(ControlRequest(command: "status"), from: peer))
+            let status = try sent(commands.handle(ControlRequest(command: .status), from: peer))
             XCTAssertTrue(status.ok, "\(bad): \(status.error ?? "")")
             XCTAssertNil(try XCTUnwrap(status.status).model.accuracy, bad)
             XCTAssertNil(try XCTUnwrap(status.status).model.epochs, bad)
-            let models = try sent(commands.handle(ControlRequest(command: "models"), from: peer))
+            let models = try sent(commands.handle(ControlRequest(command: .models), from: peer))
             XCTAssertTrue(models.ok, "\(bad): \(models.error ?? "")")
             XCTAssertEqual(models.models?.count, 1)
             XCTAssertNil(models.models?.first?.accuracy, bad)
@@ -61,7 +61,7 @@ final class ControlCommandsTests: XCTestCase {
             try setUpWithError()
         }
         let good = try commands(activeMetadata: ["test_accuracy": "0.9957", "epochs": "15", "train_seconds": "61.5"])
-        let model = try XCTUnwrap(try sent(good.handle(ControlRequest(command: "status"), from: peer)).status?.model)
+        let model = try XCTUnwrap(try sent(good.handle(ControlRequest(command: .status), from: peer)).status?.model)
         XCTAssertEqual(model.accuracy, 0.9957)
         XCTAssertEqual(model.epochs, 15)
         XCTAssertEqual(model.trainSeconds, 61.5)
@@ -101,7 +101,7 @@ final class ControlCommandsTests: XCTestCase {
 
     func testClassifyAnswersEachFileOrSaysWhyNot() throws {
         let commands = try commands(activeMetadata: [:])
-        let reply = try sent(commands.handle(ControlRequest(command: "classify", files: [
+        let reply = try sent(commands.handle(ControlRequest(command: .classify, files: [
             repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", "\(root)/missing.png",
         ]), from: peer))
         XCTAssertTrue(reply.ok)
@@ -110,15 +110,15 @@ final class ControlCommandsTests: XCTestCase {
         XCTAssertEqual(predictions[0].statuses, [.ok])
         XCTAssertNil(predictions[0].error)
         XCTAssertTrue(predictions[1].error?.contains("missing.png") == true, predictions[1].error ?? "")
-        let none = try sent(commands.handle(ControlRequest(command: "classify", files: []), from: peer))
+        let none = try sent(commands.handle(ControlRequest(command: .classify, files: []), from: peer))
         XCTAssertFalse(none.ok)
 
         // Bounded: so many files, so many images in all; the rest is said, not read.
         let batch = repositoryRoot + "/samples/first-100-test-digits-idx3-ubyte.gz"
         commands.classifyLimits = (files: 4, images: 250)
-        let tooMany = try sent(commands.handle(ControlRequest(command: "classify", files: Array(repeating: batch, count: 5)), from: peer))
+        let tooMany = try sent(commands.handle(ControlRequest(command: .classify, files: Array(repeating: batch, count: 5)), from: peer))
         XCTAssertEqual(tooMany.error, "at most 4 files per classify request, got 5")
-        let bounded = try XCTUnwrap(try sent(commands.handle(ControlRequest(command: "classify", files: Array(repeating: batch, count: 4)), from: peer)).predictions)
+        let bounded = try XCTUnwrap(try sent(commands.handle(ControlRequest(command: .classify, files: Array(repeating: batch, count: 4)), from: peer)).predictions)
         XCTAssertEqual(bounded.map { $0.labels?.count }, [100, 100, nil, nil])
         for refused in bounded.dropFirst(2) {
             XCTAssertEqual(refused.error, "\(batch): not classified: this request reached its limit of 250 images; ask for it in another request")
@@ -137,18 +137,18 @@ extension ControlCommandsTests {
                                                        metadata: ["created": "2026-12-01T10:00:00Z"]))
         func handle(_ request: ControlRequest) throws -> ControlReply { try sent(commands.handle(request, from: peer)) }
 
-        let back = try handle(ControlRequest(command: "rollback"))
+        let back = try handle(ControlRequest(command: .rollback))
         XCTAssertTrue(back.ok, back.error ?? "")
         XCTAssertEqual(back.message, "active model: \(older.id)")
         XCTAssertEqual(commands.models.current.id, older.id)
         XCTAssertEqual(commands.store.activeID, older.id, "the rollback outlives a restart")
         XCTAssertEqual(back.models?.map(\.id), [newest, older.id])
         XCTAssertEqual(back.models?.map(\.active), [false, true])
-        XCTAssertEqual(try handle(ControlRequest(command: "rollback")).error, "no earlier model to roll back to (see `mnistctl models`)")
+        XCTAssertEqual(try handle(ControlRequest(command: .rollback)).error, "no earlier model to roll back to (see `mnistctl models`)")
 
         let damagedID = "mlp-seed-00000000deadbeef"
         try Data("MNISTD weights, or so it says".utf8).write(to: URL(fileURLWithPath: commands.store.path(of: damagedID)))
-        let damaged = try handle(ControlRequest(command: "rollback", id: damagedID))
+        let damaged = try handle(ControlRequest(command: .rollback, id: damagedID))
         XCTAssertFalse(damaged.ok)
         XCTAssertTrue(damaged.error?.hasPrefix(commands.store.path(of: damagedID) + ": ") == true, damaged.error ?? "")
         // A sound model outside the store is out of reach by any path.
@@ -156,33 +156,38 @@ extension ControlCommandsTests {
             try Data(buffer: $0).write(to: URL(fileURLWithPath: "\(root)/outside.weights"))
         }
         for hostile in ["../outside", "../../../etc/passwd", "", "MLP", "a/b", String(repeating: "a", count: 300)] {
-            let reply = try handle(ControlRequest(command: "rollback", id: hostile))
+            let reply = try handle(ControlRequest(command: .rollback, id: hostile))
             XCTAssertTrue(reply.error?.contains("no model \(hostile) is stored (see `mnistctl models`)") == true, reply.error ?? "rolled back")
         }
         XCTAssertEqual(commands.models.current.id, older.id, "a refused rollback changes nothing")
         XCTAssertEqual(commands.store.activeID, older.id)
-        XCTAssertEqual(try handle(ControlRequest(command: "models")).models?.map(\.id), [newest, older.id],
+        XCTAssertEqual(try handle(ControlRequest(command: .models)).models?.map(\.id), [newest, older.id],
                        "a damaged file is not listed as a model")
 
         try Data("\u{1B}[2J../elsewhere\n".utf8).write(to: URL(fileURLWithPath: commands.store.activePath))
-        let models = try handle(ControlRequest(command: "models"))
+        let models = try handle(ControlRequest(command: .models))
         XCTAssertEqual(models.models?.filter(\.active), [], "an active file naming nothing stored marks nothing active")
-        XCTAssertEqual(try handle(ControlRequest(command: "status")).status?.model.id, older.id, "the model in use is what status says")
+        XCTAssertEqual(try handle(ControlRequest(command: .status)).status?.model.id, older.id, "the model in use is what status says")
     }
 
     func testUnknownCommandsAndBadRetrainRequestsAreRefusedWithTheirReason() throws {
         let commands = try commands(activeMetadata: [:])
         func error(_ request: ControlRequest) throws -> String? { try sent(commands.handle(request, from: peer)).error }
-        XCTAssertEqual(try error(ControlRequest(command: "frobnicate")), "unknown command \"frobnicate\"")
-        XCTAssertEqual(try error(ControlRequest(command: "retrain", dataset: "digits", model: "resnet")),
+        XCTAssertThrowsError(try ControlCoding.decode(ControlRequest.self, from: Array(#"{"command":"frobnicate"}"#.utf8))) {
+            XCTAssertEqual("\($0)", "unknown command \"frobnicate\" (known: status, retrain, models, rollback, reload, classify)")
+        }
+        let full = ControlRequest(command: .retrain, dataset: "d", model: "cnn", epochs: 2, force: true, id: "i", files: ["f"], seed: 9)
+        XCTAssertEqual(try ControlCoding.decode(ControlRequest.self, from: Array(ControlCoding.encode(full).dropLast())), full,
+                       "every field goes over the wire and back")
+        XCTAssertEqual(try error(ControlRequest(command: .retrain, dataset: "digits", model: "resnet")),
                        "unknown model \"resnet\" (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         for epochs in [0, -1, 1001, Int.max] {
-            XCTAssertEqual(try error(ControlRequest(command: "retrain", dataset: "digits", epochs: epochs)),
+            XCTAssertEqual(try error(ControlRequest(command: .retrain, dataset: "digits", epochs: epochs)),
                            "epochs must be between 1 and 1000, got \(epochs)")
         }
-        XCTAssertTrue(try error(ControlRequest(command: "retrain", dataset: "absent"))?.hasPrefix("no dataset \"absent\"") == true)
+        XCTAssertTrue(try error(ControlRequest(command: .retrain, dataset: "absent"))?.hasPrefix("no dataset \"absent\"") == true)
         XCTAssertEqual(commands.retrainer.state, nil, "nothing was started")
-        XCTAssertTrue(try sent(commands.handle(ControlRequest(command: "reload"), from: peer)).ok, "reload answers what the daemon's reload says")
+        XCTAssertTrue(try sent(commands.handle(ControlRequest(command: .reload), from: peer)).ok, "reload answers what the daemon's reload says")
     }
 }
 

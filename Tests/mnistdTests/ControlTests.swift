@@ -111,7 +111,7 @@ final class ControlTests: XCTestCase {
         let socketPath = daemon.socket
         for index in 0..<100 {
             DispatchQueue.global().async(group: group) {
-                let reply = try? ControlClient(socketPath: socketPath).send(ControlRequest(command: "status"), timeout: 30)
+                let reply = try? ControlClient(socketPath: socketPath).send(ControlRequest(command: .status), timeout: 30)
                 shared[index] = reply?.ok == true
             }
         }

@@ -178,13 +178,13 @@ final class HardeningTests: XCTestCase {
         nonisolated(unsafe) var classified: ControlReply?
         nonisolated(unsafe) var classifyDone = Date.distantFuture
         let classifying = Thread {
-            classified = try? ControlClient(socketPath: socket).send(ControlRequest(command: "classify", files: Array(repeating: batch, count: 5)))
+            classified = try? ControlClient(socketPath: socket).send(ControlRequest(command: .classify, files: Array(repeating: batch, count: 5)))
             classifyDone = Date()
         }
         classifying.start()
         usleep(100_000)   // the classify is on its way
         let asked = Date()
-        let status = try ControlClient(socketPath: socket).send(ControlRequest(command: "status"), timeout: 30)
+        let status = try ControlClient(socketPath: socket).send(ControlRequest(command: .status), timeout: 30)
         let answered = Date()
         XCTAssertTrue(status.ok)
         XCTAssertTrue(waitUntil(timeout: 60) { classified != nil })

@@ -91,7 +91,7 @@ final class ServiceTests: XCTestCase {
         // The first connection starts the daemon, which then answers on the socket it was
         // given. (Asked in-process: Foundation loses track of a second child while this one
         // runs.)
-        let reply = try ControlClient(socketPath: socket).send(ControlRequest(command: "status"), timeout: 60)
+        let reply = try ControlClient(socketPath: socket).send(ControlRequest(command: .status), timeout: 60)
         XCTAssertTrue(reply.ok, "\(reply)\n\(daemon.log)")
         XCTAssertEqual(reply.status?.version, "0.2.0")
         XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.state + "/mnistd.sock"), "bound its own socket too")

@@ -34,13 +34,12 @@ final class ControlCommands: @unchecked Sendable {
 
     func handle(_ request: ControlRequest, from peer: ControlPeer) -> ControlReply {
         switch request.command {
-        case "status": return ControlReply(ok: true, status: status())
-        case "models": return ControlReply(ok: true, models: store.versions())
-        case "reload": return reload()
-        case "rollback": return rollback(to: request.id, peer: peer)
-        case "classify": return classify(request.files ?? [])
-        case "retrain": return retrain(request, peer: peer)
-        default: return .failure("unknown command \"\(request.command)\"")
+        case .status: return ControlReply(ok: true, status: status())
+        case .models: return ControlReply(ok: true, models: store.versions())
+        case .reload: return reload()
+        case .rollback: return rollback(to: request.id, peer: peer)
+        case .classify: return classify(request.files ?? [])
+        case .retrain: return retrain(request, peer: peer)
         }
     }
 

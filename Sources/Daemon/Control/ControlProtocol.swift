@@ -9,7 +9,7 @@ import FoundationEssentials
 ///     {"command":"reload"}
 ///     {"command":"classify","files":["/srv/scans/digit.png"]}
 public struct ControlRequest: Codable, Sendable, Equatable {
-    public var command: String
+    public var command: ControlCommand
     public var dataset: String?
     public var model: String?
     public var epochs: Int?
@@ -18,7 +18,7 @@ public struct ControlRequest: Codable, Sendable, Equatable {
     public var files: [String]?
     public var seed: UInt64?
 
-    public init(command: String, dataset: String? = nil, model: String? = nil, epochs: Int? = nil,
+    public init(command: ControlCommand, dataset: String? = nil, model: String? = nil, epochs: Int? = nil,
                 force: Bool? = nil, id: String? = nil, files: [String]? = nil, seed: UInt64? = nil) {
         self.command = command
         self.dataset = dataset
@@ -30,11 +30,41 @@ public struct ControlRequest: Codable, Sendable, Equatable {
         self.seed = seed
     }
 
-    public static let commands = ["status", "retrain", "models", "rollback", "reload", "classify"]
+    enum CodingKeys: String, CodingKey {
+        case command, dataset, model, epochs, force, id, files, seed
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try container.decode(String.self, forKey: .command)
+        guard let command = ControlCommand(rawValue: name) else { throw UnknownCommand(name: name) }
+        self.init(command: command,
+                  dataset: try container.decodeIfPresent(String.self, forKey: .dataset),
+                  model: try container.decodeIfPresent(String.self, forKey: .model),
+                  epochs: try container.decodeIfPresent(Int.self, forKey: .epochs),
+                  force: try container.decodeIfPresent(Bool.self, forKey: .force),
+                  id: try container.decodeIfPresent(String.self, forKey: .id),
+                  files: try container.decodeIfPresent([String].self, forKey: .files),
+                  seed: try container.decodeIfPresent(UInt64.self, forKey: .seed))
+    }
+}
+
+/// What a request may ask for.
+public enum ControlCommand: String, Codable, Sendable, CaseIterable {
+    case status, retrain, models, rollback, reload, classify
 
     /// Whether the socket thread answers it itself: `status` reads counters in memory; the
     /// others read files or classify, and run on the command thread.
-    var isAnsweredAtOnce: Bool { command == "status" }
+    var isAnsweredAtOnce: Bool { self == .status }
+}
+
+/// A request whose `command` is none of `ControlCommand`'s.
+public struct UnknownCommand: Error, CustomStringConvertible {
+    public let name: String
+
+    public var description: String {
+        "unknown command \"\(name)\" (known: \(ControlCommand.allCases.map(\.rawValue).joined(separator: ", ")))"
+    }
 }
 
 /// The daemon's answer, one JSON object on one line: `ok`, then `error` or what was asked.

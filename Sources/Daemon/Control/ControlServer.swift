@@ -307,7 +307,7 @@ public final class ControlServer: @unchecked Sendable {
                 return
             }
             switch parse(line) {
-            case .success(let request) where request.isAnsweredAtOnce:
+            case .success(let request) where request.command.isAnsweredAtOnce:
                 reply(&client, handler(request, client.peer), thenClose: false)
             case .success(let request):
                 client.awaitingReply = true
@@ -333,16 +333,13 @@ public final class ControlServer: @unchecked Sendable {
         guard !line.allSatisfy({ $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\t") }) else {
             return .failure(Refusal(reply: .failure("empty request: expected one JSON object with a \"command\" string per line")))
         }
-        let request: ControlRequest
         do {
-            request = try ControlCoding.decode(ControlRequest.self, from: line)
+            return .success(try ControlCoding.decode(ControlRequest.self, from: line))
+        } catch let unknown as UnknownCommand {
+            return .failure(Refusal(reply: .failure("\(unknown)")))
         } catch {
             return .failure(Refusal(reply: .failure("malformed request: expected one JSON object with a \"command\" string per line")))
         }
-        guard ControlRequest.commands.contains(request.command) else {
-            return .failure(Refusal(reply: .failure("unknown command \"\(request.command)\" (known: \(ControlRequest.commands.joined(separator: ", ")))")))
-        }
-        return .success(request)
     }
 
     private func reply(_ client: inout Client, _ reply: ControlReply, thenClose: Bool) {
