@@ -56,17 +56,20 @@ public func parseIDX(_ raw: consuming [UInt8], source: String, limits: IDXLimits
     let headerSize = 4 + 4 * rank
     guard bytes.count >= headerSize else { throw fail("truncated IDX header") }
     var dimensions: [Int] = []
-    var expected = 1
-    // An overflow stays an overflow: a later zero must not bring a header like 2³¹×2³¹×0
-    // back to "0 bytes" (found by `make fuzz`).
+    // A zero dimension must not hide the others: neither 2³¹×2³¹×2³¹×0 nor 0×2³²×2³² is
+    // "0 bytes", as an item of that size cannot even be counted (both found by `make fuzz`).
     var overflow = false
+    var nonZeroProduct = 1
     for axis in 0..<rank {
         let dimension = bigEndian32(bytes, at: 4 + 4 * axis)
         dimensions.append(dimension)
-        let product = expected.multipliedReportingOverflow(by: dimension)
-        overflow = overflow || product.overflow
-        expected = product.partialValue
+        if dimension != 0 {
+            let product = nonZeroProduct.multipliedReportingOverflow(by: dimension)
+            overflow = overflow || product.overflow
+            nonZeroProduct = product.partialValue
+        }
     }
+    let expected = dimensions.contains(0) ? 0 : nonZeroProduct
     guard !overflow, expected <= limits.maxDataBytes else {
         throw fail("IDX header claims more data than allowed, over the limit of \(limits.maxDataBytes) bytes")
     }

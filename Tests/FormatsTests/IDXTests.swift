@@ -50,6 +50,10 @@ final class IDXTests: XCTestCase {
         // Dimensions whose product overflows stay refused even when a later one is zero.
         expectError([0, 0, 8, 4, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0x7F, 0xFF, 0xFF, 0xFF, 0, 0, 0, 0],
                     "IDX header claims more data than allowed, over the limit of 536870912 bytes")
+        // And when the zero comes first: no images of a size that cannot be counted (found by
+        // `make fuzz` once NeuralNet kept its overflow checks: the image size trapped).
+        expectError([0, 0, 8, 3, 0, 0, 0, 0, 0xFE, 0xFF, 0xFF, 0xE9, 0xFF, 0xFF, 0xFF, 0xE3],
+                    "IDX header claims more data than allowed, over the limit of 536870912 bytes")
     }
 
     func testBrokenGzipIsReported() {
