@@ -60,7 +60,10 @@ final class CalibrationTests: XCTestCase {
         let scaled = Evaluation(network: network, data: data)
         XCTAssertEqual(plain.predictions, scaled.predictions)
         XCTAssertEqual(plain.logits, scaled.logits)
-        XCTAssertEqual(scaled.probabilities, softmax(plain.logits, temperature: 3, classes: 10))
+        // Against softmax written out here in Double, not the one the code calls.
+        for (got, expected) in zip(scaled.probabilities, naiveSoftmax(plain.logits, temperature: 3, classes: 10)) {
+            XCTAssertEqual(Double(got), expected, accuracy: 1e-6)
+        }
         // The network's own probabilities (the daemon's path) give the same bits.
         let direct = data.pixels(0..<data.count).withUnsafeBufferPointer { network.probabilities(for: $0.baseAddress!, count: data.count) }
         XCTAssertEqual(direct, scaled.probabilities)
@@ -158,5 +161,16 @@ final class InputProfileTests: XCTestCase {
         XCTAssertEqual(decoded.inputProfile, profile)
         XCTAssertNil(decoded.metadata["input_profile"])
         XCTAssertEqual(decoded.modelID, WeightsFile(network: Network(kind: .mlpSeed, seed: 1)).modelID, "the profile describes data, not weights")
+    }
+}
+
+/// softmax(z / T) row by row, the textbook way.
+func naiveSoftmax(_ logits: [Float], temperature: Double, classes: Int) -> [Double] {
+    stride(from: 0, to: logits.count, by: classes).flatMap { start -> [Double] in
+        let row = logits[start..<start + classes].map { Double($0) / temperature }
+        let top = row.max()!
+        let exponentials = row.map { exp($0 - top) }
+        let sum = exponentials.reduce(0, +)
+        return exponentials.map { $0 / sum }
     }
 }

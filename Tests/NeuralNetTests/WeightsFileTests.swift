@@ -25,6 +25,12 @@ final class WeightsFileTests: XCTestCase {
             XCTAssertThrowsError(try WeightsFile(decoding: Array(bytes[0..<length]), source: "cut.weights"), "length \(length)") { error in
                 XCTAssertTrue("\(error)".hasPrefix("cut.weights: "), "\(error)")
             }
+            // Sealed again with a right checksum, the cut reaches the parser's own checks.
+            let sealed = resealed(Array(bytes[0..<length]) + [0, 0, 0, 0])
+            XCTAssertThrowsError(try WeightsFile(decoding: sealed, source: "sealed.weights"), "length \(length)") { error in
+                XCTAssertTrue("\(error)".hasPrefix("sealed.weights: "), "\(error)")
+                XCTAssertFalse("\(error)".contains("checksum mismatch"), "length \(length): \(error)")
+            }
         }
     }
 

@@ -218,7 +218,12 @@ final class FaultTests: XCTestCase {
         // 256 set aside, two batches waiting, the classifier held: the rest stays in the inbox.
         XCTAssertTrue(waitUntil(timeout: 30) { drain(); return self.daemon.entries(self.daemon.inbox).count > 1 && self.waitingInputs().count == names.count }, daemon.log)
         pings = 0
-        XCTAssertTrue(waitUntil(timeout: 3) { drain(); return false } == false)
+        // Three seconds of reading what the daemon says, as systemd would.
+        let listening = Date()
+        while Date().timeIntervalSince(listening) < 3 {
+            drain()
+            usleep(10_000)
+        }
         XCTAssertGreaterThan(pings, 5, "pings stopped while the disk refused")
         XCTAssertFalse(daemon.log.contains("no watchdog ping"), daemon.log)
         XCTAssertEqual(try runCommand("/bin/mount", ["-o", "remount,rw", outbox]).status, 0)
