@@ -122,8 +122,17 @@ final class ChartTests: XCTestCase {
         XCTAssertEqual(grid.color(20 + 1, 80 + 1), .red)
         XCTAssertEqual(grid.color(20 + scale + 1, 80 + 1), .blue)
         XCTAssertEqual(grid.color(20 + 1, 80 + scale + 1), .white)
-        let chart = Charts.lineCharts([("a", [.init(name: "s", values: [1, .nan, 3], color: .green)])], xLabel: "x", title: "t")
-        XCTAssertGreaterThan(chart.samples.count, 0)
+        // Values 1, missing, 3 and 4: markers at steps 1, 3 and 4, a line only from 3 to 4.
+        let values = [1, .nan, 3, 4.0]
+        let chart = Charts.lineCharts([("a", [.init(name: "s", values: values, color: .green)])], xLabel: "x", title: "t")
+        let ticks = roundTicks(1, 4)
+        let frame = PlotFrame(left: 90, top: 90, width: 440, height: 300, x: 1...4, y: ticks.first!...ticks.last!)
+        func ink(atStep step: Double, _ value: Double) -> Color { chart.color(Int(frame.x(step)), Int(frame.y(value))) }
+        XCTAssertEqual(ink(atStep: 1, 1), .green, "the first value is marked")
+        XCTAssertEqual(ink(atStep: 3, 3), .green)
+        XCTAssertEqual(ink(atStep: 3.5, 3.5), .green, "present neighbours are joined")
+        XCTAssertNotEqual(ink(atStep: 2, 2), .green, "no line runs across the missing value")
+        XCTAssertNotEqual(ink(atStep: 1.5, 1.5), .green)
     }
 
     func testRoundTicksCoverTheRangeInSteps125() {
