@@ -14,7 +14,7 @@ final class ConvolutionTests: XCTestCase {
     ]
 
     func testForwardMatchesDirectConvolution() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         for s in shapes {
             for batch in [1, 3] {
                 let x = (0..<s.inputChannels * batch * s.height * s.width).map { _ in Float.random(in: -1...1, using: &random) }
@@ -34,7 +34,7 @@ final class ConvolutionTests: XCTestCase {
     /// must be the very ones im2col + GEMM computes (trained weights, and so model ids, depend
     /// on it) — including a patch longer than GEMM's 256-deep blocks (the default cnn's conv2).
     func testPatchesReadInPlaceGiveTheUnfoldedResultToTheBit() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         let unpadded = shapes.filter { $0.padding == 0 } + [
             ConvolutionShape(inputChannels: 1, outputChannels: 16, height: 28, width: 28, kernel: 5, padding: 0),
             ConvolutionShape(inputChannels: 16, outputChannels: 32, height: 12, width: 12, kernel: 5, padding: 0),
@@ -62,7 +62,7 @@ final class ConvolutionTests: XCTestCase {
 
     /// col2im must be the exact adjoint of im2col: ⟨im2col(x), c⟩ = ⟨x, col2im(c)⟩.
     func testCol2imIsAdjointOfIm2col() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         for s in shapes {
             let batch = 2
             let x = (0..<s.inputChannels * batch * s.height * s.width).map { _ in Float.random(in: -1...1, using: &random) }
@@ -104,7 +104,7 @@ final class ConvolutionTests: XCTestCase {
     /// Eleven channels: eight pooled as one vector, three one by one; small integer values make
     /// ties, which must go to the earliest candidate (top left, right, below, below right) in both.
     func testMaxPoolMatchesScalarRuleOnManyChannels() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         let images = 3, height = 7, width = 6, channels = 11
         let x = (0..<images * height * width * channels).map { _ in Float(Int.random(in: -3...3, using: &random)) }
         let outputs = images * (height / 2) * (width / 2) * channels

@@ -43,7 +43,7 @@ final class QuantizedProductTests: XCTestCase {
     var paths: [QuantizedKernelPath] { QuantizedKernelPath.available }
 
     func testMatrixProductsEqualTheReferenceOnEveryPath() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         // Lengths not a multiple of 4, column counts with partial blocks of 16, rows not a multiple of 8.
         for (rows, length, columns) in [(1, 1, 1), (7, 13, 10), (8, 16, 16), (13, 64, 33), (70, 512, 128), (65, 128, 10), (9, 400, 47)] {
             let reference = randomReference(columns: columns, segments: 1, segmentLength: length, using: &random)
@@ -76,7 +76,7 @@ final class QuantizedProductTests: XCTestCase {
     }
 
     func testConvolutionRowsReadPatchesInPlace() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         for (height, width, channels, kernel, columns) in [(28, 28, 1, 5, 16), (12, 12, 16, 5, 32), (9, 7, 3, 3, 5), (5, 5, 2, 5, 17)] {
             let outputHeight = height - kernel + 1, outputWidth = width - kernel + 1
             let reference = randomReference(columns: columns, segments: kernel, segmentLength: kernel * channels, using: &random)

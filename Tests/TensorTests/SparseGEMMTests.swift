@@ -6,7 +6,7 @@ final class SparseGEMMTests: XCTestCase {
     let shapes: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (3, 5, 7), (100, 128, 784), (17, 64, 30), (9, 70, 41), (33, 130, 200)]
 
     /// ~80% zeros, like MNIST pixels; one row and one column wholly zero.
-    func sparseMatrix(rows: Int, columns: Int, _ random: inout SystemRandomNumberGenerator) -> [Float] {
+    func sparseMatrix(rows: Int, columns: Int, _ random: inout TestRandom) -> [Float] {
         var a = (0..<rows * columns).map { _ in Float.random(in: 0..<1, using: &random) < 0.8 ? 0 : Float.random(in: -1...1, using: &random) }
         for p in 0..<columns { a[p] = 0 }
         for i in 0..<rows { a[i * columns] = 0 }
@@ -14,7 +14,7 @@ final class SparseGEMMTests: XCTestCase {
     }
 
     func testSparseLeftMatchesNaive() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         for (m, n, k) in shapes {
             for accumulate in [false, true] {
                 let a = sparseMatrix(rows: m, columns: k, &random)
@@ -42,7 +42,7 @@ final class SparseGEMMTests: XCTestCase {
     }
 
     func testSparseLeftTransposedAccumulatesLikeNaive() {
-        var random = SystemRandomNumberGenerator()
+        var random = TestRandom()
         for (m, n, k) in shapes {
             let a = sparseMatrix(rows: m, columns: k, &random)
             let d = (0..<m * n).map { _ in Float.random(in: -1...1, using: &random) }
