@@ -42,6 +42,15 @@ final class QuantizedProductTests: XCTestCase {
 
     var paths: [QuantizedKernelPath] { QuantizedKernelPath.available }
 
+    /// Every test below compares each path this CPU can run with the reference; the output
+    /// says which paths that is, so that a run on a CPU without VNNI does not pass for a test of it.
+    override class func setUp() {
+        let all: [QuantizedKernelPath] = [.portable, .avx2, .vnni]
+        let untested = all.filter { !QuantizedKernelPath.available.contains($0) }
+        print("QuantizedProductTests: testing \(QuantizedKernelPath.available.map { "\($0)" }.joined(separator: ", ")) against the reference"
+              + (untested.isEmpty ? "" : "; NOT tested on this CPU (it lacks the instructions): \(untested.map { "\($0)" }.joined(separator: ", "))"))
+    }
+
     func testMatrixProductsEqualTheReferenceOnEveryPath() {
         var random = TestRandom()
         // Lengths not a multiple of 4, column counts with partial blocks of 16, rows not a multiple of 8.
