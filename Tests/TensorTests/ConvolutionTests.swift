@@ -1,4 +1,4 @@
-import Tensor
+@testable import Tensor
 import XCTest
 
 final class ConvolutionTests: XCTestCase {
@@ -57,6 +57,56 @@ final class ConvolutionTests: XCTestCase {
                 }
                 XCTAssertTrue(inPlace == unfolded, "\(s) batch \(batch): \(zip(inPlace, unfolded).filter { $0 != $1 }.count) outputs differ")
             }
+        }
+    }
+
+    /// The backward pass against the chain rule written out loop by loop, on shapes whose
+    /// batches split into several chunks in each of the four parts (so chunk boundaries,
+    /// per-part partial sums and their summation are all exercised), padded and not.
+    func testBackwardMatchesDirectGradientsAcrossChunks() {
+        var random = TestRandom()
+        for s in [ConvolutionShape(inputChannels: 8, outputChannels: 3, height: 16, width: 16, kernel: 5, padding: 0),
+                  ConvolutionShape(inputChannels: 8, outputChannels: 2, height: 14, width: 14, kernel: 5, padding: 2)] {
+            let batch = 4 * 3 * s.imagesPerChunk - 5
+            XCTAssertGreaterThan(batch / 4, 2 * s.imagesPerChunk, "\(s): several chunks per part")
+            let x = (0..<batch * s.height * s.width * s.inputChannels).map { _ in Float.random(in: -1...1, using: &random) }
+            let w = (0..<s.weightCount).map { _ in Float.random(in: -1...1, using: &random) }
+            let dy = (0..<batch * s.outputPlane * s.outputChannels).map { _ in Float.random(in: -1...1, using: &random) }
+            var dx = [Float](repeating: 0, count: x.count), dw = [Float](repeating: 0, count: w.count)
+            var dbias = [Float](repeating: 0, count: s.outputChannels)
+            dx.withUnsafeMutableBufferPointer { dx in
+                dw.withUnsafeMutableBufferPointer { dw in
+                    dbias.withUnsafeMutableBufferPointer { convolutionBackward(dx.baseAddress!, dw.baseAddress!, $0.baseAddress!, dy, x, w, s, batch: batch) }
+                }
+            }
+            var expectedDx = [Double](repeating: 0, count: x.count), expectedDw = [Double](repeating: 0, count: w.count)
+            var expectedDbias = [Double](repeating: 0, count: s.outputChannels)
+            for b in 0..<batch {
+                for i in 0..<s.outputHeight {
+                    for j in 0..<s.outputWidth {
+                        for o in 0..<s.outputChannels {
+                            let g = Double(dy[((b * s.outputHeight + i) * s.outputWidth + j) * s.outputChannels + o])
+                            expectedDbias[o] += g
+                            for kh in 0..<s.kernel {
+                                for kw in 0..<s.kernel {
+                                    let iy = i + kh - s.padding, ix = j + kw - s.padding
+                                    guard iy >= 0, iy < s.height, ix >= 0, ix < s.width else { continue }
+                                    for c in 0..<s.inputChannels {
+                                        let wi = ((o * s.kernel + kh) * s.kernel + kw) * s.inputChannels + c
+                                        let xi = ((b * s.height + iy) * s.width + ix) * s.inputChannels + c
+                                        expectedDw[wi] += g * Double(x[xi])
+                                        expectedDx[xi] += g * Double(w[wi])
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            func worst(_ got: [Float], _ expected: [Double]) -> Double { zip(got, expected).map { abs(Double($0) - $1) }.max()! }
+            XCTAssertLessThan(worst(dx, expectedDx), 1e-3, "\(s) dx")
+            XCTAssertLessThan(worst(dw, expectedDw), 1e-2, "\(s) dw (sums over \(batch * s.outputPlane) positions)")
+            XCTAssertLessThan(worst(dbias, expectedDbias), 1e-2, "\(s) dbias")
         }
     }
 
