@@ -1,6 +1,7 @@
 import Drawing
 import Formats
 import Foundation
+import NeuralNet
 import TestSupport
 import XCTest
 
@@ -28,7 +29,7 @@ final class OutOfDistributionTests: XCTestCase {
         }
         try stage("MNIST test digits", "mnist-t10k-idx3-ubyte", IDXArray(dimensions: [mnist.count, 28, 28], bytes: mnist.pixels).encoded)
         try stage("Fashion-MNIST", "fashion-t10k-idx3-ubyte", IDXArray(dimensions: [fashion.count, 28, 28], bytes: fashion.pixels).encoded)
-        var random = SeededGenerator(seed: 42)
+        var random = SeededRandom(seed: 42)
         for index in 0..<40 {
             let (width, height) = index % 2 == 0 ? (28, 28) : (96, 80)
             let noise = (0..<width * height).map { _ in UInt8.random(in: 0...255, using: &random) }
@@ -88,17 +89,4 @@ final class OutOfDistributionTests: XCTestCase {
     }
 
     func percent(_ share: Double) -> String { String(format: "%.1f%%", share * 100) }
-}
-
-/// SplitMix64: noise that is the same on every run.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 }
