@@ -96,7 +96,9 @@ public enum UntrustedInput {
 extension UntrustedInput {
     /// A name the kernel would take (no `/` or NUL, at most NAME_MAX bytes) from the bytes:
     /// each of its variants must fit in a directory entry with every suffix the spool adds,
-    /// and no two attempts may give the same name (placing a file would never end).
+    /// and attempts whose tags are as long (`-1` … `-9`, `-10` … `-99`, …) must give distinct
+    /// names, so that placing a file always ends. Across tag lengths a cut stem may give a
+    /// name again (`…a-1.x` cut to `…a` + `-1.x`): the spool never overwrites, and moves on.
     static func exerciseNameVariants(_ bytes: [UInt8]) {
         var name = String(decoding: bytes.filter { $0 != 0 && $0 != UInt8(ascii: "/") }, as: UTF8.self)
         while name.utf8.count > Int(NAME_MAX) { name.removeLast() }
@@ -105,8 +107,9 @@ extension UntrustedInput {
         for attempt in [0, 1, 2, 9, 10, 99, 100, 12345, Int.max] {
             for suffix in ["", ".csv", ".error"] {
                 let variant = variant(of: name, attempt, reserving: suffix.utf8.count)
+                let tagLength = attempt == 0 ? 0 : String(attempt).utf8.count
                 guard !variant.isEmpty, variant.utf8.count + suffix.utf8.count <= Int(NAME_MAX), !variant.contains("/"),
-                      suffix != "" || seen.insert(variant).inserted else {
+                      suffix != "" || seen.insert("\(tagLength) \(variant)").inserted else {
                     fatalError("variant \(attempt) of \(name.debugDescription) with \(suffix): \(variant.debugDescription)")
                 }
             }
