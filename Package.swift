@@ -40,43 +40,66 @@ let package = Package(
         .target(name: "NeuralNet", dependencies: ["Tensor"], exclude: ["DefaultWeights"], swiftSettings: checkedOptimisedSettings),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .target(name: "Formats", dependencies: ["CZlib", "CPNG"]),
-        .target(name: "Drawing", dependencies: ["Formats"]),
         .target(name: "CLinux"),
+        // Descriptors, files, sockets and threads: each system call wrapped once, errors in words.
+        .target(name: "SystemResources", dependencies: ["CLinux"]),
+        .target(name: "Formats", dependencies: ["CZlib", "CPNG", "SystemResources"]),
+        .target(name: "Drawing", dependencies: ["Formats"]),
+        // A file becomes predictions, the same way for the daemon and for mnistctl.
+        .target(
+            name: "Classification",
+            dependencies: ["NeuralNet", "Formats", "SystemResources", .product(name: "Logging", package: "swift-log")]
+        ),
+        // The inbox's files on disk: claimed, reported, moved, never lost.
+        .target(name: "InputSpool", dependencies: ["SystemResources", "CLinux", .product(name: "Logging", package: "swift-log")]),
+        // The control socket's wire format and its client, for mnistctl and the benchmark.
+        .target(name: "ControlProtocol", dependencies: ["SystemResources"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "NeuralNet", "Tensor", "Formats", "CSystemd", "CLinux",
-                .product(name: "Logging", package: "swift-log"),
+                "Classification", "InputSpool", "ControlProtocol", "NeuralNet", "Formats", "SystemResources",
+                "CSystemd", "CLinux", .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What the fuzzer and the corpus replay feed the parsers; not part of the daemon.
+        .target(name: "FuzzTargets", dependencies: ["Daemon", "Classification", "ControlProtocol", "InputSpool", "NeuralNet", "SystemResources"]),
         .executableTarget(
             name: "mnistd",
             dependencies: [
-                "Daemon", "Formats",
+                "Daemon", "Classification", "InputSpool", "Formats", "SystemResources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "mnistctl",
             dependencies: [
-                "NeuralNet", "Formats", "Daemon", "Drawing",
+                "NeuralNet", "Formats", "Classification", "ControlProtocol", "Drawing", "SystemResources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
         .executableTarget(
             name: "mnist-bench",
-            dependencies: ["NeuralNet", "Formats", "Daemon"],
+            dependencies: ["NeuralNet", "Formats", "Classification", "ControlProtocol", "InputSpool", "SystemResources", "TestSupport"],
             swiftSettings: checkedOptimisedSettings
         ),
-        .executableTarget(name: "mnist-fuzz", dependencies: ["Daemon", "Formats"]),
+        .executableTarget(name: "mnist-fuzz", dependencies: ["FuzzTargets", "SystemResources"]),
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
-        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats"]),
-        .testTarget(name: "FormatsTests", dependencies: ["Formats", "CZlib"]),
-        .testTarget(name: "DaemonTests", dependencies: ["Daemon", "TestSupport", "CZlib", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats", "SystemResources"]),
+        .testTarget(name: "FormatsTests", dependencies: ["Formats", "SystemResources", "CZlib"]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "Daemon", "Classification", "InputSpool", "ControlProtocol", "SystemResources", "FuzzTargets", "TestSupport",
+                "CZlib", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing", "Formats"]),
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["SystemResources"], path: "Tests/TestSupport"),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl", "TestSupport"]),
-        .testTarget(name: "mnistdTests", dependencies: ["mnistd", "mnistctl", "Daemon", "Formats", "Drawing", "TestSupport"]),
+        .testTarget(
+            name: "mnistdTests",
+            dependencies: ["mnistd", "mnistctl", "Daemon", "Classification", "ControlProtocol", "InputSpool", "Formats", "Drawing",
+                           "SystemResources", "TestSupport"]
+        ),
     ]
 )

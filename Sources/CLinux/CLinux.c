@@ -25,3 +25,7 @@ int linux_peer_credentials(int fd, int *pid, unsigned *uid, unsigned *gid) {
 }
 
 int linux_thread_id(void) { return (int)gettid(); }
+
+int linux_pipe(int fds[2], int flags) { return pipe2(fds, flags); }
+
+int linux_accept(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }

@@ -1,8 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Classification
+import ControlProtocol
+import InputSpool
 import Logging
 import NeuralNet
+import SystemResources
 
 /// Everything the daemon is told at start.
 public struct DaemonConfiguration: Sendable {
@@ -178,7 +182,7 @@ public final class MNISTDaemon {
     /// Re-reads the active model from the store (SIGHUP, `mnistctl reload`); on error keeps
     /// the current model.
     @discardableResult
-    public func reload() -> ControlReply {
+    public func reload() -> Result<LoadedModel, ReloadFailure> {
         notifier.reloading()
         defer { notifier.ready(status: "watching \(configuration.directories.inbox) with model \(models.current.id)") }
         do {
@@ -186,10 +190,18 @@ public final class MNISTDaemon {
                 .loggingWarnings(to: logger)
             models.replace(with: model)
             logger.notice("reloaded the model: \(model.id)", metadata: ["model": "\(model.id)", "file": "\(model.path)"])
-            return ControlReply(ok: true, message: "active model: \(model.id)")
+            return .success(model)
         } catch {
             logger.error("reload failed, keeping model \(models.current.id): \(error)", metadata: ["error": "\(error)"])
-            return .failure("reload failed, kept model \(models.current.id): \(error)")
+            return .failure(ReloadFailure(kept: models.current.id, reason: "\(error)"))
         }
     }
+}
+
+/// Why a reload kept the model in use.
+public struct ReloadFailure: Error, CustomStringConvertible {
+    public let kept: String
+    public let reason: String
+
+    public var description: String { "reload failed, kept model \(kept): \(reason)" }
 }

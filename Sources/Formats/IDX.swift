@@ -1,3 +1,5 @@
+import SystemResources
+
 /// An IDX array of unsigned bytes (type code 0x08), the format MNIST ships in:
 /// magic 00 00 08 <rank>, then <rank> big-endian UInt32 dimensions, then the data row-major.
 public struct IDXArray: Equatable, Sendable {

@@ -1,4 +1,8 @@
-import Daemon
+import ControlProtocol
+import TestSupport
+import InputSpool
+import Classification
+import SystemResources
 import Formats
 import NeuralNet
 #if canImport(Glibc)
@@ -207,15 +211,13 @@ func benchmarkDaemonLoad(test: LabeledImages, under directory: String) {
 
 /// Waits for files to appear in the outbox, through inotify (no polling).
 final class OutboxArrivals {
-    private let fd: Int32
+    private let inotify: FileDescriptor
     private var seen: Set<String> = []
 
     init(directory: String) {
-        fd = inotify_init1(Int32(IN_CLOEXEC))
-        guard inotify_add_watch(fd, directory, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0 else { fail("cannot watch \(directory)") }
+        inotify = FileDescriptor(owning: inotify_init1(Int32(IN_CLOEXEC)))
+        guard inotify_add_watch(inotify.rawValue, directory, UInt32(IN_CREATE | IN_MOVED_TO)) >= 0 else { fail("cannot watch \(directory)") }
     }
-
-    deinit { close(fd) }
 
     func wait(for names: [String]) {
         // Looked up name by name: Set.subtracting walks the whole of `seen`, tens of
@@ -229,9 +231,9 @@ final class OutboxArrivals {
     /// The names that appear next (waiting for at least one event, two minutes at most).
     func next() -> [String] {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, 120_000) == 1 else { fail("timed out waiting for CSV files") }
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        var descriptor = [pollfd(fd: inotify.rawValue, events: Int16(POLLIN), revents: 0)]
+        guard pollRetrying(&descriptor, milliseconds: 120_000) == 1 else { fail("timed out waiting for CSV files") }
+        let count = buffer.withUnsafeMutableBytes { inotify.read(into: $0) }
         var names: [String] = []
         var offset = 0
         while offset + 16 <= count {
@@ -245,8 +247,9 @@ final class OutboxArrivals {
 }
 
 func writeWhole(_ path: String, _ bytes: [UInt8]) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-    guard fd >= 0, writeAll(fd, bytes), close(fd) == 0 else { fail("cannot write \(path)") }
+    guard let file = try? FileDescriptor.open(path, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644), file.writeAll(bytes), file.close() else {
+        fail("cannot write \(path)")
+    }
 }
 
 func spawn(_ path: String, _ arguments: [String], environment: [String]) -> pid_t {
@@ -288,13 +291,11 @@ func openDescriptors(_ pid: pid_t) -> Int {
 
 /// A /proc file's contents: they report size 0, so they are read until the end.
 func readProcFile(_ path: String) -> [UInt8]? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
+    guard let file = try? FileDescriptor.open(path, O_RDONLY) else { return nil }
     var contents: [UInt8] = []
     var chunk = [UInt8](repeating: 0, count: 4096)
     while true {
-        let count = read(fd, &chunk, chunk.count)
+        let count = chunk.withUnsafeMutableBytes { file.read(into: $0) }
         guard count > 0 else { return count == 0 ? contents : nil }
         contents += chunk[0..<count]
     }

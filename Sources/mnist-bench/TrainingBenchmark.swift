@@ -1,4 +1,5 @@
 import Formats
+import SystemResources
 import NeuralNet
 
 /// The seed's MLP, 10 epochs as specified: training wall time and inference rate, against the

@@ -5,7 +5,7 @@
 //
 // Without a Python that imports torch, only mnistd's own figures are printed.
 
-import Daemon
+import Classification
 import Formats
 import NeuralNet
 import Tensor

@@ -1,8 +1,8 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Daemon
-import Formats
+import FuzzTargets
+import SystemResources
 
 /// The target: MNIST_FUZZ_TARGET=inputs|weights|dataset (default inputs).
 let target = getenv("MNIST_FUZZ_TARGET").flatMap { UntrustedInput.Target(rawValue: String(cString: $0)) } ?? .inputs

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
-import Daemon
+import ControlProtocol
 import Formats
 
 /// How to reach a running mnistd.

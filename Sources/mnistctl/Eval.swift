@@ -1,7 +1,8 @@
 import ArgumentParser
-import Daemon
+import Classification
 import Drawing
 import Formats
+import SystemResources
 import NeuralNet
 
 struct Eval: ParsableCommand {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Daemon
+import Classification
 import NeuralNet
 
 extension ModelKind: ExpressibleByArgument {}

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Drawing
 import Formats
+import SystemResources
 import NeuralNet
 
 /// The pictures of `eval --report`: what a model gets wrong, how sure it is, how it learned

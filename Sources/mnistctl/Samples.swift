@@ -1,5 +1,6 @@
 import ArgumentParser
 import Formats
+import SystemResources
 
 struct Samples: ParsableCommand {
     static let configuration = CommandConfiguration(

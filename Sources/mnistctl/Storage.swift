@@ -1,4 +1,5 @@
 import Formats
+import SystemResources
 import NeuralNet
 
 /// Writes text to a file atomically.

@@ -2,8 +2,9 @@
 import Glibc
 #endif
 import ArgumentParser
-import Daemon
+import Classification
 import Formats
+import SystemResources
 import NeuralNet
 
 struct Train: ParsableCommand {

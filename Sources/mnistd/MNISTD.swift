@@ -2,9 +2,12 @@
 import Glibc
 #endif
 import ArgumentParser
+import Classification
 import Daemon
 import Formats
+import InputSpool
 import Logging
+import SystemResources
 
 extension LogTarget: ExpressibleByArgument {}
 

@@ -1,3 +1,5 @@
+@testable import Classification
+@testable import ControlProtocol
 @testable import Daemon
 import Formats
 import Logging
@@ -33,7 +35,7 @@ final class ControlCommandsTests: XCTestCase {
                                       logger: logger, minimumAccuracy: 0.8, maxImages: 1000)
         return ControlCommands(models: models, store: store, queue: WorkQueue(capacity: 8), counters: DaemonCounters(),
                                retrainer: retrainer, decoder: decoder, minimumConfidence: nil, logger: logger,
-                               reload: { ControlReply(ok: true) })
+                               reload: { .success(model) })
     }
 
     /// The reply as it goes on the wire, read back.
@@ -186,7 +188,7 @@ extension ControlCommandsTests {
                            "epochs must be between 1 and 1000, got \(epochs)")
         }
         XCTAssertTrue(try error(ControlRequest(command: .retrain, dataset: "absent"))?.hasPrefix("no dataset \"absent\"") == true)
-        XCTAssertEqual(commands.retrainer.state, nil, "nothing was started")
+        XCTAssertEqual(commands.retrainer.progress, nil, "nothing was started")
         XCTAssertTrue(try sent(commands.handle(ControlRequest(command: .reload), from: peer)).ok, "reload answers what the daemon's reload says")
     }
 }
@@ -207,7 +209,7 @@ final class NonFiniteModelTests: XCTestCase {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let store = try ModelStore(directory: directory)
         XCTAssertThrowsError(try store.add(weights))
-        XCTAssertEqual(store.versions(), [], "a model that cannot classify is not kept")
+        XCTAssertEqual(store.models(), [], "a model that cannot classify is not kept")
     }
 
     func testNonFiniteProbabilitiesAreNeverAnAnswer() throws {

@@ -1,5 +1,6 @@
 @testable import Daemon
 import Logging
+import SystemResources
 import XCTest
 
 /// The watcher alone, on a temporary inbox: which file-system events make an arrival.

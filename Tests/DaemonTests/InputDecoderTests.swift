@@ -1,5 +1,6 @@
-@testable import Daemon
+@testable import Classification
 import CZlib
+@testable import Daemon
 import Formats
 import NeuralNet
 import XCTest

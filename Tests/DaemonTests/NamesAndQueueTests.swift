@@ -1,4 +1,6 @@
 @testable import Daemon
+@testable import InputSpool
+import SystemResources
 import XCTest
 
 final class InboxNamesTests: XCTestCase {

@@ -1,4 +1,5 @@
 @testable import Daemon
+@testable import InputSpool
 import XCTest
 
 final class SpoolTests: XCTestCase {

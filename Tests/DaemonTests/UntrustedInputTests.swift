@@ -1,5 +1,7 @@
+import Classification
 @testable import Daemon
 import Foundation
+@testable import FuzzTargets
 import TestSupport
 import XCTest
 

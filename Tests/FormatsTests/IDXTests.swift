@@ -1,4 +1,5 @@
 import Formats
+import SystemResources
 import XCTest
 
 final class IDXTests: XCTestCase {

@@ -1,5 +1,6 @@
 import CZlib
 import Formats
+import SystemResources
 import XCTest
 
 /// `../shared/testdata/png/<name>` next to the repository, or a skip saying where it looked.

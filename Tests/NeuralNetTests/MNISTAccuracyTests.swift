@@ -1,5 +1,6 @@
 import Formats
 import NeuralNet
+import SystemResources
 import XCTest
 
 /// The promises on real MNIST: the seed's model as specified, and the shipped default weights.

@@ -1,5 +1,6 @@
 import Formats
 import NeuralNet
+import SystemResources
 import XCTest
 
 /// `../shared/datasets/mnist` next to the repository, or nil (with the reason) when absent.

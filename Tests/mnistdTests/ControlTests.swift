@@ -1,6 +1,9 @@
+import Classification
+import ControlProtocol
 import Daemon
 import Formats
 import Foundation
+import SystemResources
 import TestSupport
 import XCTest
 

@@ -89,11 +89,14 @@ final class DaemonHarness {
         return parseCSV(text)
     }
 
-    /// Waits until every name has its CSV or its `.error`; false on timeout.
+    /// Waits until every name has its CSV or its `.error` and has left the inbox (the spool
+    /// publishes a report before it moves the input); false on timeout.
     func waitForOutcomes(_ names: [String], timeout: Double = 60) -> Bool {
         waitUntil(timeout: timeout) {
             let done = Set(self.entries(self.outbox)).union(self.entries(self.failed))
-            return names.allSatisfy { done.contains("\($0).csv") || done.contains("\($0).error") }
+            let claims = "\(self.inbox)/.claimed"
+            let inInbox = Set(self.entries(self.inbox) + self.entries(claims).flatMap { self.entries("\(claims)/\($0)") })
+            return names.allSatisfy { (done.contains("\($0).csv") || done.contains("\($0).error")) && !inInbox.contains($0) }
         }
     }
 }

@@ -1,7 +1,10 @@
+import Classification
+import ControlProtocol
 @testable import Daemon
 import Formats
 import Foundation
 import NeuralNet
+import SystemResources
 import TestSupport
 import XCTest
 

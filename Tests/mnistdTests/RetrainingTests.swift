@@ -1,3 +1,4 @@
+import ControlProtocol
 import Daemon
 import Formats
 import Foundation

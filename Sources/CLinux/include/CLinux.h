@@ -16,3 +16,9 @@ int linux_peer_credentials(int fd, int *pid, unsigned *uid, unsigned *gid);
 
 /// The calling thread's kernel id, for per-thread scheduling priority.
 int linux_thread_id(void);
+
+/// pipe2(2): a pipe whose two ends are created with `flags` (O_CLOEXEC, O_NONBLOCK) at once.
+int linux_pipe(int fds[2], int flags);
+
+/// accept4(2): the connection's descriptor is created with `flags` (SOCK_CLOEXEC, SOCK_NONBLOCK).
+int linux_accept(int fd, int flags);

@@ -1,6 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Classification
+import ControlProtocol
+import InputSpool
+import SystemResources
 
 /// Runs the control commands that read files or classify (everything but `status`) one at a
 /// time on a thread of their own, so the socket thread keeps serving every other client while
@@ -12,28 +16,17 @@ final class CommandRunner: @unchecked Sendable {
     private var waiting: [(client: UInt64, request: ControlRequest, peer: ControlPeer)] = []
     private var replies: [(client: UInt64, reply: ControlReply)] = []
     private var stopping = false
-    private let wakePipe: (read: Int32, write: Int32)
+    private let wakeup: WakeupPipe
     private var thread: WorkerThread?
     private let handler: Handler
 
     /// Readable when replies are ready.
-    var wakeDescriptor: Int32 { wakePipe.read }
+    var wakeDescriptor: pollfd { wakeup.pollDescriptor }
 
     init(handler: @escaping Handler) throws {
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw FileSystemError("create a pipe for", "the control commands") }
-        for fd in fds {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
-        }
-        wakePipe = (fds[0], fds[1])
+        wakeup = try WakeupPipe(for: "the control commands")
         self.handler = handler
         thread = WorkerThread(name: "control-cmds") { [self] in serve() }
-    }
-
-    deinit {
-        close(wakePipe.read)
-        close(wakePipe.write)
     }
 
     func submit(_ request: ControlRequest, from peer: ControlPeer, client: UInt64) {
@@ -45,8 +38,7 @@ final class CommandRunner: @unchecked Sendable {
 
     /// The replies ready since the last call.
     func finished() -> [(client: UInt64, reply: ControlReply)] {
-        var drained = [UInt8](repeating: 0, count: 256)
-        while read(wakePipe.read, &drained, drained.count) > 0 {}
+        wakeup.drain()
         return lock.withLock { defer { replies.removeAll() }; return replies }
     }
 
@@ -69,8 +61,7 @@ final class CommandRunner: @unchecked Sendable {
             guard let next else { return }
             let reply = handler(next.request, next.peer)
             lock.withLock { replies.append((next.client, reply)) }
-            var byte: UInt8 = 1
-            _ = write(wakePipe.write, &byte, 1)
+            wakeup.wake()
         }
     }
 }

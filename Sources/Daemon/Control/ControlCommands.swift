@@ -1,6 +1,10 @@
+import Classification
+import ControlProtocol
 import Formats
+import InputSpool
 import Logging
 import NeuralNet
+import SystemResources
 
 /// What each control command does, given the daemon's pieces.
 final class ControlCommands: @unchecked Sendable {
@@ -14,13 +18,13 @@ final class ControlCommands: @unchecked Sendable {
     let decoder: InputDecoder
     let minimumConfidence: Float?
     let logger: Logger
-    let reload: () -> ControlReply
+    let reload: () -> Result<LoadedModel, ReloadFailure>
     private let startedMicroseconds = monotonicMicroseconds()
     /// For `classify`: the command thread's own workspace.
     private let classifier = Classifier()
 
     init(models: ModelHolder, store: ModelStore, queue: WorkQueue, counters: DaemonCounters, retrainer: Retrainer,
-         decoder: InputDecoder, minimumConfidence: Float?, logger: Logger, reload: @escaping () -> ControlReply) {
+         decoder: InputDecoder, minimumConfidence: Float?, logger: Logger, reload: @escaping () -> Result<LoadedModel, ReloadFailure>) {
         self.models = models
         self.store = store
         self.queue = queue
@@ -35,8 +39,8 @@ final class ControlCommands: @unchecked Sendable {
     func handle(_ request: ControlRequest, from peer: ControlPeer) -> ControlReply {
         switch request.command {
         case .status: return ControlReply(ok: true, status: status())
-        case .models: return ControlReply(ok: true, models: store.versions())
-        case .reload: return reload()
+        case .models: return ControlReply(ok: true, models: store.models().map(ModelVersion.init))
+        case .reload: return reloaded()
         case .rollback: return rollback(to: request.id, peer: peer)
         case .classify: return classify(request.files ?? [])
         case .retrain: return retrain(request, peer: peer)
@@ -47,13 +51,20 @@ final class ControlCommands: @unchecked Sendable {
         let model = models.current
         return DaemonStatus(
             version: Self.version, uptimeSeconds: Double(monotonicMicroseconds() - startedMicroseconds) / 1e6,
-            model: model.version(active: true), queueDepth: queue.depth, filesDone: counters.filesDone,
+            model: ModelVersion(model.stored(active: true)), queueDepth: queue.depth, filesDone: counters.filesDone,
             filesFailed: counters.filesFailed, imagesClassified: counters.imagesClassified,
-            latencyMilliseconds: counters.latency, retraining: retrainer.state)
+            latencyMilliseconds: counters.latency.map(LatencyPercentiles.init), retraining: retrainer.progress.map(RetrainingState.init))
+    }
+
+    private func reloaded() -> ControlReply {
+        switch reload() {
+        case .success(let model): return ControlReply(ok: true, message: "active model: \(model.id)")
+        case .failure(let failure): return .failure("\(failure)")
+        }
     }
 
     private func rollback(to requested: String?, peer: ControlPeer) -> ControlReply {
-        let versions = store.versions()
+        let versions = store.models()
         let activeID = models.current.id
         let target: String
         if let requested {
@@ -70,7 +81,7 @@ final class ControlCommands: @unchecked Sendable {
             try store.activate(model.id)
             models.replace(with: model)
             logger.notice("rolled back to model \(model.id) (asked by uid \(peer.uid))", metadata: ["model": "\(model.id)"])
-            return ControlReply(ok: true, message: "active model: \(model.id)", models: store.versions())
+            return ControlReply(ok: true, message: "active model: \(model.id)", models: store.models().map(ModelVersion.init))
         } catch {
             return .failure("\(error)")
         }
@@ -95,7 +106,7 @@ final class ControlCommands: @unchecked Sendable {
                 guard input.count <= imagesLeft else { return FilePrediction(file: file, error: refusal, model: model.id) }
                 imagesLeft -= input.count
                 let predictions = try classifier.classify(input, named: file, with: model, minimumConfidence: minimumConfidence).predictions
-                return FilePrediction(file: file, labels: predictions.map(\.label), statuses: predictions.map(\.status),
+                return FilePrediction(file: file, labels: predictions.map(\.label), statuses: predictions.map { ImageStatus($0.status) },
                                       confidences: predictions.map { (Double($0.confidence) * 1e6).rounded() / 1e6 },
                                       model: model.id)
             } catch {
@@ -118,11 +129,57 @@ final class ControlCommands: @unchecked Sendable {
         switch outcome {
         case .success(let state):
             logger.notice("retraining requested by uid \(peer.uid)", metadata: ["dataset": "\(state.dataset)"])
-            return ControlReply(ok: true, message: "retraining \(state.kind) on \(state.dataset) for \(state.epochs) epochs",
+            return ControlReply(ok: true, message: "retraining \(state.kind.rawValue) on \(state.dataset) for \(state.epochs) epochs",
                                 status: status())
         case .failure(let refusal):
             logger.warning("retraining refused: \(refusal.message)", metadata: ["error": "\(refusal.message)"])
             return .failure(refusal.message)
+        }
+    }
+}
+
+// The protocol says what the domain holds, in its own words: a new field is added here and
+// in ControlProtocol, and the domain types stay free of the wire.
+extension ModelVersion {
+    package init(_ model: StoredModel) {
+        self.init(id: model.id, kind: model.kind.rawValue, active: model.active, accuracy: model.accuracy, dataset: model.dataset,
+                  epochs: model.epochs, trainSeconds: model.trainSeconds, created: model.created)
+    }
+}
+
+extension LatencyPercentiles {
+    init(_ latency: Latency) {
+        self.init(p50: latency.p50, p90: latency.p90, p99: latency.p99, samples: latency.samples)
+    }
+}
+
+extension RetrainingState {
+    init(_ progress: RetrainingProgress) {
+        self.init(phase: Phase(progress.phase), dataset: progress.dataset, kind: progress.kind.rawValue, epoch: progress.epoch,
+                  epochs: progress.epochs, loss: progress.loss, accuracy: progress.accuracy, etaSeconds: progress.etaSeconds,
+                  message: progress.message, modelID: progress.modelID)
+    }
+}
+
+extension RetrainingState.Phase {
+    init(_ phase: RetrainingProgress.Phase) {
+        switch phase {
+        case .loading: self = .loading
+        case .training: self = .training
+        case .validating: self = .validating
+        case .finished: self = .finished
+        case .refused: self = .refused
+        case .failed: self = .failed
+        }
+    }
+}
+
+extension ImageStatus {
+    init(_ status: Prediction.Status) {
+        switch status {
+        case .ok: self = .ok
+        case .uncertain: self = .uncertain
+        case .empty: self = .empty
         }
     }
 }

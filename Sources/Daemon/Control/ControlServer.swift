@@ -3,8 +3,12 @@ import Glibc
 #endif
 import CLinux
 import CSystemd
+import Classification
+import ControlProtocol
 import Formats
+import InputSpool
 import Logging
+import SystemResources
 
 /// Limits that keep misbehaving clients from costing more than they should.
 public struct ControlLimits: Sendable {
@@ -32,16 +36,16 @@ public struct ControlLimits: Sendable {
 public final class ControlServer: @unchecked Sendable {
     public typealias Handler = (ControlRequest, ControlPeer) -> ControlReply
 
-    private let listener: Int32
+    private let listener: FileDescriptor
     private let policy: PeerPolicy
     private let limits: ControlLimits
     private let logger: Logger
     private let handler: Handler
-    private let stopPipe: (read: Int32, write: Int32)
+    private let stopSignal: WakeupPipe
 
     private struct Client {
         let id: UInt64
-        let fd: Int32
+        let connection: FileDescriptor
         let peer: ControlPeer
         var input: [UInt8] = []
         var output: [UInt8] = []
@@ -54,76 +58,53 @@ public final class ControlServer: @unchecked Sendable {
     }
     private var clientsAccepted: UInt64 = 0
 
-    public init(listener: Int32, policy: PeerPolicy, limits: ControlLimits = ControlLimits(), logger: Logger, handler: @escaping Handler) throws {
+    package init(listener: FileDescriptor, policy: PeerPolicy, limits: ControlLimits = ControlLimits(), logger: Logger,
+                 handler: @escaping Handler) throws {
         self.listener = listener
         self.policy = policy
         self.limits = limits
         self.logger = logger
         self.handler = handler
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw FileSystemError("create a pipe for", "the control server") }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        stopPipe = (fds[0], fds[1])
-        _ = fcntl(listener, F_SETFL, fcntl(listener, F_GETFL) | O_NONBLOCK)
-    }
-
-    deinit {
-        close(listener)
-        close(stopPipe.read)
-        close(stopPipe.write)
+        stopSignal = try WakeupPipe(for: "the control server")
+        listener.makeNonBlocking()
     }
 
     /// The socket systemd passed (socket activation, `LISTEN_FDS`), if any.
-    public static func activatedListener() -> Int32? {
+    package static func activatedListener() -> FileDescriptor? {
         let count = sd_listen_fds(1)
         guard count >= 1 else { return nil }
-        return SD_LISTEN_FDS_START
+        return FileDescriptor(owning: SD_LISTEN_FDS_START)
     }
 
     /// Binds a listening socket at `path` with mode 0660 (group `group` when given), replacing
     /// a stale socket left by an earlier run but never a live one or another kind of file.
-    public static func listen(at path: String, group: UInt32?) throws -> Int32 {
+    package static func listen(at path: String, group: UInt32?) throws -> FileDescriptor {
         let address = try UnixSocketAddress(path: path)
         if let existing = linkStatus(path) {
             guard existing.st_mode & S_IFMT == S_IFSOCK else { throw FileSystemError("bind the control socket at (not a socket)", path, code: EEXIST) }
             guard !isLive(address) else { throw FileSystemError("bind the control socket at (another daemon answers there)", path, code: EADDRINUSE) }
             unlink(path)
         }
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw FileSystemError("create the control socket", path) }
+        let socket = try FileDescriptor.unixSocket(SOCK_STREAM, for: path)
         // The socket file is created with the umask; tighten it before anyone can connect.
         let previous = umask(0o117)
-        let bound = address.bind(fd)
+        let bound = address.bind(socket.rawValue)
         umask(previous)
-        guard bound == 0 else {
-            let code = errno
-            close(fd)
-            throw FileSystemError("bind the control socket at", path, code: code)
-        }
+        guard bound == 0 else { throw FileSystemError("bind the control socket at", path) }
         chmod(path, 0o660)
         if let group, chown(path, UInt32.max, group) != 0 {
-            let code = errno
-            close(fd)
-            throw FileSystemError("give the control socket to group \(group)", path, code: code)
+            throw FileSystemError("give the control socket to group \(group)", path)
         }
-        guard Glibc.listen(fd, 128) == 0 else {
-            let code = errno
-            close(fd)
-            throw FileSystemError("listen on", path, code: code)
-        }
-        return fd
+        guard Glibc.listen(socket.rawValue, 128) == 0 else { throw FileSystemError("listen on", path) }
+        return socket
     }
 
     private static func isLive(_ address: UnixSocketAddress) -> Bool {
-        let probe = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        defer { close(probe) }
-        return address.connect(probe) == 0
+        guard let probe = try? FileDescriptor.unixSocket(SOCK_STREAM, for: "the control socket") else { return false }
+        return address.connect(probe.rawValue) == 0
     }
 
-    public func stop() {
-        var byte: UInt8 = 1
-        _ = write(stopPipe.write, &byte, 1)
-    }
+    public func stop() { stopSignal.wake() }
 
     /// When a client's connection or request runs out of time.
     private func deadline(of client: Client) -> Int64 {
@@ -144,20 +125,20 @@ public final class ControlServer: @unchecked Sendable {
         }
         defer {
             runner.stop()
-            for client in clients { close(client.fd) }
+            clients.removeAll()
         }
         while true {
-            var fds = [pollfd(fd: listener, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: runner.wakeDescriptor, events: Int16(POLLIN), revents: 0)]
+            var fds = [pollfd(fd: listener.rawValue, events: Int16(POLLIN), revents: 0), stopSignal.pollDescriptor, runner.wakeDescriptor]
             for client in clients {
-                fds.append(pollfd(fd: client.fd, events: Int16(client.output.isEmpty ? POLLIN : POLLIN | POLLOUT), revents: 0))
+                fds.append(pollfd(fd: client.connection.rawValue, events: Int16(client.output.isEmpty ? POLLIN : POLLIN | POLLOUT), revents: 0))
             }
             let now = monotonicMicroseconds()
             let nextExpiry = clients.map(deadline).min().flatMap { $0 == .max ? nil : $0 }
             let timeout = nextExpiry.map { Int32(max(0, min(Int64(Int32.max), ($0 - now) / 1000 + 1))) } ?? -1
-            let ready = poll(&fds, nfds_t(fds.count), timeout)
-            if ready < 0 && errno != EINTR { return }
+            guard pollRetrying(&fds, milliseconds: timeout) >= 0 else {
+                logger.error("the control server stops: poll failed: \(String(cString: strerror(errno)))")
+                return
+            }
             if fds[1].revents != 0 { return }
             if fds[2].revents != 0 {
                 for (id, reply) in runner.finished() {
@@ -181,7 +162,6 @@ public final class ControlServer: @unchecked Sendable {
                     clients[index].closing = true
                 }
                 if clients[index].closing && clients[index].output.isEmpty && !clients[index].awaitingReply {
-                    close(clients[index].fd)
                     clients.remove(at: index)
                 }
             }
@@ -191,44 +171,40 @@ public final class ControlServer: @unchecked Sendable {
 
     private func acceptClients(_ clients: inout [Client]) {
         while true {
-            let fd = accept(listener, nil, nil)
+            let fd = retryingOnInterrupt { linux_accept(listener.rawValue, Int32(SOCK_CLOEXEC.rawValue | SOCK_NONBLOCK.rawValue)) }
             guard fd >= 0 else { return }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+            let connection = FileDescriptor(owning: fd)
             var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
-            guard linux_peer_credentials(fd, &pid, &uid, &gid) == 0 else {
-                close(fd)
-                continue
-            }
+            guard linux_peer_credentials(fd, &pid, &uid, &gid) == 0 else { continue }
             let peer = ControlPeer(pid: pid, uid: uid, gid: gid)
             guard policy.allows(peer) else {
                 logger.warning("refused a control connection from uid \(uid) (pid \(pid)): not root, the daemon's user or its group",
                                metadata: ["peer_uid": "\(uid)", "peer_pid": "\(pid)"])
-                sendAndClose(fd, .failure("permission denied: uid \(uid) may not control mnistd"))
+                sendAndClose(connection, .failure("permission denied: uid \(uid) may not control mnistd"))
                 continue
             }
             guard clients.count < limits.maxClients else {
                 logger.warning("refused a control connection: \(limits.maxClients) clients already connected")
-                sendAndClose(fd, .failure("too many clients (\(limits.maxClients)); try again"))
+                sendAndClose(connection, .failure("too many clients (\(limits.maxClients)); try again"))
                 continue
             }
-            _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             clientsAccepted += 1
-            clients.append(Client(id: clientsAccepted, fd: fd, peer: peer, lastActivity: monotonicMicroseconds()))
+            clients.append(Client(id: clientsAccepted, connection: connection, peer: peer, lastActivity: monotonicMicroseconds()))
         }
     }
 
     /// A one-line reply to a client that will not be served; best effort, never blocks.
-    private func sendAndClose(_ fd: Int32, _ reply: ControlReply) {
+    private func sendAndClose(_ connection: FileDescriptor, _ reply: ControlReply) {
         let bytes = ControlCoding.encode(reply: reply)
-        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
-        close(fd)
+        _ = bytes.withUnsafeBytes { send(connection.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+        connection.close()
     }
 
     private func service(_ client: inout Client, events: Int16, runner: CommandRunner) {
         if events & Int16(POLLOUT) != 0 { flush(&client) }
         if events & Int16(POLLIN) != 0 && !client.closing {
             var chunk = [UInt8](repeating: 0, count: 16 * 1024)
-            let count = recv(client.fd, &chunk, chunk.count, 0)
+            let count = recv(client.connection.rawValue, &chunk, chunk.count, 0)
             if count > 0 {
                 client.lastActivity = monotonicMicroseconds()
                 client.input += chunk[0..<count]
@@ -296,7 +272,7 @@ public final class ControlServer: @unchecked Sendable {
 
     private func flush(_ client: inout Client) {
         while !client.output.isEmpty {
-            let sent = client.output.withUnsafeBytes { send(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
+            let sent = client.output.withUnsafeBytes { send(client.connection.rawValue, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT | MSG_NOSIGNAL)) }
             if sent > 0 {
                 client.output.removeFirst(sent)
             } else if sent < 0 && (errno == EAGAIN || errno == EINTR) {

@@ -1,6 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Classification
+import ControlProtocol
+import InputSpool
+import SystemResources
 
 /// Who is at the other end of a control connection (`SO_PEERCRED`).
 public struct ControlPeer: Sendable, Equatable {

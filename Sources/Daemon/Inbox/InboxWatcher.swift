@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Classification
+import ControlProtocol
+import InputSpool
 import Logging
+import SystemResources
 
 /// Watches the inbox with inotify and offers every arrived input to the work queue. It
 /// blocks in poll() with no timeout, so an idle daemon uses no CPU.
@@ -23,13 +27,13 @@ public final class InboxWatcher: @unchecked Sendable {
     private let logger: Logger
     /// Makes the inbox again if it is missing, and throws unless inputs can move from it.
     private let prepareInbox: () throws -> Void
-    private let inotify: Int32
+    private let inotify: FileDescriptor
     private var watch: Int32 = -1
     /// `/proc/self/mountinfo`, which poll() reports changed (POLLPRI) when anything is mounted.
-    private let mountTable: Int32
+    private let mountTable: FileDescriptor?
     /// Why the inbox is not watched, once said (nil while watched).
     private var unusableReason: String?
-    private let stopPipe: (read: Int32, write: Int32)
+    private let stopSignal: WakeupPipe
 
     static let events = UInt32(IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE | IN_OPEN | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR)
     /// How long an open may follow its file's creation (both happen in one system call: this
@@ -43,37 +47,27 @@ public final class InboxWatcher: @unchecked Sendable {
         self.queue = queue
         self.logger = logger
         self.prepareInbox = prepareInbox
-        mountTable = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC)
-        inotify = inotify_init1(Int32(IN_CLOEXEC))
+        mountTable = try? FileDescriptor.open("/proc/self/mountinfo", O_RDONLY)
+        let inotify = inotify_init1(Int32(IN_CLOEXEC))
         guard inotify >= 0 else { throw FileSystemError("start inotify for", inbox) }
-        var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw FileSystemError("create a pipe for", inbox) }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        stopPipe = (fds[0], fds[1])
+        self.inotify = FileDescriptor(owning: inotify)
+        stopSignal = try WakeupPipe(for: inbox)
         watch = inotify_add_watch(inotify, inbox, Self.events)
         guard watch >= 0 else { throw FileSystemError("watch", inbox) }
-    }
-
-    deinit {
-        if mountTable >= 0 { close(mountTable) }
-        close(inotify)
-        close(stopPipe.read)
-        close(stopPipe.write)
     }
 
     /// Reads events until `stop()`.
     public func run() {
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while true {
-            var fds = [pollfd(fd: inotify, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: stopPipe.read, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: mountTable, events: Int16(POLLPRI), revents: 0)]
+            var fds = [pollfd(fd: inotify.rawValue, events: Int16(POLLIN), revents: 0), stopSignal.pollDescriptor,
+                       pollfd(fd: mountTable?.rawValue ?? -1, events: Int16(POLLPRI), revents: 0)]
             // Only while the inbox is gone, or a creation awaits its open, is there anything to
             // do without an event; otherwise wait forever.
             let nextDeadline = createdUnopened.values.min().map { $0 + Self.creationGraceMicroseconds }
             let timeout = watch < 0 ? 1000 : nextDeadline.map { Int32(clamping: max(0, $0 - monotonicMicroseconds()) / 1000 + 1) } ?? -1
-            let ready = poll(&fds, nfds_t(fds.count), timeout)
-            if ready < 0 && errno == EINTR { continue }
+            // A failed poll (out of memory) reports nothing ready: the loop comes round again.
+            _ = pollRetrying(&fds, milliseconds: timeout)
             if fds[1].revents != 0 { return }
             if fds[2].revents & Int16(POLLPRI | POLLERR) != 0 { mountsChanged() }
             if watch < 0 { rewatch() }
@@ -81,7 +75,7 @@ public final class InboxWatcher: @unchecked Sendable {
                 offerCreatedUnopened()
                 continue
             }
-            let count = buffer.withUnsafeMutableBytes { read(inotify, $0.baseAddress, $0.count) }
+            let count = buffer.withUnsafeMutableBytes { inotify.read(into: $0) }
             guard count > 0 else { continue }
             buffer.withUnsafeBytes { handle(events: UnsafeRawBufferPointer(rebasing: $0[0..<count])) }
             offerCreatedUnopened()
@@ -97,10 +91,7 @@ public final class InboxWatcher: @unchecked Sendable {
         }
     }
 
-    public func stop() {
-        var byte: UInt8 = 1
-        _ = write(stopPipe.write, &byte, 1)
-    }
+    public func stop() { stopSignal.wake() }
 
     private func handle(events: UnsafeRawBufferPointer) {
         var offset = 0
@@ -116,7 +107,7 @@ public final class InboxWatcher: @unchecked Sendable {
                 queue.requestRescan()
             } else if descriptor == watch, mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 {
                 logger.error("the inbox was removed or moved; waiting for it to come back", metadata: ["file": "\(inbox)"])
-                inotify_rm_watch(inotify, watch)
+                inotify_rm_watch(inotify.rawValue, watch)
                 watch = -1
             } else if !name.isEmpty, InboxNames.isInput(escapedName(name) ?? String(decoding: name, as: UTF8.self)),
                       mask & UInt32(IN_ISDIR) == 0 {
@@ -166,7 +157,7 @@ public final class InboxWatcher: @unchecked Sendable {
             }
             return
         }
-        watch = inotify_add_watch(inotify, inbox, Self.events)
+        watch = inotify_add_watch(inotify.rawValue, inbox, Self.events)
         guard watch >= 0 else { return }
         unusableReason = nil
         logger.notice("the inbox is back; rescanning it", metadata: ["file": "\(inbox)"])
@@ -179,14 +170,16 @@ public final class InboxWatcher: @unchecked Sendable {
     private func mountsChanged() {
         // The change is reported until the table is read again.
         var scratch = [UInt8](repeating: 0, count: 64 * 1024)
-        lseek(mountTable, 0, SEEK_SET)
-        while read(mountTable, &scratch, scratch.count) > 0 {}
+        if let mountTable {
+            lseek(mountTable.rawValue, 0, SEEK_SET)
+            while scratch.withUnsafeMutableBytes({ mountTable.read(into: $0) }) > 0 {}
+        }
         guard watch >= 0 else { return }
         // Adding a watch gives back the same descriptor while the path leads to the watched directory.
-        let current = inotify_add_watch(inotify, inbox, Self.events)
+        let current = inotify_add_watch(inotify.rawValue, inbox, Self.events)
         if current == watch, (try? prepareInbox()) != nil { return }
-        if current >= 0 && current != watch { inotify_rm_watch(inotify, current) }
-        inotify_rm_watch(inotify, watch)
+        if current >= 0 && current != watch { inotify_rm_watch(inotify.rawValue, current) }
+        inotify_rm_watch(inotify.rawValue, watch)
         watch = -1
     }
 }

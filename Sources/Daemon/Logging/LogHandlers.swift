@@ -2,8 +2,12 @@
 import Glibc
 #endif
 import CSystemd
+import Classification
+import ControlProtocol
 import Formats
+import InputSpool
 import Logging
+import SystemResources
 
 /// Where the daemon's events go.
 public enum LogTarget: String, CaseIterable, Sendable {

@@ -1,9 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Classification
+import ControlProtocol
 import Formats
+import InputSpool
 import Logging
 import NeuralNet
+import SystemResources
 
 /// The model versions kept in `DIR/models/`: `<id>.weights` each (the id is the kind and a
 /// hash of the parameters, so the same model is stored once), and `active`, the id in use,
@@ -57,14 +61,14 @@ public final class ModelStore: @unchecked Sendable {
     }
 
     /// Every stored model, newest first.
-    public func versions() -> [ModelVersion] {
+    public func models() -> [StoredModel] {
         let active = activeID
         let names = ((try? directoryEntries(directory)) ?? []).filter { $0.hasSuffix(".weights") }
-        let versions = names.compactMap { name -> ModelVersion? in
+        let models = names.compactMap { name -> StoredModel? in
             guard let model = try? LoadedModel.load(path: "\(directory)/\(name)") else { return nil }
-            return model.version(active: model.id == active)
+            return model.stored(active: model.id == active)
         }
-        return versions.sorted { ($0.created ?? "", $0.id) > ($1.created ?? "", $1.id) }
+        return models.sorted { ($0.created ?? "", $0.id) > ($1.created ?? "", $1.id) }
     }
 
     /// Ids are `<kind>-<16 hex digits>`: nothing that could name a path elsewhere.
@@ -72,48 +76,6 @@ public final class ModelStore: @unchecked Sendable {
         !id.isEmpty && id.utf8.count < 64 && id.unicodeScalars.allSatisfy {
             ($0 >= "a" && $0 <= "z") || ($0 >= "0" && $0 <= "9") || $0 == "-"
         }
-    }
-}
-
-extension LoadedModel {
-    /// How `models` and `status` describe this model. Numbers come from the metadata only
-    /// when they are finite and in range (see `metadataWarnings`).
-    public func version(active: Bool) -> ModelVersion {
-        ModelVersion(id: id, kind: network.kind.rawValue, active: active,
-                     accuracy: reportedNumber("test_accuracy") ?? reportedNumber(Self.legacyAccuracyKey),
-                     dataset: metadata["dataset"], epochs: reportedNumber("epochs").map { Int($0) },
-                     trainSeconds: reportedNumber("train_seconds"), created: metadata["created"])
-    }
-
-    /// Where mnistd 0.2.0's retrainer wrote its accuracy; models it stored still say it there.
-    static let legacyAccuracyKey = "validation_accuracy"
-
-    /// The metadata numbers reported, and the values each may take; epochs are whole.
-    static let reportedNumbers: [String: ClosedRange<Double>] = [
-        legacyAccuracyKey: 0...1, "test_accuracy": 0...1, "epochs": 1...1_000_000, "train_seconds": 0...1e9,
-    ]
-
-    private func reportedNumber(_ key: String) -> Double? {
-        guard let text = metadata[key], let range = Self.reportedNumbers[key], let value = Double(text),
-              range.contains(value), key != "epochs" || value.rounded() == value else { return nil }
-        return value
-    }
-
-    /// Metadata numbers that are not what they claim to be, in words: each is left out of
-    /// what the model reports, and the daemon says so when it loads the model.
-    public var metadataWarnings: [String] {
-        Self.reportedNumbers.sorted { $0.key < $1.key }.compactMap { key, range in
-            guard let text = metadata[key], reportedNumber(key) == nil else { return nil }
-            return "\(path): metadata \(key)=\"\(text)\" is not a number in \(range); ignored"
-        }
-    }
-}
-
-extension LoadedModel {
-    /// Says what is wrong with the metadata, once, when the model is put to use.
-    func loggingWarnings(to logger: Logger) -> LoadedModel {
-        for warning in metadataWarnings { logger.warning("\(warning)", metadata: ["model": "\(id)", "file": "\(path)"]) }
-        return self
     }
 }
 

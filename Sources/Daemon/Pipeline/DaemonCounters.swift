@@ -1,3 +1,6 @@
+import Classification
+import InputSpool
+import SystemResources
 /// What the daemon has done since it started, for `status`: files and images, and the
 /// claim-to-commit latency of the most recent files.
 public final class DaemonCounters: @unchecked Sendable {
@@ -28,10 +31,18 @@ public final class DaemonCounters: @unchecked Sendable {
     public var imagesClassified: Int { lock.withLock { images } }
 
     /// Percentiles over the last files (nil before the first).
-    public var latency: LatencyPercentiles? {
+    public var latency: Latency? {
         let sorted = lock.withLock { latencies }.sorted()
         guard !sorted.isEmpty else { return nil }
         func at(_ fraction: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] }
-        return LatencyPercentiles(p50: at(0.5), p90: at(0.9), p99: at(0.99), samples: sorted.count)
+        return Latency(p50: at(0.5), p90: at(0.9), p99: at(0.99), samples: sorted.count)
     }
+}
+
+/// Claim-to-commit time of the most recent files, in milliseconds.
+public struct Latency: Sendable, Equatable {
+    public var p50: Double
+    public var p90: Double
+    public var p99: Double
+    public var samples: Int
 }

@@ -1,7 +1,11 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Classification
+import ControlProtocol
+import InputSpool
 import Logging
+import SystemResources
 
 /// One classified input waiting to be published.
 public struct ClassifiedInput: Sendable {

@@ -2,9 +2,12 @@
 import Glibc
 #endif
 import CLinux
+import Classification
 import Formats
+import InputSpool
 import Logging
 import NeuralNet
+import SystemResources
 
 /// What a retraining request asks for.
 public struct RetrainingRequest: Sendable {
@@ -39,7 +42,7 @@ public final class Retrainer: @unchecked Sendable {
     let minimumAccuracy: Double
     let maxImages: Int
     private let lock = ConditionLock()
-    private var current: RetrainingState?
+    private var current: RetrainingProgress?
     private var thread: WorkerThread?
     private var stopping = false
 
@@ -56,18 +59,18 @@ public final class Retrainer: @unchecked Sendable {
     }
 
     /// The running or last retraining.
-    public var state: RetrainingState? { lock.withLock { current } }
+    public var progress: RetrainingProgress? { lock.withLock { current } }
 
     /// Starts a retraining; an error message instead when one runs or the dataset is unusable.
-    public func start(_ request: RetrainingRequest) -> Result<RetrainingState, RetrainingRefusal> {
+    public func start(_ request: RetrainingRequest) -> Result<RetrainingProgress, RetrainingRefusal> {
         let directory: String, name: String
         switch resolve(request.dataset) {
         case .success(let found): (directory, name) = found
         case .failure(let refusal): return .failure(refusal)
         }
         let recipe = TrainingRecipe.standard(for: request.kind)
-        let state = RetrainingState(phase: .loading, dataset: name, kind: request.kind.rawValue, epoch: 0,
-                                    epochs: request.epochs ?? recipe.epochs)
+        let state = RetrainingProgress(phase: .loading, dataset: name, kind: request.kind, epoch: 0,
+                                       epochs: request.epochs ?? recipe.epochs)
         let started: Bool = lock.withLock {
             guard current?.isRunning != true, !stopping else { return false }
             current = state
@@ -130,13 +133,13 @@ public final class Retrainer: @unchecked Sendable {
         return .success((directory, name))
     }
 
-    private func update(_ change: (inout RetrainingState) -> Void) {
+    private func update(_ change: (inout RetrainingProgress) -> Void) {
         lock.withLock { if current != nil { change(&current!) } }
     }
 
     private var isStopping: Bool { lock.withLock { stopping } }
 
-    private func finish(_ phase: RetrainingState.Phase, _ message: String) {
+    private func finish(_ phase: RetrainingProgress.Phase, _ message: String) {
         update { $0.phase = phase; $0.message = message; $0.etaSeconds = nil }
         switch phase {
         case .finished: logger.notice("\(message)")

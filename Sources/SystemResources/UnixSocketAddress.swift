@@ -3,10 +3,10 @@ import Glibc
 #endif
 
 /// A Unix-domain socket address (`sockaddr_un`) for a path, ready to bind or connect.
-struct UnixSocketAddress {
+package struct UnixSocketAddress {
     private var address = sockaddr_un()
 
-    init(path: String) throws {
+    package init(path: String) throws {
         address.sun_family = sa_family_t(AF_UNIX)
         let bytes = Array(path.utf8)
         guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
@@ -18,8 +18,8 @@ struct UnixSocketAddress {
     }
 
     /// bind(2) or connect(2) on `fd`: 0, or -1 with errno set.
-    func bind(_ fd: Int32) -> Int32 { withSocketAddress { Glibc.bind(fd, $0, $1) } }
-    func connect(_ fd: Int32) -> Int32 { withSocketAddress { Glibc.connect(fd, $0, $1) } }
+    package func bind(_ fd: Int32) -> Int32 { withSocketAddress { Glibc.bind(fd, $0, $1) } }
+    package func connect(_ fd: Int32) -> Int32 { withSocketAddress { Glibc.connect(fd, $0, $1) } }
 
     private func withSocketAddress(_ body: (UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Int32 {
         var copy = address

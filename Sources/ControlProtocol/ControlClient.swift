@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemResources
 
 /// The client end of the control socket, as `mnistctl` uses it: one request, one reply.
 public struct ControlClient: Sendable {
@@ -14,12 +15,14 @@ public struct ControlClient: Sendable {
 
     /// Sends `request` and waits up to `timeout` seconds for the reply line.
     public func send(_ request: ControlRequest, timeout: Double = 120) throws -> ControlReply {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
-        guard fd >= 0 else { throw Failure(description: "cannot create a socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        let address: UnixSocketAddress
-        do { address = try UnixSocketAddress(path: socketPath) } catch { throw Failure(description: "\(error)") }
-        let connected = address.connect(fd)
+        let connection: FileDescriptor, address: UnixSocketAddress
+        do {
+            connection = try FileDescriptor.unixSocket(SOCK_STREAM, for: socketPath)
+            address = try UnixSocketAddress(path: socketPath)
+        } catch {
+            throw Failure(description: "\(error)")
+        }
+        let connected = address.connect(connection.rawValue)
         guard connected == 0 else {
             let code = errno
             if code == EACCES {
@@ -31,7 +34,7 @@ public struct ControlClient: Sendable {
         do { line = try ControlCoding.encode(request) } catch { throw Failure(description: "cannot encode the request: \(error)") }
         var sent = 0, refusedBeforeReading = false
         while sent < line.count {
-            let n = line.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + sent, line.count - sent, Int32(MSG_NOSIGNAL)) }
+            let n = line.withUnsafeBytes { Glibc.send(connection.rawValue, $0.baseAddress! + sent, line.count - sent, Int32(MSG_NOSIGNAL)) }
             // A daemon that refuses a peer replies and closes without reading the request: the
             // send fails, but the reply saying why is still there to read.
             guard n > 0 else { refusedBeforeReading = true; break }
@@ -41,10 +44,10 @@ public struct ControlClient: Sendable {
         var chunk = [UInt8](repeating: 0, count: 64 * 1024)
         let deadline = monotonicMicroseconds() + Int64(timeout * 1e6)
         while !reply.contains(UInt8(ascii: "\n")) {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            var descriptor = [pollfd(fd: connection.rawValue, events: Int16(POLLIN), revents: 0)]
             let left = Int32(max(0, (deadline - monotonicMicroseconds()) / 1000))
-            guard poll(&descriptor, 1, left) == 1 else { throw Failure(description: "\(socketPath): no reply within \(Int(timeout)) s") }
-            let n = recv(fd, &chunk, chunk.count, 0)
+            guard pollRetrying(&descriptor, milliseconds: left) == 1 else { throw Failure(description: "\(socketPath): no reply within \(Int(timeout)) s") }
+            let n = recv(connection.rawValue, &chunk, chunk.count, 0)
             guard n > 0 else {
                 throw Failure(description: "\(socketPath): the daemon closed the connection\(refusedBeforeReading ? "" : " without a reply")")
             }

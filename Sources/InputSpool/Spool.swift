@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Formats
+import SystemResources
 
 /// The directories the daemon works in.
 public struct StateDirectories: Sendable {
@@ -90,7 +90,7 @@ public final class Spool: @unchecked Sendable {
     /// Inputs move from the inbox to the claim directory, processed/ and failed/ by rename and
     /// link, which work only within one mount (a bind mount of the same filesystem is another
     /// one): tried at start with a probe file, to say so rather than strand every input.
-    static func checkInputsCanMove(_ directories: StateDirectories, deleteProcessed: Bool) throws {
+    package static func checkInputsCanMove(_ directories: StateDirectories, deleteProcessed: Bool) throws {
         let probeName = ".mnistd-probe-\(getpid())"
         let probe = "\(directories.inbox)/\(probeName)"
         unlink(probe)

@@ -1,5 +1,6 @@
 import Formats
 import NeuralNet
+import SystemResources
 
 /// A network ready to classify, with the id its CSV rows carry.
 public struct LoadedModel: Sendable {

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Formats
+import SystemResources
 
 /// Limits on what one input may cost; each refusal names the limit and the flag that raises it.
 public struct InputLimits: Sendable {
@@ -41,10 +45,9 @@ public struct InputDecoder: Sendable {
         let bytes: [UInt8]
         do {
             bytes = try readFile(path, maxBytes: limits.maxFileBytes, followSymlinks: false)
-        } catch let error as FormatError {
-            var reason = error.reason
-            if reason.contains("over the limit") { reason += " (raise --max-file-bytes to accept it)" }
-            throw FormatError(file: displayName, reason: reason)
+        } catch let error as FileSystemError {
+            let advice = error.code == EFBIG ? " (raise --max-file-bytes to accept it)" : ""
+            throw FormatError(file: displayName, reason: error.reason + advice)
         }
         return try decode(bytes: consume bytes, name: displayName)
     }

@@ -1,8 +1,13 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Classification
+import ControlProtocol
+import Daemon
 import Formats
+import InputSpool
 import NeuralNet
+import SystemResources
 
 /// Everything the daemon does with bytes that come from outside, by target: the input decoder
 /// (PNG through libpng and normalisation, IDX plain and gzip), the control request parser and
@@ -75,7 +80,7 @@ public enum UntrustedInput {
         let state = RetrainingState(phase: .training, dataset: reader.text(), kind: reader.text(), epoch: reader.integer(),
                                     epochs: reader.integer(), loss: reader.number(), accuracy: reader.number(),
                                     etaSeconds: reader.number(), message: reader.text(), modelID: reader.text())
-        let status = DaemonStatus(version: reader.text(), uptimeSeconds: reader.number(), model: model.version(active: true),
+        let status = DaemonStatus(version: reader.text(), uptimeSeconds: reader.number(), model: ModelVersion(model.stored(active: true)),
                                   queueDepth: reader.integer(), filesDone: reader.integer(), filesFailed: reader.integer(),
                                   imagesClassified: reader.integer(),
                                   latencyMilliseconds: LatencyPercentiles(p50: reader.number(), p90: reader.number(),
@@ -84,7 +89,7 @@ public enum UntrustedInput {
         let prediction = FilePrediction(file: reader.text(), labels: [reader.integer()], statuses: [.ok],
                                         confidences: [reader.number()], error: reader.text(), model: reader.text())
         let reply = ControlReply(ok: true, error: reader.text(), message: reader.text(), status: status,
-                                 models: [model.version(active: false)], predictions: [prediction])
+                                 models: [ModelVersion(model.stored(active: false))], predictions: [prediction])
         let line = ControlCoding.encode(reply: reply)
         guard line.last == UInt8(ascii: "\n"), line.dropLast().firstIndex(of: UInt8(ascii: "\n")) == nil,
               (try? ControlCoding.decode(ControlReply.self, from: Array(line.dropLast()))) != nil else {

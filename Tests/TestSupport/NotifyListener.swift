@@ -1,42 +1,29 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import SystemResources
 
 /// The service manager's end of the notify protocol: a datagram socket to pass to a child as
 /// `NOTIFY_SOCKET`, on which its `READY=1`, `STATUS=…` and other messages arrive. The
 /// benchmark and the tests use it to start the real daemon as systemd would.
 public final class NotifyListener {
     public let path: String
-    private let fd: Int32
+    private let socket: FileDescriptor
 
     public init(path: String) throws {
         self.path = path
-        fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw FileSystemError("create a notify socket at", path) }
-        let address: UnixSocketAddress
-        do { address = try UnixSocketAddress(path: path) } catch {
-            close(fd)
-            throw error
-        }
-        let bound = address.bind(fd)
-        guard bound == 0 else {
-            let code = errno
-            close(fd)
-            throw FileSystemError("bind a notify socket at", path, code: code)
-        }
+        socket = try FileDescriptor.unixSocket(SOCK_DGRAM, for: path)
+        guard try UnixSocketAddress(path: path).bind(socket.rawValue) == 0 else { throw FileSystemError("bind a notify socket at", path) }
     }
 
-    deinit {
-        close(fd)
-        unlink(path)
-    }
+    deinit { unlink(path) }
 
     /// The next message, or nil after `timeout` seconds.
     public func receive(timeout: Double) -> String? {
-        var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        guard poll(&descriptor, 1, Int32(max(0, timeout) * 1000)) == 1 else { return nil }
+        var descriptors = [pollfd(fd: socket.rawValue, events: Int16(POLLIN), revents: 0)]
+        guard pollRetrying(&descriptors, milliseconds: Int32(max(0, timeout) * 1000)) == 1 else { return nil }
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let count = recv(fd, &buffer, buffer.count, 0)
+        let count = recv(socket.rawValue, &buffer, buffer.count, 0)
         return count > 0 ? String(decoding: buffer[0..<count], as: UTF8.self) : nil
     }
 

@@ -1,4 +1,5 @@
 import FoundationEssentials
+import SystemResources
 
 /// One request on the control socket: a JSON object on one line, `command` first.
 ///
@@ -55,7 +56,7 @@ public enum ControlCommand: String, Codable, Sendable, CaseIterable {
 
     /// Whether the socket thread answers it itself: `status` reads counters in memory; the
     /// others read files or classify, and run on the command thread.
-    var isAnsweredAtOnce: Bool { self == .status }
+    package var isAnsweredAtOnce: Bool { self == .status }
 }
 
 /// A request whose `command` is none of `ControlCommand`'s.
@@ -102,6 +103,19 @@ public struct DaemonStatus: Codable, Sendable {
     public var latencyMilliseconds: LatencyPercentiles?
     public var retraining: RetrainingState?
 
+    public init(version: String, uptimeSeconds: Double, model: ModelVersion, queueDepth: Int, filesDone: Int, filesFailed: Int,
+                imagesClassified: Int, latencyMilliseconds: LatencyPercentiles?, retraining: RetrainingState?) {
+        self.version = version
+        self.uptimeSeconds = uptimeSeconds
+        self.model = model
+        self.queueDepth = queueDepth
+        self.filesDone = filesDone
+        self.filesFailed = filesFailed
+        self.imagesClassified = imagesClassified
+        self.latencyMilliseconds = latencyMilliseconds
+        self.retraining = retraining
+    }
+
     enum CodingKeys: String, CodingKey {
         case version, model, retraining
         case uptimeSeconds = "uptime_seconds"
@@ -118,6 +132,13 @@ public struct LatencyPercentiles: Codable, Sendable, Equatable {
     public var p90: Double
     public var p99: Double
     public var samples: Int
+
+    public init(p50: Double, p90: Double, p99: Double, samples: Int) {
+        self.p50 = p50
+        self.p90 = p90
+        self.p99 = p99
+        self.samples = samples
+    }
 }
 
 /// A stored model: its id (kind and content hash), what it is and how it was made.
@@ -132,6 +153,18 @@ public struct ModelVersion: Codable, Sendable, Equatable {
     public var trainSeconds: Double?
     public var created: String?
 
+    public init(id: String, kind: String, active: Bool, accuracy: Double? = nil, dataset: String? = nil, epochs: Int? = nil,
+                trainSeconds: Double? = nil, created: String? = nil) {
+        self.id = id
+        self.kind = kind
+        self.active = active
+        self.accuracy = accuracy
+        self.dataset = dataset
+        self.epochs = epochs
+        self.trainSeconds = trainSeconds
+        self.created = created
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, kind, active, accuracy, dataset, epochs, created
         case trainSeconds = "train_seconds"
@@ -144,10 +177,26 @@ public struct FilePrediction: Codable, Sendable, Equatable {
     /// Per image: the answer, null when its status is not ok.
     public var labels: [Int?]?
     /// Per image: ok, uncertain (below the minimum confidence) or empty (no ink).
-    public var statuses: [Prediction.Status]?
+    public var statuses: [ImageStatus]?
     public var confidences: [Double]?
     public var error: String?
     public var model: String?
+
+    public init(file: String, labels: [Int?]? = nil, statuses: [ImageStatus]? = nil, confidences: [Double]? = nil,
+                error: String? = nil, model: String? = nil) {
+        self.file = file
+        self.labels = labels
+        self.statuses = statuses
+        self.confidences = confidences
+        self.error = error
+        self.model = model
+    }
+}
+
+/// What is said of one image: `ok` (its label is the answer), `uncertain` (below the minimum
+/// confidence, or unlike the training images) or `empty` (no ink).
+public enum ImageStatus: String, Codable, Sendable {
+    case ok, uncertain, empty
 }
 
 /// Where a retraining stands.
@@ -168,6 +217,20 @@ public struct RetrainingState: Codable, Sendable, Equatable {
     public var message: String?
     /// The new model's id, once trained.
     public var modelID: String?
+
+    public init(phase: Phase, dataset: String, kind: String, epoch: Int, epochs: Int, loss: Double? = nil, accuracy: Double? = nil,
+                etaSeconds: Double? = nil, message: String? = nil, modelID: String? = nil) {
+        self.phase = phase
+        self.dataset = dataset
+        self.kind = kind
+        self.epoch = epoch
+        self.epochs = epochs
+        self.loss = loss
+        self.accuracy = accuracy
+        self.etaSeconds = etaSeconds
+        self.message = message
+        self.modelID = modelID
+    }
 
     public var isRunning: Bool {
         switch phase {

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import Logging
+import SystemResources
 
 /// Which inbox entries are inputs. Hidden names (`.name`, rsync's `.name.XXXXXX`) and
 /// temporary ones (`*.tmp`, `*.part`, `*.partial`) are files still being written: they are
@@ -18,7 +19,7 @@ public enum InboxNames {
     /// Gives an inbox entry whose name is not UTF-8 its escaped name (`\xff\xfe.png` as
     /// the text `\xff\xfe.png`): that is the name its report, its moved input and the log
     /// carry, the only way every later step, and every reader of the CSV, can handle it.
-    static func escape(_ name: [UInt8], in inbox: String, logger: Logger) {
+    package static func escape(_ name: [UInt8], in inbox: String, logger: Logger) {
         do {
             let escaped = try giveEscapedName(in: inbox, raw: name)
             logger.notice("renamed an input whose name is not UTF-8 to \(escaped)", metadata: ["file": "\(escaped)"])

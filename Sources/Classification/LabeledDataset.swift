@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Formats
 import NeuralNet
+import SystemResources
 
 /// A labeled dataset dropped into `DIR/datasets/<name>/`, validated and ready to train on.
 ///
@@ -65,7 +66,7 @@ public struct LabeledDataset: Sendable {
 
     /// The images, if they can train a model of `classes` classes: some, of the size the
     /// models take, with labels in range.
-    static func validated(_ raw: LabeledByteImages, source: String, classes: Int) throws -> LabeledImages {
+    package static func validated(_ raw: LabeledByteImages, source: String, classes: Int) throws -> LabeledImages {
         let images = LabeledImages(raw)
         if let reason = images.mismatch(inputShape: FeatureShape(channels: 1, height: side, width: side), classes: classes) {
             throw FormatError(file: source, reason: reason)

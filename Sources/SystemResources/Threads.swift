@@ -4,11 +4,11 @@ import Glibc
 import CLinux
 
 /// A mutex with a condition variable, for the few places that block waiting for work.
-final class ConditionLock: @unchecked Sendable {
+package final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    init() {
+    package init() {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
     }
@@ -20,17 +20,17 @@ final class ConditionLock: @unchecked Sendable {
         mutex.deallocate()
     }
 
-    func withLock<T>(_ body: () throws -> T) rethrows -> T {
+    package func withLock<T>(_ body: () throws -> T) rethrows -> T {
         pthread_mutex_lock(mutex)
         defer { pthread_mutex_unlock(mutex) }
         return try body()
     }
 
     /// Waits for a `broadcast`; call with the lock held (inside `withLock`).
-    func wait() { pthread_cond_wait(condition, mutex) }
+    package func wait() { pthread_cond_wait(condition, mutex) }
 
     /// Waits for a `broadcast` or until `seconds` pass; call with the lock held.
-    func wait(seconds: Double) {
+    package func wait(seconds: Double) {
         var deadline = timespec()
         clock_gettime(CLOCK_REALTIME, &deadline)
         let nanoseconds = Int(deadline.tv_nsec) + Int(seconds * 1e9)
@@ -39,15 +39,15 @@ final class ConditionLock: @unchecked Sendable {
         pthread_cond_timedwait(condition, mutex, &deadline)
     }
 
-    func broadcast() { pthread_cond_broadcast(condition) }
+    package func broadcast() { pthread_cond_broadcast(condition) }
 }
 
 /// A thread running `body`, joinable once.
-final class WorkerThread: @unchecked Sendable {
+package final class WorkerThread: @unchecked Sendable {
     private var thread = pthread_t()
     private let body: @Sendable () -> Void
 
-    init(name: String, _ body: @escaping @Sendable () -> Void) {
+    package init(name: String, _ body: @escaping @Sendable () -> Void) {
         self.body = { linux_set_thread_name(String(name.prefix(15))); body() }
         let box = Unmanaged.passRetained(self).toOpaque()
         let created = pthread_create(&thread, nil, { context in
@@ -58,11 +58,11 @@ final class WorkerThread: @unchecked Sendable {
         precondition(created == 0, "cannot start thread \(name): error \(created)")
     }
 
-    func join() { pthread_join(thread, nil) }
+    package func join() { pthread_join(thread, nil) }
 }
 
 /// Microseconds on the monotonic clock, for durations.
-func monotonicMicroseconds() -> Int64 {
+package func monotonicMicroseconds() -> Int64 {
     var now = timespec()
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
