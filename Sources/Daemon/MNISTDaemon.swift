@@ -98,22 +98,32 @@ public final class MNISTDaemon {
         return model.loggingWarnings(to: logger)
     }
 
-    /// One line for `systemctl status`.
-    func statusLine() -> String {
-        "model \(models.current.id); queue \(queue.depth); \(counters.filesDone) files classified, \(counters.filesFailed) failed"
-    }
-
     /// Runs until a stop signal; returns once the batch in hand is committed.
     public func run() throws {
-        var signals = Self.stopAndReloadSignals
+        let services = ServiceGroup(try makeServices())
+        services.start()
+        let model = models.current
+        let inbox = configuration.directories.inbox
+        let inference = model.quantized == nil ? "float" : "8-bit, \(QuantizedNetwork.kernelName)"
+        logger.notice("mnistd started: watching \(inbox) with model \(model.id) (\(inference) inference)", metadata: [
+            "model": "\(model.id)", "file": "\(model.path)",
+        ])
+        notifier.ready(status: "watching \(inbox) with model \(model.id)")
+        let signal = waitForStopSignal()
+        logger.notice("stopping on signal \(signal): finishing the files in hand")
+        notifier.stopping()
+        services.stop()
+        spool.discardSpareClaimDirectory()
+        logger.notice("mnistd stopped")
+    }
+
+    /// The long-running pieces, each after the ones it hands work to: the group stops them in
+    /// reverse, upstream first — no new names, no new commands, then the batch in hand
+    /// classified, then written.
+    private func makeServices() throws -> [any Service] {
         let directories = configuration.directories
         let spool = self.spool
         let deleteProcessed = configuration.deleteProcessed
-        let watcher = try InboxWatcher(inbox: directories.inbox, queue: queue, logger: logger) {
-            try makeDirectories(spool.directories.inbox)
-            try makeDirectories(spool.directories.claimed)
-            try Spool.checkInputsCanMove(spool.directories, deleteProcessed: deleteProcessed)
-        }
         let decoder = InputDecoder(limits: configuration.limits)
         let writer = OutboxWriter(spool: spool, logger: logger, counters: counters)
         let worker = ClassifierWorker(queue: queue, spool: spool, decoder: decoder,
@@ -130,53 +140,30 @@ public final class MNISTDaemon {
                                        limits: configuration.controlLimits, logger: logger) { request, peer in
             commands.handle(request, from: peer)
         }
-        let writerThread = WorkerThread(name: "outbox-writer") { writer.run() }
-        let workerThread = WorkerThread(name: "classifier") { worker.run() }
-        let serverThread = WorkerThread(name: "control") { server.run() }
-        let watcherThread = WorkerThread(name: "inbox-watcher") { watcher.run() }
-        let model = models.current
-        let inference = model.quantized == nil ? "float" : "8-bit, \(QuantizedNetwork.kernelName)"
-        logger.notice("mnistd started: watching \(directories.inbox) with model \(model.id) (\(inference) inference)", metadata: [
-            "model": "\(model.id)", "file": "\(model.path)",
-        ])
-        notifier.ready(status: "watching \(directories.inbox) with model \(model.id)")
-
-        // The main loop waits for signals; with a watchdog it wakes at half its interval to
-        // ping, but only while the classifier is not stuck on one piece of work that long.
-        let watchdog = notifier.watchdogMicroseconds
-        var wake = timespec(tv_sec: 3600, tv_nsec: 0)
-        if let watchdog { wake = timespec(tv_sec: Int(watchdog / 2_000_000), tv_nsec: Int(watchdog / 2 % 1_000_000) * 1000) }
-        while true {
-            if let watchdog {
-                if worker.busyMicroseconds < watchdog {
-                    notifier.watchdog(status: statusLine())
-                } else {
-                    logger.critical("the classifier has been busy for \(worker.busyMicroseconds / 1000) ms; no watchdog ping")
-                }
-            }
-            let received = sigtimedwait(&signals, nil, &wake)
-            if received < 0 { continue }
-            if received == SIGHUP {
-                reload()
-                continue
-            }
-            logger.notice("stopping on signal \(received): finishing the files in hand")
-            notifier.stopping()
-            break
+        let watcher = try InboxWatcher(inbox: directories.inbox, queue: queue, logger: logger) {
+            try makeDirectories(spool.directories.inbox)
+            try makeDirectories(spool.directories.claimed)
+            try Spool.checkInputsCanMove(spool.directories, deleteProcessed: deleteProcessed)
         }
-        writer.stopRetrying()
-        server.stop()
-        serverThread.join()
-        retrainer.stop()
-        // Upstream first: no new names, then the batch in hand classified, then written.
-        watcher.stop()
-        queue.close()
-        watcherThread.join()
-        workerThread.join()
-        writer.close()
-        writerThread.join()
-        spool.discardSpareClaimDirectory()
-        logger.notice("mnistd stopped")
+        var services: [any Service] = [writer, worker, retrainer, server, watcher]
+        if let interval = notifier.watchdogMicroseconds {
+            services.append(WatchdogPinger(notifier: notifier, intervalMicroseconds: interval, worker: worker, logger: logger) {
+                [models, queue, counters] in
+                "model \(models.current.id); queue \(queue.depth); \(counters.filesDone) files classified, \(counters.filesFailed) failed"
+            })
+        }
+        return services
+    }
+
+    /// Waits for SIGTERM or SIGINT, and says which; SIGHUP meanwhile re-reads the model.
+    private func waitForStopSignal() -> Int32 {
+        var signals = Self.stopAndReloadSignals
+        while true {
+            var received: Int32 = 0
+            guard sigwait(&signals, &received) == 0 else { continue }
+            guard received == SIGHUP else { return received }
+            reload()
+        }
     }
 
     /// Re-reads the active model from the store (SIGHUP, `mnistctl reload`); on error keeps
@@ -196,12 +183,4 @@ public final class MNISTDaemon {
             return .failure(ReloadFailure(kept: models.current.id, reason: "\(error)"))
         }
     }
-}
-
-/// Why a reload kept the model in use.
-public struct ReloadFailure: Error, CustomStringConvertible {
-    public let kept: String
-    public let reason: String
-
-    public var description: String { "reload failed, kept model \(kept): \(reason)" }
 }

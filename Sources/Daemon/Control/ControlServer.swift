@@ -33,7 +33,8 @@ public struct ControlLimits: Sendable {
 /// clients and crowds cost only their own connections; commands that read files or classify
 /// run on a thread of their own (`CommandRunner`), one at a time, while `status` is answered
 /// at once. Each client's requests are answered in order.
-public final class ControlServer: @unchecked Sendable {
+public final class ControlServer: Service, @unchecked Sendable {
+    public let threadName = "control"
     public typealias Handler = (ControlRequest, ControlPeer) -> ControlReply
 
     private let listener: FileDescriptor

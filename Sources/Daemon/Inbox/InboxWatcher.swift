@@ -21,7 +21,8 @@ import SystemResources
 /// (a mount over the running inbox hides the watched directory) or the inbox comes back, it is
 /// watched only if inputs can still move from it (`prepareInbox`), and never through a
 /// symbolic link put in its place; until then files dropped there stay where they are.
-public final class InboxWatcher: @unchecked Sendable {
+public final class InboxWatcher: Service, @unchecked Sendable {
+    public let threadName = "inbox-watcher"
     private let inbox: String
     private let queue: WorkQueue
     private let logger: Logger

@@ -14,3 +14,11 @@ public final class ModelHolder: @unchecked Sendable {
 
     public func replace(with newModel: LoadedModel) { lock.withLock { model = newModel } }
 }
+
+/// Why a reload kept the model in use.
+public struct ReloadFailure: Error, CustomStringConvertible {
+    public let kept: String
+    public let reason: String
+
+    public var description: String { "reload failed, kept model \(kept): \(reason)" }
+}

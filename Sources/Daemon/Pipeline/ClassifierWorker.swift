@@ -11,7 +11,8 @@ import SystemResources
 /// Takes names from the work queue, claims them, classifies each input wholly with one model
 /// snapshot, and hands the results to the outbox writer — a batch of files at a time, so that
 /// many small PNGs share one forward pass and one flush to disk.
-public final class ClassifierWorker: @unchecked Sendable {
+public final class ClassifierWorker: Service, @unchecked Sendable {
+    public let threadName = "classifier"
     let queue: WorkQueue
     let spool: Spool
     let decoder: InputDecoder
@@ -48,6 +49,10 @@ public final class ClassifierWorker: @unchecked Sendable {
         self.batchLimit = batchLimit
         self.minimumConfidence = minimumConfidence
     }
+
+    /// Closes the queue: `run` returns once the batch in hand is done (names still queued
+    /// stay in the inbox, for the next start).
+    public func stop() { queue.close() }
 
     /// Finishes what a previous run left claimed, scans the inbox, then serves the queue
     /// until it is closed. The batch in hand is always finished.

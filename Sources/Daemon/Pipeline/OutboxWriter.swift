@@ -32,7 +32,8 @@ public struct ClassifiedBatch: Sendable {
 /// refuses stays claimed and is set aside, retried with growing pauses while later batches go
 /// on — a read-only failed/ does not hold up good inputs. Once `setAsideLimit` inputs wait,
 /// no new batch is taken until some get through. Each episode is logged once.
-public final class OutboxWriter: @unchecked Sendable {
+public final class OutboxWriter: Service, @unchecked Sendable {
+    public let threadName = "outbox-writer"
     let spool: Spool
     let logger: Logger
     let counters: DaemonCounters
@@ -68,7 +69,7 @@ public final class OutboxWriter: @unchecked Sendable {
     }
 
     /// No more batches will come: `run` returns once the waiting ones are written.
-    public func close() {
+    public func stop() {
         lock.withLock {
             closed = true
             lock.broadcast()
@@ -76,7 +77,7 @@ public final class OutboxWriter: @unchecked Sendable {
     }
 
     /// The daemon is stopping: give up on commits the disk refuses.
-    public func stopRetrying() {
+    public func shutdownBegins() {
         lock.withLock {
             stopping = true
             lock.broadcast()

@@ -33,7 +33,8 @@ public struct RetrainingRequest: Sendable {
 /// the daemon goes on classifying with the current one; the new model replaces it only if
 /// it passes the gate on the dataset's validation set: accuracy at least `minimumAccuracy`,
 /// and (unless forced) no worse than the current model there. One retraining at a time.
-public final class Retrainer: @unchecked Sendable {
+public final class Retrainer: Service, @unchecked Sendable {
+    public let threadName = "retrainer"
     let datasetsDirectory: String
     let store: ModelStore
     let models: ModelHolder
@@ -43,7 +44,8 @@ public final class Retrainer: @unchecked Sendable {
     let maxImages: Int
     private let lock = ConditionLock()
     private var current: RetrainingProgress?
-    private var thread: WorkerThread?
+    /// Started and not yet taken up by `run`.
+    private var waiting: (request: RetrainingRequest, directory: String, name: String)?
     private var stopping = false
 
     public init(datasetsDirectory: String, store: ModelStore, models: ModelHolder, decoder: InputDecoder, logger: Logger,
@@ -74,12 +76,8 @@ public final class Retrainer: @unchecked Sendable {
         let started: Bool = lock.withLock {
             guard current?.isRunning != true, !stopping else { return false }
             current = state
-            thread?.join()
-            thread = WorkerThread(name: "retrainer") { [self] in
-                // Nice 10 for this thread: the inbox's classification comes first.
-                setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(linux_thread_id()), 10)
-                run(request, directory: directory, name: name)
-            }
+            waiting = (request, directory, name)
+            lock.broadcast()
             return true
         }
         guard started else {
@@ -90,13 +88,27 @@ public final class Retrainer: @unchecked Sendable {
         return .success(state)
     }
 
-    /// Asks a running retraining to stop (between batches) and waits for it.
-    public func stop() {
-        let running = lock.withLock { () -> WorkerThread? in
-            stopping = true
-            return thread
+    /// Trains what `start` asks for, one at a time, until `stop()`.
+    public func run() {
+        // Nice 10 for this thread: the inbox's classification comes first.
+        setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(linux_thread_id()), 10)
+        while let next = nextRequest() { retrain(next.request, directory: next.directory, name: next.name) }
+    }
+
+    private func nextRequest() -> (request: RetrainingRequest, directory: String, name: String)? {
+        lock.withLock {
+            while waiting == nil && !stopping { lock.wait() }
+            defer { waiting = nil }
+            return stopping ? nil : waiting
         }
-        running?.join()
+    }
+
+    /// Makes a running retraining stop (between batches) and `run` return.
+    public func stop() {
+        lock.withLock {
+            stopping = true
+            lock.broadcast()
+        }
     }
 
     /// The dataset directory for a name or path, which must lie inside the datasets directory.
@@ -167,7 +179,7 @@ public final class Retrainer: @unchecked Sendable {
         return nil
     }
 
-    private func run(_ request: RetrainingRequest, directory: String, name: String) {
+    private func retrain(_ request: RetrainingRequest, directory: String, name: String) {
         var recipe = TrainingRecipe.standard(for: request.kind)
         if let epochs = request.epochs { recipe.epochs = epochs }
         let training = ModelTraining(network: Network(kind: request.kind, seed: request.seed), recipe: recipe, seed: request.seed)

@@ -1,0 +1,49 @@
+import Logging
+import SystemResources
+
+/// Pings systemd's watchdog (`WatchdogSec=`) at half its interval, but only while the
+/// classifier is not stuck on one piece of work for a whole interval: then the pings stop,
+/// and systemd restarts the daemon.
+final class WatchdogPinger: Service, @unchecked Sendable {
+    let threadName = "watchdog"
+    let notifier: ServiceNotifier
+    let intervalMicroseconds: Int64
+    let worker: ClassifierWorker
+    let logger: Logger
+    /// What `systemctl status` shows with each ping.
+    let status: @Sendable () -> String
+    private let lock = ConditionLock()
+    private var stopping = false
+
+    init(notifier: ServiceNotifier, intervalMicroseconds: Int64, worker: ClassifierWorker, logger: Logger,
+         status: @escaping @Sendable () -> String) {
+        self.notifier = notifier
+        self.intervalMicroseconds = intervalMicroseconds
+        self.worker = worker
+        self.logger = logger
+        self.status = status
+    }
+
+    func run() {
+        while true {
+            let busy = worker.busyMicroseconds
+            if busy < intervalMicroseconds {
+                notifier.watchdog(status: status())
+            } else {
+                logger.critical("the classifier has been busy for \(busy / 1000) ms; no watchdog ping")
+            }
+            let stopped = lock.withLock {
+                if !stopping { lock.wait(seconds: Double(intervalMicroseconds) / 2e6) }
+                return stopping
+            }
+            if stopped { return }
+        }
+    }
+
+    func stop() {
+        lock.withLock {
+            stopping = true
+            lock.broadcast()
+        }
+    }
+}
