@@ -48,7 +48,7 @@ let package = Package(
         // A file becomes predictions, the same way for the daemon and for mnistctl.
         .target(
             name: "Classification",
-            dependencies: ["NeuralNet", "Formats", "SystemResources", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["NeuralNet", "Tensor", "Formats", "SystemResources", .product(name: "Logging", package: "swift-log")]
         ),
         // The inbox's files on disk: claimed, reported, moved, never lost.
         .target(name: "InputSpool", dependencies: ["SystemResources", "CLinux", .product(name: "Logging", package: "swift-log")]),

@@ -1,6 +1,5 @@
 import Formats
 import NeuralNet
-import SystemResources
 
 /// Class probabilities for batches of digits, in 8 bits when the model has an 8-bit form.
 /// Keeps one inference workspace, made again only when the model changes, so a long-running

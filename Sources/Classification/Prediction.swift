@@ -1,5 +1,4 @@
 import Formats
-import SystemResources
 import Tensor
 
 /// What is said about one image: the most probable class, unless the picture holds no ink

@@ -1,5 +1,4 @@
 import FoundationEssentials
-import SystemResources
 
 /// One request on the control socket: a JSON object on one line, `command` first.
 ///

@@ -1,12 +1,11 @@
 #if canImport(Glibc)
 import Glibc
-#endif
 import Classification
-import ControlProtocol
 import InputSpool
 import Logging
 import NeuralNet
 import SystemResources
+#endif
 
 /// Everything the daemon is told at start.
 public struct DaemonConfiguration: Sendable {

@@ -1,10 +1,10 @@
-import ControlProtocol
-import TestSupport
-import InputSpool
 import Classification
-import SystemResources
+import ControlProtocol
 import Formats
+import InputSpool
 import NeuralNet
+import SystemResources
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif

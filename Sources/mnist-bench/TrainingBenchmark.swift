@@ -1,6 +1,6 @@
 import Formats
-import SystemResources
 import NeuralNet
+import SystemResources
 
 /// The seed's MLP, 10 epochs as specified: training wall time and inference rate, against the
 /// same network in PyTorch.

@@ -2,8 +2,8 @@ import ArgumentParser
 import Classification
 import Drawing
 import Formats
-import SystemResources
 import NeuralNet
+import SystemResources
 
 struct Eval: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -3,8 +3,8 @@ import Glibc
 #endif
 import Drawing
 import Formats
-import SystemResources
 import NeuralNet
+import SystemResources
 
 /// The pictures of `eval --report`: what a model gets wrong, how sure it is, how it learned
 /// and what its first layer sees.

@@ -1,6 +1,6 @@
 import Formats
-import SystemResources
 import NeuralNet
+import SystemResources
 
 /// Writes text to a file atomically.
 func writeText(_ text: String, to path: String) throws {

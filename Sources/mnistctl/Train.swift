@@ -4,8 +4,8 @@ import Glibc
 import ArgumentParser
 import Classification
 import Formats
-import SystemResources
 import NeuralNet
+import SystemResources
 
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,5 @@
-@testable import Classification
 import CZlib
+@testable import Classification
 @testable import Daemon
 import Formats
 import NeuralNet

@@ -2,9 +2,9 @@ import ControlProtocol
 import Daemon
 import Formats
 import Foundation
-@testable import mnistd
 import TestSupport
 import XCTest
+@testable import mnistd
 
 /// mnistd as systemd runs it: the units, the notify protocol, the watchdog, socket activation.
 final class ServiceTests: XCTestCase {

@@ -1,10 +1,8 @@
 #if canImport(Glibc)
 import Glibc
-#endif
-import Classification
 import ControlProtocol
-import InputSpool
 import SystemResources
+#endif
 
 /// Runs the control commands that read files or classify (everything but `status`) one at a
 /// time on a thread of their own, so the socket thread keeps serving every other client while

@@ -1,7 +1,5 @@
 import Classification
 import ControlProtocol
-import Formats
-import InputSpool
 import Logging
 import NeuralNet
 import SystemResources

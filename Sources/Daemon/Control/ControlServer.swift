@@ -1,14 +1,12 @@
 #if canImport(Glibc)
 import Glibc
-#endif
 import CLinux
 import CSystemd
-import Classification
 import ControlProtocol
 import Formats
-import InputSpool
 import Logging
 import SystemResources
+#endif
 
 /// Limits that keep misbehaving clients from costing more than they should.
 public struct ControlLimits: Sendable {

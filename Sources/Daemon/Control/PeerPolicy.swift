@@ -1,10 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Classification
-import ControlProtocol
-import InputSpool
-import SystemResources
 
 /// Who is at the other end of a control connection (`SO_PEERCRED`).
 public struct ControlPeer: Sendable, Equatable {

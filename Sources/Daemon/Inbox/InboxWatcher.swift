@@ -1,11 +1,9 @@
 #if canImport(Glibc)
 import Glibc
-#endif
-import Classification
-import ControlProtocol
 import InputSpool
 import Logging
 import SystemResources
+#endif
 
 /// Watches the inbox with inotify and offers every arrived input to the work queue. It
 /// blocks in poll() with no timeout, so an idle daemon uses no CPU.

@@ -1,13 +1,10 @@
 #if canImport(Glibc)
 import Glibc
-#endif
 import CSystemd
-import Classification
-import ControlProtocol
 import Formats
-import InputSpool
 import Logging
 import SystemResources
+#endif
 
 /// Where the daemon's events go.
 public enum LogTarget: String, CaseIterable, Sendable {

@@ -1,7 +1,6 @@
 import Classification
-import ControlProtocol
-import InputSpool
 import SystemResources
+
 /// The model in use. Readers take a snapshot and classify a whole input with it, so a swap
 /// never splits one input between two models.
 public final class ModelHolder: @unchecked Sendable {

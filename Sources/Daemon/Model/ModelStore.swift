@@ -1,13 +1,10 @@
 #if canImport(Glibc)
 import Glibc
-#endif
 import Classification
-import ControlProtocol
 import Formats
-import InputSpool
-import Logging
 import NeuralNet
 import SystemResources
+#endif
 
 /// The model versions kept in `DIR/models/`: `<id>.weights` each (the id is the kind and a
 /// hash of the parameters, so the same model is stored once), and `active`, the id in use,

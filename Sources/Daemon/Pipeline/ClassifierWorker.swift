@@ -1,12 +1,11 @@
 #if canImport(Glibc)
 import Glibc
-#endif
 import Classification
-import ControlProtocol
 import Formats
 import InputSpool
 import Logging
 import SystemResources
+#endif
 
 /// Takes names from the work queue, claims them, classifies each input wholly with one model
 /// snapshot, and hands the results to the outbox writer — a batch of files at a time, so that

@@ -1,6 +1,5 @@
-import Classification
-import InputSpool
 import SystemResources
+
 /// What the daemon has done since it started, for `status`: files and images, and the
 /// claim-to-commit latency of the most recent files.
 public final class DaemonCounters: @unchecked Sendable {

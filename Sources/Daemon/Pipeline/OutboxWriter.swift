@@ -1,11 +1,10 @@
 #if canImport(Glibc)
 import Glibc
-#endif
 import Classification
-import ControlProtocol
 import InputSpool
 import Logging
 import SystemResources
+#endif
 
 /// One classified input waiting to be published.
 public struct ClassifiedInput: Sendable {

@@ -1,7 +1,5 @@
-import Classification
-import ControlProtocol
-import InputSpool
 import SystemResources
+
 /// The bounded hand-off between the watcher and the classifier worker. Offering never
 /// blocks: when the queue is full the name is not kept, and a rescan of the inbox is owed
 /// instead (the file itself stays in the inbox, so nothing is lost, only looked up later).

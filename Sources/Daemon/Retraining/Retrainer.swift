@@ -1,13 +1,12 @@
 #if canImport(Glibc)
 import Glibc
-#endif
 import CLinux
 import Classification
 import Formats
-import InputSpool
 import Logging
 import NeuralNet
 import SystemResources
+#endif
 
 /// What a retraining request asks for.
 public struct RetrainingRequest: Sendable {

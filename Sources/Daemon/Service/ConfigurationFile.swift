@@ -1,7 +1,3 @@
-import Classification
-import ControlProtocol
-import InputSpool
-import SystemResources
 /// `/etc/mnistd/mnistd.conf`: `key = value` lines, `#` comments, blank lines. Each key is a
 /// command-line option's name without the leading dashes (`_` may stand for `-`), so the file is turned into arguments that
 /// go before the real command line (which therefore wins). A key that is not an option, a

@@ -1,8 +1,4 @@
 import CSystemd
-import Classification
-import ControlProtocol
-import InputSpool
-import SystemResources
 
 /// Tells the service manager how the daemon is doing (`sd_notify`): a no-op unless it was
 /// started with `NOTIFY_SOCKET` set, as systemd does for `Type=notify` units.
