@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Classification
+import Drawing
 import Formats
 import NeuralNet
 import SystemResources

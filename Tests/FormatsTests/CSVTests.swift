@@ -33,20 +33,6 @@ final class CSVTests: XCTestCase {
         for row in rows.dropFirst() { csv.appendRow(row) }
         XCTAssertEqual(parseCSV(csv.text), rows)
     }
-
-    func testLineChartIsAStandaloneSVGWithLabels() {
-        let chart = LineChartSVG(title: "curve <1>", xLabel: "epoch", leftLabel: "accuracy", rightLabel: "loss", series: [
-            .init(name: "test accuracy", values: [0.9, 0.95, 0.99], color: "red"),
-            .init(name: "loss", values: [0.5, 0.2, .nan], color: "blue", onRightAxis: true),
-        ]).render()
-        XCTAssertTrue(chart.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
-        XCTAssertTrue(chart.hasSuffix("</svg>\n"))
-        for text in ["curve &lt;1&gt;", ">epoch<", ">accuracy<", ">loss<", "test accuracy", "(right axis)"] {
-            XCTAssertTrue(chart.contains(text), text)
-        }
-        XCTAssertEqual(chart.components(separatedBy: "<polyline").count - 1, 2)
-        XCTAssertFalse(chart.contains("nan"))
-    }
 }
 
 final class NumberFormattingTests: XCTestCase {
