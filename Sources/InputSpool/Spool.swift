@@ -232,48 +232,19 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
-    /// Publishes the outcomes of a batch of claimed inputs with one flush to disk for all.
+    /// Publishes the outcomes of a batch of claimed inputs with one flush to disk for all: the
+    /// reports are written, flushed and linked under their names, then the inputs leave their
+    /// claims.
     public func commit(_ batch: [(ClaimedInput, Outcome)]) throws -> [Committed] {
-        struct Report {
-            let directory: String
-            let suffix: String
-            let temporary: String
-            var name: String?
-        }
-        var reports: [Report] = []
         // syncfs flushes everything dirty on the filesystem, ours or not: worth it for a
         // batch, not for one or two files, which are fsynced alone.
         let flushEach = batch.count <= Self.filesFlushedAlone
-        let written = lock.withLock { batch.map { prepared.remove($0.0.id) != nil } }
-        for ((input, outcome), wasPrepared) in zip(batch, written) {
-            let (directory, suffix, bytes) = destination(of: outcome)
-            let temporary = "\(directory)/\(Self.temporaryName(input.id))"
-            var report = Report(directory: directory, suffix: suffix, temporary: temporary)
-            // Written whole by `prepare`, and on disk by the time it is linked (the syncfs
-            // below); a lone commit (a retry) fsyncs its own file instead, written again.
-            if wasPrepared && !flushEach {
-                reports.append(report)
-                continue
-            }
-            // A temporary already there is left by a crash or by an attempt the disk refused:
-            // if it was published, that name stands; otherwise it is written again.
-            if let existing = linkStatus(temporary) {
-                if existing.st_nlink > 1, let published = entry(in: directory, sameFileAs: existing, excluding: Self.temporaryName(input.id)) {
-                    report.name = String(published.dropLast(suffix.count))
-                    reports.append(report)
-                    continue
-                }
-                unlink(temporary)
-            }
-            try createFile(temporary, bytes, sync: flushEach)
-            reports.append(report)
-        }
+        var reports = try writeReports(batch, flushEach: flushEach)
         let reportDirectories = Set(reports.map(\.directory))
         if !flushEach {
             for directory in reportDirectories { try syncFileSystem(containing: directory) }
             removeSettled()
         }
-
         for index in reports.indices where reports[index].name == nil {
             let report = reports[index]
             let isFailure = report.directory == directories.failed
@@ -284,19 +255,7 @@ public final class Spool: @unchecked Sendable {
         }
         // The reports' names must be on disk before any input leaves its claim.
         for directory in reportDirectories { syncDirectory(directory) }
-
-        var committed: [Committed] = []
-        for ((input, outcome), report) in zip(batch, reports) {
-            let reportName = report.name!
-            var movedTo: String? = nil
-            if case .classified = outcome, deleteProcessed {
-                if unlink(input.path) != 0 && errno != ENOENT { throw FileSystemError("delete", input.path) }
-            } else {
-                let destination = report.directory == directories.failed ? directories.failed : directories.processed
-                movedTo = try move(input, into: destination, preferred: reportName)
-            }
-            committed.append(Committed(input: input, report: "\(report.directory)/\(reportName)\(report.suffix)", movedTo: movedTo))
-        }
+        let committed = try zip(batch, reports).map { try release($0.0, $0.1, report: $1) }
         // The moves are atomic renames and need no flush of their own: until one is on disk,
         // the input is still claimed and its temporary still says its report is published. So
         // temporaries and claim directories go only after a later flush (`removeSettled`).
@@ -308,6 +267,54 @@ public final class Spool: @unchecked Sendable {
         // A steady trickle of single files never leaves the writer idle: settle now and then.
         if backlog >= Self.maximumUnsettled { settle() }
         return committed
+    }
+
+    /// A report on its way: its temporary file, and its published name once it has one.
+    private struct PendingReport {
+        let directory: String
+        let suffix: String
+        let temporary: String
+        var name: String?
+    }
+
+    /// Each outcome's report in its temporary file (fsynced when `flushEach`), unless `prepare`
+    /// wrote it already or an earlier attempt published it (its name is then known).
+    private func writeReports(_ batch: [(ClaimedInput, Outcome)], flushEach: Bool) throws -> [PendingReport] {
+        let written = lock.withLock { batch.map { prepared.remove($0.0.id) != nil } }
+        return try zip(batch, written).map { item, wasPrepared in
+            let (input, outcome) = item
+            let (directory, suffix, bytes) = destination(of: outcome)
+            let temporary = "\(directory)/\(Self.temporaryName(input.id))"
+            var report = PendingReport(directory: directory, suffix: suffix, temporary: temporary)
+            // Written whole by `prepare`, and on disk by the time it is linked (the syncfs
+            // in `commit`); a lone commit (a retry) fsyncs its own file instead, written again.
+            if wasPrepared && !flushEach { return report }
+            // A temporary already there is left by a crash or by an attempt the disk refused:
+            // if it was published, that name stands; otherwise it is written again.
+            if let existing = linkStatus(temporary) {
+                if existing.st_nlink > 1, let published = entry(in: directory, sameFileAs: existing, excluding: Self.temporaryName(input.id)) {
+                    report.name = String(published.dropLast(suffix.count))
+                    return report
+                }
+                unlink(temporary)
+            }
+            try createFile(temporary, bytes, sync: flushEach)
+            return report
+        }
+    }
+
+    /// The input, its report published, leaves its claim: deleted, or moved beside its report's
+    /// kind (processed or failed) under the report's name.
+    private func release(_ input: ClaimedInput, _ outcome: Outcome, report: PendingReport) throws -> Committed {
+        let reportName = report.name!
+        var movedTo: String? = nil
+        if case .classified = outcome, deleteProcessed {
+            if unlink(input.path) != 0 && errno != ENOENT { throw FileSystemError("delete", input.path) }
+        } else {
+            let destination = report.directory == directories.failed ? directories.failed : directories.processed
+            movedTo = try move(input, into: destination, preferred: reportName)
+        }
+        return Committed(input: input, report: "\(report.directory)/\(reportName)\(report.suffix)", movedTo: movedTo)
     }
 
     /// Moves a claimed input into `directory` without replacing anything, atomically: it is

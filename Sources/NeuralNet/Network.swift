@@ -106,8 +106,8 @@ public struct Network: Sendable {
         return result
     }
 
-    /// Images per forward pass in inference: a batch's activations then stay in the caches
-    /// (the shipped cnn classifies 70k images/s in batches of 64, 50k in batches of 500).
+    /// Images per forward pass in inference: small enough that a batch's activations stay in
+    /// the caches, large enough to amortise the per-batch work.
     public static let inferenceBatchSize = 64
 
     /// Class probabilities (count × classes) for `count` images of `inputShape`, values in

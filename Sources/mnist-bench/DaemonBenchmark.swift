@@ -9,25 +9,71 @@ import TestSupport
 import Glibc
 #endif
 
-/// Drives the real `mnistd` (built next to this benchmark) on a temporary state directory:
-/// latency from a PNG's close to its CSV's appearance, throughput for a burst of 1,000 files
-/// and sustained with 1,000 kept queued, a 10,000-image IDX batch end to end, idle CPU and peak memory; then the same
-/// latency and throughput again while the daemon retrains on `data` in the background.
+/// Drives the real `mnistd` on a temporary state directory: latency from a PNG's close to its
+/// CSV's appearance, throughput for a burst of 1,000 files and sustained with 1,000 kept
+/// queued, a 10,000-image IDX batch end to end, idle CPU and peak memory; then the same latency
+/// and throughput again while the daemon retrains on `data` in the background.
 func benchmarkDaemon(test: LabeledImages, data: String, under directory: String) {
-    guard let executable = currentExecutablePath() else { fail("cannot find this executable") }
-    let binary = String(executable[..<executable.lastIndex(of: "/")!]) + "/mnistd"
-    let root = "\(directory)/mnistd-bench-\(getpid())"
-    let inbox = "\(root)/var/inbox", outbox = "\(root)/var/outbox", staging = "\(root)/staging"
-    mkdir(root, 0o755)
-    mkdir(staging, 0o755)
-    defer { _ = system("rm -rf '\(root)'") }
+    let daemon = BenchedDaemon(test: test, pngCount: 1000, under: "\(directory)/mnistd-bench-\(getpid())")
+    defer { daemon.remove() }
+    let (p50, p99) = daemon.latency("idle")
+    let filesPerSecond = daemon.burst("idle")
+    let sustainedFilesPerSecond = daemon.sustained("idle")
+    let batchMilliseconds = daemon.idxBatch(test)
+    // Idle starts once the writer has settled the last batch (it waits a second for more).
+    sleep(2)
+    let idleTicks = daemon.ticksSpent(over: 5)
+    let peakRSS = memoryKilobytes(daemon.pid, "VmHWM")
 
-    let pid = startDaemon(binary, root: root)
-    let arrivals = OutboxArrivals(directory: outbox)
+    daemon.startRetraining(on: data)
+    let (trainingP50, trainingP99) = daemon.latency("training")
+    let trainingFilesPerSecond = daemon.burst("training")
+    let stillTraining = (try? daemon.control.send(ControlRequest(command: .status)))?.status?.retraining?.phase == .training
+    let status = daemon.stop()
+    let disk = spoolAlone(daemon.pngs, under: "\(daemon.root)/spool-alone")
 
-    let pngs: [[UInt8]] = (0..<1000).map { index in
-        let pixels = Array(test.bytes[index * 784..<(index + 1) * 784])
-        return (try? encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: pixels))) ?? []
+    print("\n== mnistd end to end (real daemon, shipped cnn, state on \(daemon.root)) ==")
+    print("latency, close → CSV, single 28×28 PNG:  p50 \(fixed(p50, 2)) ms  p99 \(fixed(p99, 2)) ms  (goal p99 ≤ 2 ms)")
+    print("throughput, 1,000 PNGs queued at once:   \(Int(filesPerSecond)) files/s  (goal ≥ 5,000)")
+    print("throughput sustained, 1,000 kept queued: \(Int(sustainedFilesPerSecond)) files/s over 20,000 files  (goal ≥ 5,000)")
+    print("10,000-image IDX batch, end to end:      \(Int(batchMilliseconds)) ms  (goal ≤ 100 ms)")
+    print("idle CPU over 5 s:                       \(idleTicks) ticks  (goal 0)")
+    print("peak RSS before retraining:              \(peakRSS / 1024) MB  (goal ≤ 50 MB)")
+    print("while retraining\(stillTraining ? "" : " (it ended before the measures did)"):")
+    print("  latency:                               p50 \(fixed(trainingP50, 2)) ms  p99 \(fixed(trainingP99, 2)) ms  (\(fixed(trainingP50 / p50, 2))× idle p50)")
+    print("  throughput:                            \(Int(trainingFilesPerSecond)) files/s  (\(fixed(trainingFilesPerSecond / filesPerSecond, 2))× idle)")
+    print("exit status after SIGTERM:               \(status)")
+    print("the disk's share, the same files through the daemon's Spool alone (no decoding, classification, threads or inotify):")
+    print("  one at a time, close → committed:      p50 \(fixed(disk.p50, 2)) ms  p99 \(fixed(disk.p99, 2)) ms")
+    print("  1,000 at once, in batches of 64:       \(Int(disk.filesPerSecond)) files/s")
+}
+
+/// The release mnistd (built next to this benchmark) running on `root/var`, with test digits as
+/// PNGs to drop into its inbox (written in `root/staging` first, then renamed in).
+final class BenchedDaemon {
+    let root: String
+    let inbox: String
+    let staging: String
+    let pid: pid_t
+    let pngs: [[UInt8]]
+    let control: ControlClient
+    private let arrivals: OutboxArrivals
+
+    init(test: LabeledImages, pngCount: Int, under root: String) {
+        guard let executable = currentExecutablePath() else { fail("cannot find this executable") }
+        let binary = String(executable[..<executable.lastIndex(of: "/")!]) + "/mnistd"
+        self.root = root
+        inbox = "\(root)/var/inbox"
+        staging = "\(root)/staging"
+        mkdir(root, 0o755)
+        mkdir(staging, 0o755)
+        pid = startDaemon(binary, root: root)
+        arrivals = OutboxArrivals(directory: "\(root)/var/outbox")
+        control = ControlClient(socketPath: "\(root)/var/mnistd.sock")
+        pngs = (0..<pngCount).map { index in
+            let pixels = Array(test.bytes[index * 784..<(index + 1) * 784])
+            return (try? encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: pixels))) ?? []
+        }
     }
 
     /// One file at a time: close → CSV linked into the outbox; p50 and p99 in ms.
@@ -43,13 +89,14 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
         return medianAndP99(latencies)
     }
 
-    /// 1,000 files renamed into the inbox at once; files per second.
-    func burst(_ tag: String) -> Double {
-        for (index, png) in pngs.enumerated() { writeWhole("\(staging)/\(tag)-burst-\(index).png", png) }
+    /// `count` files (all the PNGs by default) renamed into the inbox at once; files per second.
+    func burst(_ tag: String, count: Int? = nil) -> Double {
+        let names = (0..<(count ?? pngs.count)).map { "\(tag)-burst-\($0).png" }
+        for (index, name) in names.enumerated() { writeWhole("\(staging)/\(name)", pngs[index % pngs.count]) }
         let start = seconds()
-        for index in pngs.indices { rename("\(staging)/\(tag)-burst-\(index).png", "\(inbox)/\(tag)-burst-\(index).png") }
-        arrivals.wait(for: pngs.indices.map { "\(tag)-burst-\($0).png.csv" })
-        return Double(pngs.count) / (seconds() - start)
+        for name in names { rename("\(staging)/\(name)", "\(inbox)/\(name)") }
+        arrivals.wait(for: names.map { "\($0).csv" })
+        return Double(names.count) / (seconds() - start)
     }
 
     /// Files per second with `queued` files kept waiting in the inbox (each CSV that appears
@@ -75,58 +122,44 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
         return rate
     }
 
-    let (p50, p99) = latency("idle")
-    let filesPerSecond = burst("idle")
-    let sustainedFilesPerSecond = sustained("idle")
-
-    // The whole test set as one IDX batch.
-    let batch = IDXArray(dimensions: [test.count, 28, 28], bytes: test.bytes)
-    writeWhole("\(staging)/t10k.idx3", batch.encoded)
-    let batchStart = seconds()
-    rename("\(staging)/t10k.idx3", "\(inbox)/t10k.idx3")
-    arrivals.wait(for: ["t10k.idx3.csv"])
-    let batchMilliseconds = (seconds() - batchStart) * 1000
-
-    // Idle starts once the writer has settled the last batch (it waits a second for more).
-    sleep(2)
-    let before = cpuTicks(pid)
-    sleep(5)
-    let idleTicks = cpuTicks(pid) - before
-    let peakRSS = memoryKilobytes(pid, "VmHWM")
-
-    // A retraining on the training set, and the inbox meanwhile.
-    let dataset = "\(root)/var/datasets/bench"
-    mkdir(dataset, 0o755)
-    for file in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
-        guard let bytes = try? readFile("\(data)/\(file)") else { fail("cannot read \(data)/\(file) (the daemon benchmark retrains on gzip MNIST)") }
-        writeWhole("\(dataset)/\(file)", bytes)
+    /// The whole test set as one IDX batch, end to end; milliseconds.
+    func idxBatch(_ test: LabeledImages) -> Double {
+        let batch = IDXArray(dimensions: [test.count, 28, 28], bytes: test.bytes)
+        writeWhole("\(staging)/t10k.idx3", batch.encoded)
+        let start = seconds()
+        rename("\(staging)/t10k.idx3", "\(inbox)/t10k.idx3")
+        arrivals.wait(for: ["t10k.idx3.csv"])
+        return (seconds() - start) * 1000
     }
-    let control = ControlClient(socketPath: "\(root)/var/mnistd.sock")
-    guard (try? control.send(ControlRequest(command: .retrain, dataset: "bench", epochs: 1)))?.ok == true else { fail("retraining did not start") }
-    while (try? control.send(ControlRequest(command: .status)))?.status?.retraining?.phase != .training { usleep(100_000) }
-    let (trainingP50, trainingP99) = latency("training")
-    let trainingFilesPerSecond = burst("training")
-    let stillTraining = (try? control.send(ControlRequest(command: .status)))?.status?.retraining?.phase == .training
 
-    kill(pid, SIGTERM)
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
-    let disk = spoolAlone(pngs, under: "\(root)/spool-alone")
+    /// CPU clock ticks the daemon spends over the next `duration` seconds.
+    func ticksSpent(over duration: UInt32) -> Int {
+        let before = cpuTicks(pid)
+        sleep(duration)
+        return cpuTicks(pid) - before
+    }
 
-    print("\n== mnistd end to end (real daemon, shipped cnn, state on \(root)) ==")
-    print("latency, close → CSV, single 28×28 PNG:  p50 \(fixed(p50, 2)) ms  p99 \(fixed(p99, 2)) ms  (goal p99 ≤ 2 ms)")
-    print("throughput, 1,000 PNGs queued at once:   \(Int(filesPerSecond)) files/s  (goal ≥ 5,000)")
-    print("throughput sustained, 1,000 kept queued: \(Int(sustainedFilesPerSecond)) files/s over 20,000 files  (goal ≥ 5,000)")
-    print("10,000-image IDX batch, end to end:      \(Int(batchMilliseconds)) ms  (goal ≤ 100 ms)")
-    print("idle CPU over 5 s:                       \(idleTicks) ticks  (goal 0)")
-    print("peak RSS before retraining:              \(peakRSS / 1024) MB  (goal ≤ 50 MB)")
-    print("while retraining\(stillTraining ? "" : " (it ended before the measures did)"):")
-    print("  latency:                               p50 \(fixed(trainingP50, 2)) ms  p99 \(fixed(trainingP99, 2)) ms  (\(fixed(trainingP50 / p50, 2))× idle p50)")
-    print("  throughput:                            \(Int(trainingFilesPerSecond)) files/s  (\(fixed(trainingFilesPerSecond / filesPerSecond, 2))× idle)")
-    print("exit status after SIGTERM:               \(status >> 8 & 0xFF)")
-    print("the disk's share, the same files through the daemon's Spool alone (no decoding, classification, threads or inotify):")
-    print("  one at a time, close → committed:      p50 \(fixed(disk.p50, 2)) ms  p99 \(fixed(disk.p99, 2)) ms")
-    print("  1,000 at once, in batches of 64:       \(Int(disk.filesPerSecond)) files/s")
+    /// A one-epoch retraining on the gzip MNIST in `data`, in the background; returns once it trains.
+    func startRetraining(on data: String) {
+        let dataset = "\(root)/var/datasets/bench"
+        mkdir(dataset, 0o755)
+        for file in ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            guard let bytes = try? readFile("\(data)/\(file)") else { fail("cannot read \(data)/\(file) (the daemon benchmark retrains on gzip MNIST)") }
+            writeWhole("\(dataset)/\(file)", bytes)
+        }
+        guard (try? control.send(ControlRequest(command: .retrain, dataset: "bench", epochs: 1)))?.ok == true else { fail("retraining did not start") }
+        while (try? control.send(ControlRequest(command: .status)))?.status?.retraining?.phase != .training { usleep(100_000) }
+    }
+
+    /// SIGTERM, then the exit status.
+    func stop() -> Int32 {
+        kill(pid, SIGTERM)
+        var status: Int32 = 0
+        waitpid(pid, &status, 0)
+        return status >> 8 & 0xFF
+    }
+
+    func remove() { _ = system("rm -rf '\(root)'") }
 }
 
 /// What the disk alone costs the daemon: the same PNGs claimed and committed by the daemon's
@@ -180,33 +213,15 @@ func startDaemon(_ binary: String, root: String) -> pid_t {
 /// 100,000 files through one daemon in rounds of 10,000: throughput, resident memory and
 /// open descriptors after each round must stay flat (no leak, no slowdown).
 func benchmarkDaemonLoad(test: LabeledImages, under directory: String) {
-    guard let executable = currentExecutablePath() else { fail("cannot find this executable") }
-    let binary = String(executable[..<executable.lastIndex(of: "/")!]) + "/mnistd"
-    let root = "\(directory)/mnistd-load-\(getpid())"
-    let inbox = "\(root)/var/inbox", staging = "\(root)/staging"
-    mkdir(root, 0o755)
-    mkdir(staging, 0o755)
-    defer { _ = system("rm -rf '\(root)'") }
-    let pid = startDaemon(binary, root: root)
-    let arrivals = OutboxArrivals(directory: "\(root)/var/outbox")
-    let pngs: [[UInt8]] = (0..<100).map { index in
-        let pixels = Array(test.bytes[index * 784..<(index + 1) * 784])
-        return (try? encodePNG(RasterImage(width: 28, height: 28, channels: 1, samples: pixels))) ?? []
-    }
-    print("\n== mnistd under load: 100,000 PNGs in rounds of 10,000 (state on \(root)) ==")
+    let daemon = BenchedDaemon(test: test, pngCount: 100, under: "\(directory)/mnistd-load-\(getpid())")
+    defer { daemon.remove() }
+    print("\n== mnistd under load: 100,000 PNGs in rounds of 10,000 (state on \(daemon.root)) ==")
     print("round  files/s   RSS MB  open fds")
     for round in 0..<10 {
-        let names = (0..<10_000).map { "load-\(round)-\($0).png" }
-        for (index, name) in names.enumerated() { writeWhole("\(staging)/\(name)", pngs[index % pngs.count]) }
-        let start = seconds()
-        for name in names { rename("\(staging)/\(name)", "\(inbox)/\(name)") }
-        arrivals.wait(for: names.map { "\($0).csv" })
-        let rate = Double(names.count) / (seconds() - start)
-        print("\(padded(String(round + 1), 7))\(padded(String(Int(rate)), 10))\(padded(String(memoryKilobytes(pid, "VmRSS") / 1024), 8))\(openDescriptors(pid))")
+        let rate = daemon.burst("load-\(round)", count: 10_000)
+        print("\(padded(String(round + 1), 7))\(padded(String(Int(rate)), 10))\(padded(String(memoryKilobytes(daemon.pid, "VmRSS") / 1024), 8))\(openDescriptors(daemon.pid))")
     }
-    kill(pid, SIGTERM)
-    var status: Int32 = 0
-    waitpid(pid, &status, 0)
+    _ = daemon.stop()
 }
 
 /// Waits for files to appear in the outbox, through inotify (no polling).
@@ -220,8 +235,8 @@ final class OutboxArrivals {
     }
 
     func wait(for names: [String]) {
-        // Looked up name by name: Set.subtracting walks the whole of `seen`, tens of
-        // thousands of names after the sustained run, which once made every wait ~6 ms.
+        // Looked up name by name: Set.subtracting would walk the whole of `seen`, tens of
+        // thousands of names after the sustained run, on every wait.
         var missing = Set(names.filter { !seen.contains($0) })
         while !missing.isEmpty {
             for name in next() { missing.remove(name) }

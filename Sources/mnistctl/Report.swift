@@ -69,17 +69,7 @@ struct EvaluationReport {
 
     /// From the training history the weights file keeps; nil if it has none.
     func learningCurves() -> Canvas? {
-        guard let history = weights.metadata["history"].flatMap(EpochReport.parseHistory) else { return nil }
-        let accuracy: [Charts.Series] = [
-            .init(name: "train", values: history.map { Double($0.trainAccuracy) }, color: .blue),
-            .init(name: "test", values: history.map { Double($0.testAccuracy ?? .nan) }, color: .orange),
-        ]
-        let loss: [Charts.Series] = [
-            .init(name: "train", values: history.map { Double($0.trainLoss) }, color: .blue),
-            .init(name: "test", values: history.map { Double($0.testLoss ?? .nan) }, color: .orange),
-        ]
-        return Charts.lineCharts([("accuracy", accuracy), ("loss", loss)], xLabel: "epoch",
-                                 title: "learning curves of \(weights.modelID)")
+        weights.metadata["history"].flatMap(EpochReport.parseHistory).map { learningCurveChart($0, modelID: weights.modelID) }
     }
 
     func firstLayerFilters() -> Canvas? {
@@ -88,4 +78,18 @@ struct EvaluationReport {
         return Charts.filterGrid(shown, side: side, columns: min(8, shown.count),
                                  title: "first layer: \(shown.count) of \(filters.count) filters, \(side)x\(side)")
     }
+}
+
+/// Accuracy and loss per epoch, train and test side by side: what `train --plot` writes and
+/// `eval --report` draws again from the history a weights file keeps.
+func learningCurveChart(_ history: [EpochReport], modelID: String) -> Canvas {
+    let accuracy: [Charts.Series] = [
+        .init(name: "train", values: history.map { Double($0.trainAccuracy) }, color: .blue),
+        .init(name: "test", values: history.map { Double($0.testAccuracy ?? .nan) }, color: .orange),
+    ]
+    let loss: [Charts.Series] = [
+        .init(name: "train", values: history.map { Double($0.trainLoss) }, color: .blue),
+        .init(name: "test", values: history.map { Double($0.testLoss ?? .nan) }, color: .orange),
+    ]
+    return Charts.lineCharts([("accuracy", accuracy), ("loss", loss)], xLabel: "epoch", title: "learning curves of \(modelID)")
 }

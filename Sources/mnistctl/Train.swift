@@ -44,7 +44,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Per-epoch metrics as CSV (default: <out>.metrics.csv).")
     var metrics: String?
 
-    @Option(name: .long, help: "Learning curve as SVG (default: <out>.curve.svg).")
+    @Option(name: .long, help: "Learning curves as PNG (default: <out>.curves.png).")
     var plot: String?
 
     func validate() throws {
@@ -94,9 +94,9 @@ struct Train: ParsableCommand {
         }
         try writeFileAtomically(out, trained.weights.encoded())
         let metricsPath = metrics ?? out + ".metrics.csv"
-        let plotPath = plot ?? out + ".curve.svg"
+        let plotPath = plot ?? out + ".curves.png"
         try writeText(metricsCSV(trained.reports), to: metricsPath)
-        try writeText(learningCurve(trained.reports, model: model).render(), to: plotPath)
+        try writeFileAtomically(plotPath, learningCurveChart(trained.reports, modelID: trained.weights.modelID).encodedPNG())
         print("wrote \(out) (model \(trained.weights.modelID)), \(metricsPath), \(plotPath)")
     }
 }
@@ -117,15 +117,4 @@ func metricsCSV(_ reports: [EpochReport]) -> String {
                        fixed(r.elapsedSeconds, 3)])
     }
     return csv.text
-}
-
-func learningCurve(_ reports: [EpochReport], model: ModelKind) -> LineChartSVG {
-    LineChartSVG(
-        title: "\(model.rawValue) learning curve", xLabel: "epoch", leftLabel: "accuracy", rightLabel: "loss",
-        series: [
-            .init(name: "train accuracy", values: reports.map { Double($0.trainAccuracy) }, color: "#1f77b4"),
-            .init(name: "test accuracy", values: reports.map { Double($0.testAccuracy ?? .nan) }, color: "#ff7f0e"),
-            .init(name: "train loss", values: reports.map { Double($0.trainLoss) }, color: "#2ca02c", onRightAxis: true),
-            .init(name: "test loss", values: reports.map { Double($0.testLoss ?? .nan) }, color: "#d62728", onRightAxis: true),
-        ])
 }

@@ -146,19 +146,3 @@ func XCTAssertEqual(_ a: [Double], _ b: [Double], accuracy: Double, file: Static
     XCTAssertEqual(a.count, b.count, "\(a) vs \(b)", file: file, line: line)
     for (x, y) in zip(a, b) { XCTAssertEqual(x, y, accuracy: accuracy, "\(a) vs \(b)", file: file, line: line) }
 }
-
-final class LineChartSVGTests: XCTestCase {
-    func testLineChartIsAStandaloneSVGWithLabels() {
-        let chart = LineChartSVG(title: "curve <1>", xLabel: "epoch", leftLabel: "accuracy", rightLabel: "loss", series: [
-            .init(name: "test accuracy", values: [0.9, 0.95, 0.99], color: "red"),
-            .init(name: "loss", values: [0.5, 0.2, .nan], color: "blue", onRightAxis: true),
-        ]).render()
-        XCTAssertTrue(chart.hasPrefix("<svg xmlns=\"http://www.w3.org/2000/svg\""))
-        XCTAssertTrue(chart.hasSuffix("</svg>\n"))
-        for text in ["curve &lt;1&gt;", ">epoch<", ">accuracy<", ">loss<", "test accuracy", "(right axis)"] {
-            XCTAssertTrue(chart.contains(text), text)
-        }
-        XCTAssertEqual(chart.components(separatedBy: "<polyline").count - 1, 2)
-        XCTAssertFalse(chart.contains("nan"))
-    }
-}

@@ -52,8 +52,8 @@ final class MNISTCtlTests: XCTestCase {
         let metrics = parseCSV(try String(contentsOfFile: weights + ".metrics.csv", encoding: .utf8))
         XCTAssertEqual(metrics.first, ["epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "train_seconds"])
         XCTAssertEqual(metrics.dropFirst().map { $0[0] }, ["1", "2"])
-        let svg = try String(contentsOfFile: weights + ".curve.svg", encoding: .utf8)
-        XCTAssertTrue(svg.hasPrefix("<svg") && svg.contains("test accuracy") && svg.contains(">epoch<"))
+        let curves = try decodePNG(Array(try Data(contentsOf: URL(fileURLWithPath: weights + ".curves.png"))), source: "curves")
+        XCTAssertGreaterThan(curves.width, 900, "two panels side by side")
 
         let eval = try run(["eval", "--weights", weights, "--data", data])
         XCTAssertEqual(eval.status, 0, eval.stderr)
@@ -101,6 +101,9 @@ final class MNISTCtlTests: XCTestCase {
             XCTAssertGreaterThan(picture.height, 200, name)
         }
         XCTAssertTrue(FileManager.default.fileExists(atPath: directory + "/r.png"))
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: report + "/learning-curves.png")),
+                       try Data(contentsOf: URL(fileURLWithPath: weights + ".curves.png")),
+                       "the report draws the training's curves again from the history in the weights")
 
         let batch = data + "/t10k-images-idx3-ubyte.gz"
         let strict = parseCSV(try run(["predict", "--weights", weights, "--min-confidence", "0.999", batch]).stdout).dropFirst()

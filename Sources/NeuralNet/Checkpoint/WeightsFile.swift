@@ -81,20 +81,46 @@ public struct WeightsFile: Sendable {
 
     /// Decodes and validates a weights file; `source` names it in errors.
     public init(decoding bytes: [UInt8], source: String) throws {
-        func fail(_ reason: String) -> WeightsFileError { WeightsFileError(file: source, reason: reason) }
-        guard bytes.count >= Self.magic.count, Array(bytes[0..<Self.magic.count]) == Self.magic else {
+        let fail = { (reason: String) in WeightsFileError(file: source, reason: reason) }
+        var reader = try Self.checkedReader(bytes, fail)
+        var metadata = try Self.readMetadata(&reader, fail)
+        var network = try Self.unfilledNetwork(metadata, fileSize: bytes.count, fail)
+        try Self.readTensors(into: &network, &reader, fail)
+        guard reader.position == bytes.count - 4 else { throw fail("unexpected bytes after the last tensor") }
+        guard network.parameters.allSatisfy(\.isFinite), network.statistics.allSatisfy(\.isFinite) else {
+            throw fail("weights contain NaN or infinity")
+        }
+        try Self.applyInferenceSettings(metadata, to: &network, fail)
+        if let text = metadata["input_profile"] {
+            guard let profile = InputProfile(text: text) else { throw fail("input profile \"\(text)\" is malformed") }
+            inputProfile = profile
+        }
+        for key in Self.reservedKeys { metadata[key] = nil }
+        self.network = network
+        self.metadata = metadata
+    }
+
+    private typealias Failure = (String) -> WeightsFileError
+
+    /// A reader past the magic number and version, once the checksum is known to match.
+    private static func checkedReader(_ bytes: [UInt8], _ fail: Failure) throws -> ByteReader {
+        guard bytes.count >= magic.count, Array(bytes[0..<magic.count]) == magic else {
             throw fail("not an mnistd weights file (bad magic number)")
         }
-        var reader = ByteReader(bytes: bytes, position: Self.magic.count)
-        guard let version = reader.u32() else { throw fail("truncated: no format version") }
-        guard version == Self.version else {
-            throw fail("format version \(version) is not supported (this build reads version \(Self.version))")
+        var reader = ByteReader(bytes: bytes, position: magic.count)
+        guard let found = reader.u32() else { throw fail("truncated: no format version") }
+        guard found == version else {
+            throw fail("format version \(found) is not supported (this build reads version \(version))")
         }
-        guard bytes.count >= Self.magic.count + 8 else { throw fail("truncated") }
+        guard bytes.count >= magic.count + 8 else { throw fail("truncated") }
         let stored = bytes[bytes.count - 4..<bytes.count].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
         guard CRC32.checksum(Array(bytes[0..<bytes.count - 4])) == stored else {
             throw fail("checksum mismatch: the file is truncated or corrupted")
         }
+        return reader
+    }
+
+    private static func readMetadata(_ reader: inout ByteReader, _ fail: Failure) throws -> [String: String] {
         guard let metadataLength = reader.u32(), let metadataBytes = reader.take(Int(metadataLength)),
               let text = String(validating: metadataBytes, as: UTF8.self) else {
             throw fail("metadata is truncated or not UTF-8")
@@ -104,34 +130,41 @@ public struct WeightsFile: Sendable {
             guard let equals = line.firstIndex(of: "=") else { throw fail("metadata line without '=': \(line)") }
             metadata[String(line[..<equals])] = String(line[line.index(after: equals)...])
         }
+        return metadata
+    }
+
+    /// The network the metadata describes, its values not read yet.
+    private static func unfilledNetwork(_ metadata: [String: String], fileSize: Int, _ fail: Failure) throws -> Network {
         guard let kindName = metadata["kind"], let architecture = metadata["architecture"] else {
             throw fail("metadata lacks the model kind or architecture")
         }
         guard let kind = ModelKind(rawValue: kindName) else {
             throw fail("unknown model kind \"\(kindName)\" (known: \(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        var network: Network
         do {
             // Before a buffer for every parameter is allocated: the file must be able to hold them.
-            let layers = try parseArchitecture(architecture).layers
             var values = 0
-            for layer in layers {
+            for layer in try parseArchitecture(architecture).layers {
                 var (sum, overflow) = values.addingReportingOverflow(layer.parameterCount)
                 for (tensor, _) in layer.statisticTensors where !overflow { (sum, overflow) = sum.addingReportingOverflow(tensor.count) }
-                guard !overflow, sum <= bytes.count / 4 else {
-                    throw fail("\"\(architecture)\" needs more values than the file's \(bytes.count) bytes can hold")
+                guard !overflow, sum <= fileSize / 4 else {
+                    throw fail("\"\(architecture)\" needs more values than the file's \(fileSize) bytes can hold")
                 }
                 values = sum
             }
-            network = try Network(kind: kind, architecture: architecture, parameters: nil)
+            return try Network(kind: kind, architecture: architecture, parameters: nil)
         } catch let error as WeightsFileError {
             throw error
         } catch {
             throw fail("\(error)")
         }
+    }
+
+    /// Every tensor the network needs, in its order, with the names and shapes it expects.
+    private static func readTensors(into network: inout Network, _ reader: inout ByteReader, _ fail: Failure) throws {
         let expected = network.namedTensors
         guard let tensorCount = reader.u32(), Int(tensorCount) == expected.count else {
-            throw fail("wrong architecture: the file holds a different number of tensors than \"\(architecture)\" needs (\(expected.count))")
+            throw fail("wrong architecture: the file holds a different number of tensors than \"\(network.architecture)\" needs (\(expected.count))")
         }
         for (tensor, buffer, offset) in expected {
             guard let nameLength = reader.u16(), let nameBytes = reader.take(Int(nameLength)),
@@ -155,10 +188,10 @@ public struct WeightsFile: Sendable {
             case .statistics: network.statistics.replaceSubrange(offset..<offset + tensor.count, with: floats)
             }
         }
-        guard reader.position == bytes.count - 4 else { throw fail("unexpected bytes after the last tensor") }
-        guard network.parameters.allSatisfy(\.isFinite), network.statistics.allSatisfy(\.isFinite) else {
-            throw fail("weights contain NaN or infinity")
-        }
+    }
+
+    /// The softmax temperature and the 8-bit form's activation ranges, when the file has them.
+    private static func applyInferenceSettings(_ metadata: [String: String], to network: inout Network, _ fail: Failure) throws {
         if let text = metadata["temperature"] {
             guard let temperature = Float(text), TemperatureScaling.range.contains(temperature) else {
                 throw fail("temperature \"\(text)\" is not a number in \(TemperatureScaling.range)")
@@ -175,13 +208,6 @@ public struct WeightsFile: Sendable {
             network.activationRanges = ranges
             if let obstacle = QuantizedNetwork.obstacle(to: network) { throw fail("activation ranges given, but \(obstacle)") }
         }
-        if let text = metadata["input_profile"] {
-            guard let profile = InputProfile(text: text) else { throw fail("input profile \"\(text)\" is malformed") }
-            inputProfile = profile
-        }
-        for key in Self.reservedKeys { metadata[key] = nil }
-        self.network = network
-        self.metadata = metadata
     }
 }
 

@@ -82,62 +82,32 @@ public struct QuantizedNetwork: Sendable {
 
     private enum Plan { case success([Step]), failure(String) }
 
+    /// Each layer's 8-bit form (`QuantizableLayer`), in order.
     private static func plan(_ network: Network) -> Plan {
         guard let ranges = network.activationRanges else { return .failure("the weights have no activation ranges") }
         let rectifiers = rangedLayers(of: network).count
         guard ranges.count == rectifiers else {
             return .failure("the weights hold \(ranges.count) activation ranges for \(rectifiers) ReLU layers")
         }
-        var steps: [Step] = []
-        var inputScale: Float = pixelValue(1)
-        var rangeIndex = 0
-        var index = 0
         let layers = network.layers
-        network.parameters.withUnsafeBufferPointer { parameters in
+        var position = QuantizationPosition(remainingRanges: ranges[...])
+        var steps: [Step] = []
+        var index = 0
+        let planned: Bool = network.parameters.withUnsafeBufferPointer { parameters in
             while index < layers.count {
-                let layer = layers[index]
+                position.followedByReLU = index + 1 < layers.count && (layers[index + 1] as? Activation)?.function == .relu
+                position.isLast = index == layers.count - 1
                 let weights = parameters.baseAddress! + network.parameterOffsets[index]
-                let followedByReLU = index + 1 < layers.count && (layers[index + 1] as? Activation)?.function == .relu
-                let isLast = index == layers.count - 1
-                if let convolution = layer as? Convolution2D {
-                    let shape = convolution.geometry
-                    guard shape.padding == 0, followedByReLU, rangeIndex < ranges.count else { break }
-                    let outputScale = ranges[rangeIndex] / 255
-                    steps.append(.convolution(quantize(weights, columns: shape.outputChannels, segments: shape.kernel,
-                                                       segmentLength: shape.kernel * shape.inputChannels,
-                                                       inputScale: inputScale, outputScale: outputScale,
-                                                       index: { n, s, j in n * shape.patchSize + s * shape.kernel * shape.inputChannels + j }),
-                                              shape))
-                    inputScale = outputScale
-                    rangeIndex += 1
-                    index += 2
-                } else if let dense = layer as? Dense {
-                    let inputs = dense.inputShape.count, outputs = dense.outputShape.count
-                    let at = { (n: Int, _: Int, j: Int) in j * outputs + n }
-                    if isLast {
-                        steps.append(.logits(quantize(weights, columns: outputs, segments: 1, segmentLength: inputs,
-                                                      inputScale: inputScale, outputScale: nil, index: at), inputs: inputs))
-                        index += 1
-                    } else {
-                        guard followedByReLU, rangeIndex < ranges.count else { break }
-                        let outputScale = ranges[rangeIndex] / 255
-                        steps.append(.dense(quantize(weights, columns: outputs, segments: 1, segmentLength: inputs,
-                                                     inputScale: inputScale, outputScale: outputScale, index: at), inputs: inputs))
-                        inputScale = outputScale
-                        rangeIndex += 1
-                        index += 2
-                    }
-                } else if let pool = layer as? MaxPool {
-                    steps.append(.maxPool(pool.inputShape))
-                    index += 1
-                } else if layer is Flatten {
-                    index += 1
-                } else {
-                    break
+                guard let form = (layers[index] as? any QuantizableLayer)?.quantizedForm(weights, &position) else { return false }
+                index += 1
+                if case .step(let step, let absorbsNextReLU) = form {
+                    steps.append(step)
+                    if absorbsNextReLU { index += 1 }
                 }
             }
+            return true
         }
-        if index < layers.count {
+        guard planned else {
             return .failure("layer \(index) (\(layers[index].specification)) has no 8-bit form: only unpadded convolutions and dense layers followed by relu, maxpool and flatten, and a last dense layer")
         }
         // Image steps first, then batch steps: a convolution after a dense layer has no 8-bit form.
@@ -147,31 +117,4 @@ public struct QuantizedNetwork: Sendable {
         }
         return .success(steps)
     }
-
-    /// One scale per output column (its largest weight becomes ±127), the sums rescaled to the
-    /// next layer's bytes (outputScale) or to real logits (nil).
-    private static func quantize(
-        _ weights: UnsafePointer<Float>, columns: Int, segments: Int, segmentLength: Int,
-        inputScale: Float, outputScale: Float?, index: (_ column: Int, _ segment: Int, _ byte: Int) -> Int
-    ) -> QuantizedWeights {
-        let bias = weights + columns * segments * segmentLength
-        var weightScale = [Float](repeating: 1, count: columns)
-        for n in 0..<columns {
-            var largest: Float = 0
-            for s in 0..<segments { for j in 0..<segmentLength { largest = max(largest, abs(weights[index(n, s, j)])) } }
-            if largest > 0 { weightScale[n] = largest / 127 }
-        }
-        let divisor = outputScale ?? 1
-        return QuantizedWeights(
-            columns: columns, segments: segments, segmentLength: segmentLength,
-            scale: (0..<columns).map { inputScale * weightScale[$0] / divisor },
-            offset: (0..<columns).map { bias[$0] / divisor }
-        ) { n, s, j in
-            Int8((weights[index(n, s, j)] / weightScale[n]).rounded().clamped(to: -127...127))
-        }
-    }
-}
-
-extension Comparable {
-    fileprivate func clamped(to range: ClosedRange<Self>) -> Self { min(max(self, range.lowerBound), range.upperBound) }
 }
