@@ -86,11 +86,14 @@ let package = Package(
         .testTarget(name: "TensorTests", dependencies: ["Tensor"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Formats", "SystemResources"]),
         .testTarget(name: "FormatsTests", dependencies: ["Formats", "SystemResources", "CZlib"]),
+        .testTarget(name: "InputSpoolTests", dependencies: ["InputSpool", "SystemResources"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "Formats", "NeuralNet", "TestSupport", "CZlib"]),
+        .testTarget(name: "FuzzTargetsTests", dependencies: ["FuzzTargets", "Classification", "TestSupport"]),
         .testTarget(
             name: "DaemonTests",
             dependencies: [
-                "Daemon", "Classification", "InputSpool", "ControlProtocol", "SystemResources", "FuzzTargets", "TestSupport",
-                "CZlib", .product(name: "Logging", package: "swift-log"),
+                "Daemon", "Classification", "ControlProtocol", "SystemResources", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing", "Formats"]),

@@ -27,7 +27,7 @@ final class DaemonHarness {
     init() throws {
         root = "/tmp/mnistd-it-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: root + "/staging", withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: logPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
     }
 
     deinit {

@@ -312,7 +312,7 @@ final class HardeningTests: XCTestCase {
         }
         let mounted = try runCommand("/bin/mount", ["--bind", elsewhere, daemon.processed])
         guard mounted.status == 0 else { throw XCTSkip("cannot bind-mount here: \(mounted.stderr)") }
-        defer { try? runCommand("/bin/umount", [daemon.processed]) }
+        defer { _ = try? runCommand("/bin/umount", [daemon.processed]) }
         // Bounded: a daemon that does not refuse would run on.
         let refused = try runCommand("/usr/bin/timeout", ["10", builtBinary("mnistd"), "--state-dir", daemon.state, "--log-target", "stderr"])
         XCTAssertNotEqual(refused.status, 0)
@@ -330,7 +330,7 @@ final class HardeningTests: XCTestCase {
         let mounted = try runCommand("/bin/mount", ["--bind", elsewhere, daemon.inbox])
         guard mounted.status == 0 else { throw XCTSkip("cannot bind-mount here: \(mounted.stderr)") }
         var unmounted = false
-        defer { if !unmounted { try? runCommand("/bin/umount", [daemon.inbox]) } }
+        defer { if !unmounted { _ = try? runCommand("/bin/umount", [daemon.inbox]) } }
         XCTAssertTrue(waitUntil(timeout: 5) { self.daemon.log.contains("not watching the inbox until it is usable again") }, daemon.log)
         try runCommand("/bin/cp", [png, daemon.inbox + "/on-the-mount.png"])
         usleep(1_500_000)

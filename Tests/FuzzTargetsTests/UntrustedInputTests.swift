@@ -1,5 +1,4 @@
 import Classification
-@testable import Daemon
 import Foundation
 @testable import FuzzTargets
 import TestSupport

@@ -1,6 +1,5 @@
 import CZlib
 @testable import Classification
-@testable import Daemon
 import Formats
 import NeuralNet
 import XCTest

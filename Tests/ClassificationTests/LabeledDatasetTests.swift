@@ -1,5 +1,4 @@
 @testable import Classification
-@testable import Daemon
 import Formats
 import NeuralNet
 import XCTest
