@@ -298,3 +298,53 @@ void qk_product_f32(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
                     float *out, ptrdiff_t out_stride, qk_path path) {
     product(rows, row_begin, row_end, weights, NULL, out, out_stride, path);
 }
+
+#if defined(__x86_64__)
+// The accumulators go through an empty asm statement each round, so the compiler can neither
+// hoist the products out of the loop nor fold them.
+#define PEAK_ROUND(ACCUMULATE) ACCUMULATE(a0) ACCUMULATE(a1) ACCUMULATE(a2) ACCUMULATE(a3) ACCUMULATE(a4) ACCUMULATE(a5) \
+                               ACCUMULATE(a6) ACCUMULATE(a7) ACCUMULATE(a8) ACCUMULATE(a9) ACCUMULATE(a10) ACCUMULATE(a11)
+
+static VNNI_TARGET int64_t vnni_peak(int64_t iterations) {
+    __m512i a0 = _mm512_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m512i a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    __m512i x = _mm512_set1_epi8(3), w = _mm512_set1_epi8(-2);
+    for (int64_t i = 0; i < iterations; i++) {
+        __asm__ volatile("" : "+v"(x), "+v"(w));
+#define VNNI_PEAK_STEP(A) A = _mm512_dpbusd_epi32(A, x, w);
+        PEAK_ROUND(VNNI_PEAK_STEP)
+    }
+    __m512i sum = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)),
+                                   _mm512_add_epi32(_mm512_add_epi32(a4, a5), _mm512_add_epi32(a6, a7)));
+    sum = _mm512_add_epi32(sum, _mm512_add_epi32(_mm512_add_epi32(a8, a9), _mm512_add_epi32(a10, a11)));
+    __asm__ volatile("" : : "v"(sum));
+    return iterations * 12 * 64;
+}
+
+// The AVX2 path's instructions: vpmaddwd (8 lanes × a pair of 16-bit products) and vpaddd.
+static AVX2_TARGET int64_t avx2_peak(int64_t iterations) {
+    __m256i a0 = _mm256_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m256i a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    __m256i w = _mm256_set1_epi16(-2);
+    for (int64_t i = 0; i < iterations; i++) {
+        __asm__ volatile("" : "+x"(w));
+// Each product reads its own accumulator: twelve products, not one added twelve times.
+#define AVX2_PEAK_STEP(A) A = _mm256_add_epi32(A, _mm256_madd_epi16(A, w));
+        PEAK_ROUND(AVX2_PEAK_STEP)
+    }
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
+                                   _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
+    __asm__ volatile("" : : "x"(sum));
+    return iterations * 12 * 16;
+}
+#endif
+
+int64_t qk_peak_multiply_adds(qk_path path, int64_t iterations) {
+    if (path == QK_AUTOMATIC) path = qk_automatic_path();
+#if defined(__x86_64__)
+    if (path == QK_VNNI && qk_vnni_available()) return vnni_peak(iterations);
+    if (path == QK_AVX2 && qk_avx2_available()) return avx2_peak(iterations);
+#endif
+    return 0;
+}

@@ -23,6 +23,13 @@ public enum QuantizedKernelPath: Sendable {
         [.portable] + (qk_avx2_available() != 0 ? [.avx2] : []) + (qk_vnni_available() != 0 ? [.vnni] : [])
     }
 
+    /// The multiply-adds `rounds` rounds of this path's product instructions do on registers
+    /// alone (0 for the portable path, or one this CPU lacks): divided by the time they take,
+    /// the most the path can reach on a core.
+    public func registerOnlyMultiplyAdds(rounds: Int) -> Int {
+        Int(qk_peak_multiply_adds(cValue, Int64(rounds)))
+    }
+
     /// What `.automatic` runs here, for benchmarks and logs.
     public static var automaticName: String {
         switch qk_automatic_path() {

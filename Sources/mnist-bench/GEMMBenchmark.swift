@@ -22,7 +22,7 @@ func benchmarkGEMM() {
         let all = measureGEMM(shape.m, shape.n, shape.k, transposeA: shape.transposeA, parallel: true)
         let share = max(single / peak, all / (peak * Double(kernelThreadCount)))
         print(padded("\(shape.m)×\(shape.n)×\(shape.k)", 16) + padded(shape.name, 34) + padded(fixed(single, 1), 12)
-              + padded(fixed(all, 1), 12) + "\(Int((share * 100).rounded()))%")
+              + padded(fixed(all, 1), 12) + percentage(share))
     }
 }
 
@@ -50,7 +50,7 @@ private func measureGEMM(_ m: Int, _ n: Int, _ k: Int, transposeA: Bool, paralle
 }
 
 /// Twelve independent SIMD8 fused multiply-adds per iteration: what the FMA units can do.
-private func fmaPeakPerCore() -> Double {
+func fmaPeakPerCore() -> Double {
     typealias V = SIMD8<Float>
     var accumulators = (0..<12).map { V(repeating: Float($0) * 1e-3) }
     let x = V(repeating: 0.999_999), y = V(repeating: 1e-7)
@@ -69,4 +69,14 @@ private func fmaPeakPerCore() -> Double {
     let elapsed = seconds() - start
     if accumulators[0].sum() == .infinity { print("") }
     return Double(iterations * 12 * 16) / elapsed / 1e9
+}
+
+/// Billions of multiply-adds per second on one core from a register-only loop of the 8-bit
+/// path's product instructions (vpmaddwd + vpaddd on AVX2, vpdpbusd with VNNI); nil on the
+/// portable path, which has no instructions of its own to be measured against.
+func eightBitPeakPerCore() -> Double? {
+    let start = seconds()
+    let done = QuantizedKernelPath.automatic.registerOnlyMultiplyAdds(rounds: 20_000_000)
+    let elapsed = seconds() - start
+    return done > 0 ? Double(done) / elapsed / 1e9 : nil
 }

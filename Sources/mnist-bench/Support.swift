@@ -78,3 +78,6 @@ struct ReferenceRunner {
         }
     }
 }
+
+/// A share as a whole percentage: "86%".
+func percentage(_ share: Double) -> String { "\(Int((share * 100).rounded()))%" }

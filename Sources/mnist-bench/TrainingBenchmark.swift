@@ -1,6 +1,7 @@
 import Formats
 import NeuralNet
 import SystemResources
+import Tensor
 
 /// The seed's MLP, 10 epochs as specified: training wall time and inference rate, against the
 /// same network in PyTorch.
@@ -54,13 +55,22 @@ func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: Ref
     }
     let cnnRate = inferenceRate(try! Network(kind: .cnn, architecture: referenceSizedArchitecture, seed: 1), test)
     print("mnistd : inference \(Int(cnnRate)) images/s with the reference's layers plus dense 128 (\(referenceSizedArchitecture))")
-    if let path = DefaultWeights.locate(), let bytes = try? readFile(path),
-       let shipped = try? WeightsFile(decoding: bytes, source: path) {
+    if let shipped = shippedWeights() {
         var float = shipped.network
         float.activationRanges = nil
-        print("mnistd : shipped cnn (\(shipped.modelID)) inference \(Int(inferenceRate(float, test))) images/s in float")
+        let floatRate = inferenceRate(float, test)
+        print("mnistd : shipped cnn (\(shipped.modelID)) inference \(Int(floatRate)) images/s in float")
         if let quantized = QuantizedNetwork(shipped.network) {
-            print("mnistd : shipped cnn inference \(Int(inferenceRate(quantized, test))) images/s in 8 bits (\(QuantizedNetwork.kernelName)), as the daemon runs it")
+            let rate = inferenceRate(quantized, test)
+            let cores = Double(kernelThreadCount)
+            // Per core, in billions of multiply-adds a second, against each path's own limit.
+            let work = Double(quantized.multiplyAddsPerImage) / 1e9 / cores
+            print("mnistd : shipped cnn inference \(Int(rate)) images/s in 8 bits (\(QuantizedNetwork.kernelName)), as the daemon runs it: \(fixed(rate / floatRate, 2))× float (goal ≥ 2)")
+            let floatPeak = fmaPeakPerCore() / 2
+            print("         float forward \(fixed(floatRate * work, 1)) G multiply-adds/s per core, \(percentage(floatRate * work / floatPeak)) of the FMA peak (\(fixed(floatPeak, 1)))")
+            if let peak = eightBitPeakPerCore() {
+                print("         8-bit forward \(fixed(rate * work, 1)) G multiply-adds/s per core, \(percentage(rate * work / peak)) of its path's peak (\(fixed(peak, 1)), register-only loop; goal ≥ 60%)")
+            }
         }
     }
 
@@ -76,7 +86,7 @@ func benchmarkTimeTo99(train: LabeledImages, test: LabeledImages, reference: Ref
     }
 }
 
-/// Images per second classifying the whole set, best of three passes.
+/// Images per second classifying the whole set (see `bestRate`).
 func inferenceRate(_ network: Network, _ data: LabeledImages) -> Double {
     let pixels = data.pixels(0..<data.count)
     return bestRate(images: data.count) {
@@ -91,7 +101,10 @@ func inferenceRate(_ network: QuantizedNetwork, _ data: LabeledImages) -> Double
     }
 }
 
+/// The best of three timed passes, after one that is not timed: a first pass at a process's
+/// start can run far slower (threads starting, pages first touched, the clock rising).
 func bestRate(images: Int, _ pass: () -> Void) -> Double {
+    pass()
     var best = Double.infinity
     for _ in 0..<3 {
         let start = seconds()
@@ -99,4 +112,10 @@ func bestRate(images: Int, _ pass: () -> Void) -> Double {
         best = min(best, seconds() - start)
     }
     return Double(images) / best
+}
+
+/// The weights mnistd ships with, as the daemon finds them.
+func shippedWeights() -> WeightsFile? {
+    guard let path = DefaultWeights.locate(), let bytes = try? readFile(path) else { return nil }
+    return try? WeightsFile(decoding: bytes, source: path)
 }

@@ -44,6 +44,14 @@ final class QuantizationTests: XCTestCase {
         XCTAssertGreaterThan(worst, 0, "8-bit arithmetic cannot be exact here: is the float path running?")
     }
 
+    /// What a benchmark divides by the time: conv 4×3×3 over 10×10 outputs, conv 8×(4·3·3)
+    /// over 3×3, dense 72→16, dense 16→3.
+    func testMultiplyAddsCountEachLayersProducts() throws {
+        let (network, _) = try measuredNetwork()
+        let quantized = try XCTUnwrap(QuantizedNetwork(network))
+        XCTAssertEqual(quantized.multiplyAddsPerImage, 10 * 10 * 4 * 9 + 3 * 3 * 8 * 36 + 72 * 16 + 16 * 3)
+    }
+
     /// Integer sums make an image's result independent of its batch: one at a time, in a
     /// batch, split over threads, the logits are the same to the bit.
     func testAnImagesLogitsDoNotDependOnItsBatch() throws {

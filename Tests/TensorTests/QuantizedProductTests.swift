@@ -116,4 +116,13 @@ final class QuantizedProductTests: XCTestCase {
         let best = QuantizedKernelPath.available.last!
         XCTAssertEqual(QuantizedKernelPath.automaticName, best == .vnni ? "AVX-512 VNNI" : best == .avx2 ? "AVX2" : "portable C")
     }
+
+    /// The peak loop counts what its instructions do: 12 accumulators a round, 16 multiply-adds
+    /// each with AVX2 (8 lanes of pairs), 64 with VNNI (16 lanes of quads); none on the portable path.
+    func testThePeakLoopCountsItsPathsMultiplyAdds() {
+        let perRound: [QuantizedKernelPath: Int] = [.portable: 0, .avx2: 12 * 16, .vnni: 12 * 64]
+        for path in QuantizedKernelPath.available {
+            XCTAssertEqual(path.registerOnlyMultiplyAdds(rounds: 1000), 1000 * perRound[path]!, "\(path)")
+        }
+    }
 }

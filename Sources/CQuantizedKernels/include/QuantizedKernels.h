@@ -63,4 +63,10 @@ void qk_product_u8(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, 
 void qk_product_f32(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights,
                     float *out, ptrdiff_t out_stride, qk_path path);
 
+/// The most multiply-adds `path` can do: `iterations` rounds of its product instructions on
+/// registers only (no loads, no stores), twelve independent accumulators deep. Returns the
+/// multiply-adds done, 0 for a path this CPU lacks or the portable one (it has no such limit
+/// of its own). For benchmarks: the kernels' share of it is how close they come to the CPU.
+int64_t qk_peak_multiply_adds(qk_path path, int64_t iterations);
+
 #endif

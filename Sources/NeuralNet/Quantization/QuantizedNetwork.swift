@@ -48,6 +48,17 @@ public struct QuantizedNetwork: Sendable {
     let largestImageActivation: Int
     let largestBatchRow: Int
 
+    /// The multiply-adds of one image's forward pass: the work a kernel's speed is judged by.
+    public var multiplyAddsPerImage: Int {
+        (imageSteps + batchSteps).reduce(0) { total, step in
+            switch step {
+            case .convolution(_, let shape): total + shape.outputPlane * shape.outputChannels * shape.patchSize
+            case .dense(let weights, let inputs), .logits(let weights, let inputs): total + inputs * weights.columns
+            case .maxPool: total
+            }
+        }
+    }
+
     /// The code that runs the products on this CPU (AVX-512 VNNI, AVX2 or portable C).
     public static var kernelName: String { QuantizedKernelPath.automaticName }
 
