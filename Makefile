@@ -8,7 +8,7 @@
 #                        FUZZ_SECONDS long (default 600); a crashing input lands in
 #                        Tests/FuzzCorpus/<target>/, which `swift test` replays
 
-VERSION      := 0.2.0
+VERSION      := $(shell sed -n 's/^public let mnistdVersion = "\(.*\)"$$/\1/p' Sources/ControlProtocol/Version.swift)
 PREFIX       ?= /usr/local
 DESTDIR      ?=
 BINDIR       := $(PREFIX)/bin
@@ -29,7 +29,7 @@ export MNISTD_TARGET_CPU ?= native
 RELEASE   := $(SCRATCH)/release
 GENERATED := $(SCRATCH)/generated
 
-.PHONY: all build man completions install uninstall deb test fuzz
+.PHONY: all build man completions install uninstall deb test fuzz print-version
 
 all: build
 
@@ -95,6 +95,10 @@ deb:
 	install -m 0755 debian/postinst debian/prerm debian/postrm $(DEBROOT)/DEBIAN/
 	echo /etc/mnistd/mnistd.conf > $(DEBROOT)/DEBIAN/conffiles
 	dpkg-deb --build --root-owner-group $(DEBROOT) $(DEB)
+
+# The version, as the package and both binaries give it (Sources/ControlProtocol/Version.swift).
+print-version:
+	@echo $(VERSION)
 
 test:
 	swift test

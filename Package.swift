@@ -66,7 +66,7 @@ let package = Package(
         .executableTarget(
             name: "mnistd",
             dependencies: [
-                "Daemon", "Classification", "InputSpool", "Formats", "SystemResources",
+                "Daemon", "Classification", "ControlProtocol", "InputSpool", "Formats", "SystemResources",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

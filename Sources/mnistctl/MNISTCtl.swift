@@ -1,4 +1,5 @@
 import ArgumentParser
+import ControlProtocol
 
 @main
 struct MNISTCtl: ParsableCommand {
@@ -13,6 +14,7 @@ struct MNISTCtl: ParsableCommand {
             ./var/mnistd.sock), one JSON object per line each way. Only root, the daemon's user and \
             members of its socket group are served. --json prints the daemon's reply as it is.
             """,
+        version: mnistdVersion,
         subcommands: [Train.self, Eval.self, Predict.self, Samples.self, Status.self, Retrain.self, Models.self, Rollback.self, Reload.self, Classify.self]
     )
 }

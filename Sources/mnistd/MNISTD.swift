@@ -3,6 +3,7 @@ import Glibc
 #endif
 import ArgumentParser
 import Classification
+import ControlProtocol
 import Daemon
 import Formats
 import InputSpool
@@ -34,7 +35,8 @@ struct MNISTD: ParsableCommand {
 
             Files: /etc/mnistd/mnistd.conf (with --config), /var/lib/mnistd (state under systemd), \
             /run/mnistd/control.sock.
-            """)
+            """,
+        version: mnistdVersion)
 
     /// Keys a configuration file may set: every option and flag but --config itself.
     static let configurationOptions: Set<String> = [

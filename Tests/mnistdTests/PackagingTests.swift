@@ -1,3 +1,4 @@
+import ControlProtocol
 import Formats
 import Foundation
 import TestSupport
@@ -7,7 +8,7 @@ import XCTest
 /// uninstall` takes back everything install placed, and the package installs with apt,
 /// runs, verifies and is removed cleanly with dpkg.
 final class PackagingTests: XCTestCase {
-    static let version = "0.2.0"
+    static let version = mnistdVersion
     /// What install places, relative to the root, for PREFIX=/usr and Debian's unit paths.
     static let installed = [
         "usr/bin/mnistd", "usr/bin/mnistctl",

@@ -30,6 +30,18 @@ final class ServiceTests: XCTestCase {
         return path
     }
 
+    /// One version, written once: `--version` of both binaries, the package's (the Makefile's)
+    /// and the daemon's status (checked with socket activation, below) agree.
+    func testBothBinariesAndThePackageGiveOneVersion() throws {
+        for binary in ["mnistd", "mnistctl"] {
+            let printed = try runCommand(builtBinary(binary), ["--version"])
+            XCTAssertEqual(printed.status, 0, printed.stderr)
+            XCTAssertEqual(printed.stdout, mnistdVersion + "\n", binary)
+        }
+        let make = try runCommand("/usr/bin/make", ["-s", "-C", repositoryRoot, "print-version"])
+        XCTAssertEqual(make.stdout, mnistdVersion + "\n", make.stderr)
+    }
+
     func testUnitsVerify() throws {
         let analyze = try systemdAnalyze()
         let units = try unitsForThisBuild()
@@ -94,7 +106,7 @@ final class ServiceTests: XCTestCase {
         // runs.)
         let reply = try ControlClient(socketPath: socket).send(ControlRequest(command: .status), timeout: 60)
         XCTAssertTrue(reply.ok, "\(reply)\n\(daemon.log)")
-        XCTAssertEqual(reply.status?.version, "0.2.0")
+        XCTAssertEqual(reply.status?.version, mnistdVersion)
         XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.state + "/mnistd.sock"), "bound its own socket too")
     }
 
@@ -128,6 +140,20 @@ final class ServiceTests: XCTestCase {
         let refused = try runCommand(builtBinary("mnistd"), ["--config", config, "--state-dir", daemon.state])
         XCTAssertEqual(refused.status, 64)
         XCTAssertTrue(refused.stderr.contains("\(config):2: unknown key \"colour\""), refused.stderr)
+    }
+
+    /// A configuration error exits with a status the unit does not restart on.
+    func testAConfigurationErrorStopsTheUnitInsteadOfRestartingIt() throws {
+        let config = daemon.root + "/bad.conf"
+        try "colour = blue\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let refused = try runCommand(builtBinary("mnistd"), ["--config", config, "--state-dir", daemon.state])
+        XCTAssertNotEqual(refused.status, 0)
+        let unit = try String(contentsOfFile: repositoryRoot + "/systemd/mnistd.service", encoding: .utf8)
+        let settings = unit.split(separator: "\n").filter { !$0.hasPrefix("#") }
+        XCTAssertTrue(settings.contains("Restart=on-failure"), unit)
+        let prevented = settings.filter { $0.hasPrefix("RestartPreventExitStatus=") }
+            .flatMap { $0.dropFirst("RestartPreventExitStatus=".count).split(separator: " ").map(String.init) }
+        XCTAssertTrue(prevented.contains(String(refused.status)), "exit \(refused.status) is restarted: \(prevented)")
     }
 
     /// The configuration file's keys are listed by hand (ArgumentParser does not list its

@@ -6,7 +6,6 @@ import SystemResources
 
 /// What each control command does, given the daemon's pieces.
 final class ControlCommands: @unchecked Sendable {
-    static let version = "0.2.0"
 
     let models: ModelHolder
     let store: ModelStore
@@ -48,7 +47,7 @@ final class ControlCommands: @unchecked Sendable {
     func status() -> DaemonStatus {
         let model = models.current
         return DaemonStatus(
-            version: Self.version, uptimeSeconds: Double(monotonicMicroseconds() - startedMicroseconds) / 1e6,
+            version: mnistdVersion, uptimeSeconds: Double(monotonicMicroseconds() - startedMicroseconds) / 1e6,
             model: ModelVersion(model.stored(active: true)), queueDepth: queue.depth, filesDone: counters.filesDone,
             filesFailed: counters.filesFailed, imagesClassified: counters.imagesClassified,
             latencyMilliseconds: counters.latency.map(LatencyPercentiles.init), retraining: retrainer.progress.map(RetrainingState.init))
