@@ -3,10 +3,18 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 #include "CLinux.h"
 
 int linux_syncfs(int fd) { return syncfs(fd); }
+
+int linux_start_writeback(int fd) { return sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE); }
+
+long long linux_filesystem_type(const char *path) {
+    struct statfs info;
+    return statfs(path, &info) == 0 ? (long long)info.f_type : -1;
+}
 
 int linux_set_thread_name(const char *name) { return pthread_setname_np(pthread_self(), name); }
 

@@ -104,8 +104,10 @@ public final class MNISTDaemon {
         let model = models.current
         let inbox = configuration.directories.inbox
         let inference = model.quantized == nil ? "float" : "8-bit, \(QuantizedNetwork.kernelName)"
-        logger.notice("mnistd started: watching \(inbox) with model \(model.id) (\(inference) inference)", metadata: [
-            "model": "\(model.id)", "file": "\(model.path)",
+        // Said, because which one the filesystems allow decides what a power failure can undo.
+        let flushing = spool.flushMethod == .wholeFileSystem ? "one syncfs per batch" : "an fsync per file"
+        logger.notice("mnistd started: watching \(inbox) with model \(model.id) (\(inference) inference), flushing to disk with \(flushing)", metadata: [
+            "model": "\(model.id)", "file": "\(model.path)", "flush": "\(spool.flushMethod.rawValue)",
         ])
         notifier.ready(status: "watching \(inbox) with model \(model.id)")
         let signal = waitForStopSignal()

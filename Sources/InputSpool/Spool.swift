@@ -54,16 +54,20 @@ public struct Committed: Sendable, Equatable {
     public let movedTo: String?
 }
 
-/// The life of an input, made crash-safe: claimed by an atomic rename out of the inbox,
-/// its report written under a temporary name unique to the claim, synced, linked to its
-/// public name (never replacing a file), synced, then the input renamed to processed/ or
+/// The life of an input, made safe against a crash and a power failure: claimed by an atomic
+/// rename out of the inbox, its report written under a temporary name unique to the claim,
+/// the report, the input and the claim flushed to disk, the report linked to its public name
+/// (never replacing a file) and that name flushed, then the input renamed to processed/ or
 /// failed/. Every step can be redone after a crash, and `unfinished()` tells which inputs
 /// need it: a report already published is recognised by its temporary's inode and never
-/// written twice. Two flushes per batch, however many files (one syncfs and one directory
-/// fsync; a batch of one or two fsyncs its files instead of the whole filesystem).
+/// written twice. A batch's files are flushed together: one syncfs where the filesystem makes
+/// that a barrier, else an fdatasync per file after writeback has started for all of them
+/// (`FlushMethod`); a batch of one or two fsyncs its files on any filesystem.
 public final class Spool: @unchecked Sendable {
     public let directories: StateDirectories
     let deleteProcessed: Bool
+    /// syncfs only if it is a barrier for the inbox's filesystem and the outbox's.
+    public let flushMethod: FlushMethod
     private let lock = ConditionLock()
     private var claims: UInt64 = 0
     /// Temporaries and claim directories of committed batches, removed after the next flush.
@@ -76,15 +80,17 @@ public final class Spool: @unchecked Sendable {
     /// A claim directory made ahead (`prepareClaimDirectory`), for the next `claim`.
     private var spareClaim: String?
 
-    public init(directories: StateDirectories, deleteProcessed: Bool = false) throws {
+    /// `flushMethod` nil: chosen by the filesystems (the benchmark compares both).
+    public init(directories: StateDirectories, deleteProcessed: Bool = false, flushMethod: FlushMethod? = nil) throws {
         self.directories = directories
         self.deleteProcessed = deleteProcessed
-        for directory in [directories.inbox, directories.claimed] { try makeDirectories(directory) }
-        recreateDirectories()
-        for directory in [directories.outbox, directories.failed, directories.processed] where linkStatus(directory) == nil {
+        for directory in [directories.inbox, directories.claimed, directories.outbox, directories.failed, directories.processed]
+        where linkStatus(directory) == nil {
             try makeDirectories(directory)
         }
         try Self.checkInputsCanMove(directories, deleteProcessed: deleteProcessed)
+        let chosen = [directories.inbox, directories.outbox].map(FlushMethod.forFileSystem(containing:))
+        self.flushMethod = flushMethod ?? (chosen.allSatisfy { $0 == .wholeFileSystem } ? .wholeFileSystem : .eachFile)
     }
 
     /// Inputs move from the inbox to the claim directory, processed/ and failed/ by rename and
@@ -176,10 +182,11 @@ public final class Spool: @unchecked Sendable {
     /// Inputs claimed before a crash that still need finishing; removes what finished inputs
     /// left behind (empty claim directories, published reports' temporary names).
     public func unfinished() throws -> [ClaimedInput] {
+        let batches = try directoryEntries(directories.claimed).sorted()
         // What the last run did is on disk before its leftovers are judged by it.
-        for directory in [directories.inbox, directories.outbox, directories.failed] { try syncFileSystem(containing: directory) }
+        try flushDirectories(batches.map { "\(directories.claimed)/\($0)" })
         var pending: [ClaimedInput] = []
-        for batch in try directoryEntries(directories.claimed).sorted() {
+        for batch in batches {
             let directory = "\(directories.claimed)/\(batch)"
             guard linkStatus(directory).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
             let names = try directoryEntries(directory).sorted()
@@ -233,17 +240,23 @@ public final class Spool: @unchecked Sendable {
     }
 
     /// Publishes the outcomes of a batch of claimed inputs with one flush to disk for all: the
-    /// reports are written, flushed and linked under their names, then the inputs leave their
-    /// claims.
+    /// reports are written, flushed with the inputs and linked under their names, then the
+    /// inputs leave their claims.
     public func commit(_ batch: [(ClaimedInput, Outcome)]) throws -> [Committed] {
-        // syncfs flushes everything dirty on the filesystem, ours or not: worth it for a
-        // batch, not for one or two files, which are fsynced alone.
-        let flushEach = batch.count <= Self.filesFlushedAlone
-        var reports = try writeReports(batch, flushEach: flushEach)
+        var reports = try writeReports(batch)
         let reportDirectories = Set(reports.map(\.directory))
-        if !flushEach {
-            for directory in reportDirectories { try syncFileSystem(containing: directory) }
+        // syncfs flushes everything dirty on the filesystem, ours or not: worth it for a
+        // batch, not for one or two files.
+        if flushMethod == .wholeFileSystem && batch.count > Self.filesFlushedAlone {
+            for directory in reportDirectories.union([directories.inbox]) { try syncFileSystem(containing: directory) }
             removeSettled()
+        } else {
+            // The inputs too, so that what processed/ and failed/ keep is whole (a deleted
+            // one needs nothing); and the claims' renames, so that an input whose report is
+            // published cannot reappear in the inbox.
+            let inputs = zip(batch, reports).filter { !(deleteProcessed && $0.1.directory == directories.outbox) }.map(\.0.0.path)
+            try flushFiles(reports.filter { $0.name == nil }.map(\.temporary) + inputs)
+            for directory in Set(batch.map(\.0.directory)).union([directories.inbox]) { syncDirectory(directory) }
         }
         for index in reports.indices where reports[index].name == nil {
             let report = reports[index]
@@ -277,18 +290,17 @@ public final class Spool: @unchecked Sendable {
         var name: String?
     }
 
-    /// Each outcome's report in its temporary file (fsynced when `flushEach`), unless `prepare`
-    /// wrote it already or an earlier attempt published it (its name is then known).
-    private func writeReports(_ batch: [(ClaimedInput, Outcome)], flushEach: Bool) throws -> [PendingReport] {
+    /// Each outcome's report in its temporary file (not yet flushed), unless `prepare` wrote it
+    /// already or an earlier attempt published it (its name is then known).
+    private func writeReports(_ batch: [(ClaimedInput, Outcome)]) throws -> [PendingReport] {
         let written = lock.withLock { batch.map { prepared.remove($0.0.id) != nil } }
         return try zip(batch, written).map { item, wasPrepared in
             let (input, outcome) = item
             let (directory, suffix, bytes) = destination(of: outcome)
             let temporary = "\(directory)/\(Self.temporaryName(input.id))"
             var report = PendingReport(directory: directory, suffix: suffix, temporary: temporary)
-            // Written whole by `prepare`, and on disk by the time it is linked (the syncfs
-            // in `commit`); a lone commit (a retry) fsyncs its own file instead, written again.
-            if wasPrepared && !flushEach { return report }
+            // Written whole by `prepare`, this process: on disk by the time it is linked.
+            if wasPrepared { return report }
             // A temporary already there is left by a crash or by an attempt the disk refused:
             // if it was published, that name stands; otherwise it is written again.
             if let existing = linkStatus(temporary) {
@@ -298,7 +310,7 @@ public final class Spool: @unchecked Sendable {
                 }
                 unlink(temporary)
             }
-            try createFile(temporary, bytes, sync: flushEach)
+            try createFile(temporary, bytes, sync: false)
             return report
         }
     }
@@ -327,11 +339,22 @@ public final class Spool: @unchecked Sendable {
         }
     }
 
-    /// Flushes the filesystems and removes what committed batches left (temporaries, empty
+    /// Flushes the inputs' moves and removes what committed batches left (temporaries, empty
     /// claim directories): called when the writer is idle and before it stops.
     public func settle() {
-        for directory in [directories.inbox, directories.outbox, directories.failed] { try? syncFileSystem(containing: directory) }
+        let claims = lock.withLock { unsettledClaims }
+        guard (try? flushDirectories(Array(claims))) != nil else { return }
         removeSettled()
+    }
+
+    /// Makes the entries of the spool's directories and of `claims` durable (renames, links,
+    /// removals): syncfs, or an fsync per directory.
+    private func flushDirectories(_ claims: [String]) throws {
+        let spool = [directories.inbox, directories.claimed, directories.outbox, directories.failed, directories.processed]
+        switch flushMethod {
+        case .wholeFileSystem: for directory in [directories.inbox, directories.outbox] { try syncFileSystem(containing: directory) }
+        case .eachFile: for directory in spool + claims { syncDirectory(directory) }
+        }
     }
 
     /// Removes the leftovers of batches committed before the last flush.

@@ -107,10 +107,43 @@ package func syncDirectory(_ directory: String) {
 }
 
 /// Flushes everything written to the filesystem holding `path`: one flush for a whole batch
-/// of files instead of an fsync each.
+/// of files instead of an fsync each, where the filesystem makes it a barrier (`FlushMethod`).
 package func syncFileSystem(containing path: String) throws {
     let handle = try FileDescriptor.open(path, O_RDONLY | O_DIRECTORY)
     guard linux_syncfs(handle.rawValue) == 0 else { throw FileSystemError("flush to disk", path) }
+}
+
+/// How written files are made to survive a power failure on a filesystem.
+public enum FlushMethod: String, Sendable {
+    /// One syncfs for everything written: it waits for every dirty file of the filesystem on
+    /// ext2/3/4, XFS and btrfs (and tmpfs has nothing to write).
+    case wholeFileSystem = "syncfs"
+    /// An fdatasync per file and an fsync per directory changed: syncfs returns at once on
+    /// FUSE, and reaches no server on NFS, CIFS or Ceph, so there only these are barriers.
+    case eachFile = "fsync"
+
+    /// The method for the filesystem holding `path`: syncfs only where it is known to be a barrier.
+    package static func forFileSystem(containing path: String) -> FlushMethod {
+        wholeFileSystemBarriers.contains(Int64(linux_filesystem_type(path))) ? .wholeFileSystem : .eachFile
+    }
+
+    /// statfs magic numbers: ext2/3/4, XFS, btrfs, tmpfs, ramfs.
+    private static let wholeFileSystemBarriers: Set<Int64> = [0xEF53, 0x5846_5342, 0x9123_683E, 0x0102_1994, 0x8584_58F6]
+}
+
+/// Makes the bytes of `paths` durable: writeback is started for a group of files before
+/// waiting on any, so the disk sees them together rather than one flush after another.
+package func flushFiles(_ paths: [String]) throws {
+    // A group's descriptors stay open between its two passes; groups bound how many.
+    let group = 64
+    for start in stride(from: 0, to: paths.count, by: group) {
+        let files = try paths[start..<min(start + group, paths.count)].map { path in
+            let file = try FileDescriptor.open(path, O_RDONLY)
+            linux_start_writeback(file.rawValue)
+            return (path, file)
+        }
+        for (path, file) in files where fdatasync(file.rawValue) != 0 { throw FileSystemError("flush to disk", path) }
+    }
 }
 
 /// What kind of file a mode describes, in words.

@@ -33,6 +33,9 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     let stillTraining = (try? daemon.control.send(ControlRequest(command: .status)))?.status?.retraining?.phase == .training
     let status = daemon.stop()
     let disk = spoolAlone(daemon.pngs, under: "\(daemon.root)/spool-alone")
+    let flushMethods: [(FlushMethod, SpoolFigures)] = [FlushMethod.wholeFileSystem, .eachFile].map { method in
+        (method, spoolAlone(daemon.pngs, under: "\(daemon.root)/spool-\(method.rawValue)", flushMethod: method))
+    }
 
     print("\n== mnistd end to end (real daemon, shipped cnn, state on \(daemon.root)) ==")
     print("against the machine's own limits, measured in this run (goal):")
@@ -55,6 +58,11 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     print("the disk's share, the same files through the daemon's Spool alone (no decoding, classification, threads or inotify):")
     print("  one at a time, close → committed:      p50 \(fixed(disk.p50, 2)) ms  p99 \(fixed(disk.p99, 2)) ms")
     print("  1,000 at once, in batches of 64:       \(Int(disk.filesPerSecond)) files/s")
+    print("the commit's flushes, each way (the Spool alone; this filesystem's choice: \(disk.flushMethod.rawValue)):")
+    for (method, figures) in flushMethods {
+        let name = method == .wholeFileSystem ? "one syncfs per batch:" : "an fdatasync per file:"
+        print("  \(name.padding(toLength: 22, withPad: " ", startingAt: 0)) one at a time p50 \(fixed(figures.p50, 2)) ms  p99 \(fixed(figures.p99, 2)) ms; 1,000 at once \(Int(figures.filesPerSecond)) files/s")
+    }
 }
 
 /// The release mnistd (built next to this benchmark) running on `root/var`, with test digits as
@@ -174,9 +182,9 @@ final class BenchedDaemon {
 /// What the disk alone costs the daemon: the same PNGs claimed and committed by the daemon's
 /// Spool in this process, with a CSV the size of a PNG's, and nothing else — the same
 /// renames, links and flushes, so the daemon's figures minus these are its own work.
-func spoolAlone(_ pngs: [[UInt8]], under root: String) -> (p50: Double, p99: Double, filesPerSecond: Double) {
+func spoolAlone(_ pngs: [[UInt8]], under root: String, flushMethod: FlushMethod? = nil) -> SpoolFigures {
     let directories = StateDirectories(stateDirectory: root)
-    guard let spool = try? Spool(directories: directories) else { fail("cannot make a spool in \(root)") }
+    guard let spool = try? Spool(directories: directories, flushMethod: flushMethod) else { fail("cannot make a spool in \(root)") }
     var csv = CSVWriter(header: PredictionCSV.header(classes: 10))
     let row = ArraySlice([Float](repeating: 0.000001, count: 7) + [0.99999] + [Float](repeating: 0.000001, count: 2))
     PredictionCSV.appendRows(to: &csv, source: "digit.png", predictions: [Prediction(probabilities: row, hasInk: true, minimumConfidence: nil)],
@@ -201,7 +209,15 @@ func spoolAlone(_ pngs: [[UInt8]], under root: String) -> (p50: Double, p99: Dou
     for first in stride(from: 0, to: names.count, by: 64) { commit(Array(names[first..<min(first + 64, names.count)])) }
     let filesPerSecond = Double(names.count) / (seconds() - start)
     spool.settle()
-    return (p50, p99, filesPerSecond)
+    return SpoolFigures(p50: p50, p99: p99, filesPerSecond: filesPerSecond, flushMethod: spool.flushMethod)
+}
+
+/// The Spool alone's latency (ms) and throughput, and how it flushed.
+struct SpoolFigures {
+    let p50: Double
+    let p99: Double
+    let filesPerSecond: Double
+    let flushMethod: FlushMethod
 }
 
 /// The median and 99th percentile of some latencies.

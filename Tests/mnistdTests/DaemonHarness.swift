@@ -7,13 +7,13 @@ import XCTest
 /// A real `mnistd` process on a temporary state directory, its stderr kept in a log file.
 final class DaemonHarness {
     let root: String
-    var state: String { root + "/var" }
+    let state: String
     var inbox: String { state + "/inbox" }
     var outbox: String { state + "/outbox" }
     var failed: String { state + "/failed" }
     var processed: String { state + "/processed" }
     var logPath: String { root + "/mnistd.log" }
-    var socket: String { state + "/mnistd.sock" }
+    let socket: String
     var datasets: String { state + "/datasets" }
 
     /// Runs `mnistctl <command> --socket <this daemon's socket> arguments…`.
@@ -24,8 +24,12 @@ final class DaemonHarness {
     private(set) var process: Process?
     var extraArguments: [String] = []
 
-    init() throws {
+    /// A state directory elsewhere (on a filesystem under test) gets its socket beside the
+    /// log instead: not every filesystem can hold a socket.
+    init(stateDirectory: String? = nil) throws {
         root = "/tmp/mnistd-it-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        state = stateDirectory ?? root + "/var"
+        socket = stateDirectory == nil ? state + "/mnistd.sock" : root + "/mnistd.sock"
         try FileManager.default.createDirectory(atPath: root + "/staging", withIntermediateDirectories: true)
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
     }
@@ -48,7 +52,8 @@ final class DaemonHarness {
         self.notify = notify
         let process = Process()
         process.executableURL = URL(fileURLWithPath: builtBinary("mnistd"))
-        process.arguments = ["--state-dir", state, "--log-target", logTarget] + extraArguments
+        let socketArguments = socket.hasPrefix(state + "/") ? [] : ["--socket", socket]
+        process.arguments = ["--state-dir", state, "--log-target", logTarget] + socketArguments + extraArguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment.merging(["NOTIFY_SOCKET": notify.path]) { $1 }) { $1 }
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
         handle.seekToEndOfFile()

@@ -4,6 +4,13 @@
 /// syncfs(2): flushes the whole filesystem holding `fd`.
 int linux_syncfs(int fd);
 
+/// sync_file_range(2) with SYNC_FILE_RANGE_WRITE over the whole file: starts its writeback
+/// without waiting, so that a later fdatasync finds the pages on their way.
+int linux_start_writeback(int fd);
+
+/// The statfs(2) type (magic number) of the filesystem holding `path`, or -1.
+long long linux_filesystem_type(const char *path);
+
 /// Names the calling thread (at most 15 bytes show), for ps, top and gdb.
 int linux_set_thread_name(const char *name);
 
