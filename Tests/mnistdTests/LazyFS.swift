@@ -102,7 +102,12 @@ final class LazyFS {
     func mount() throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = [mountPoint, "--config-path", configPath, "-o", "allow_other", "-o", "modules=subdir", "-o", "subdir=\(backing)", "-f"]
+        // -s: one FUSE thread. LazyFS's cache (libpcache) reads and changes its maps without
+        // a common lock (Cache::unlockItem looks its mutex up unlocked while other requests
+        // insert and erase), so concurrent requests corrupt it: LazyFS aborted
+        // (unordered_map::at) or crashed, or an item lock was left held and every request then
+        // waited for ever, holding its callers in the kernel (request_wait_answer) for ever too.
+        process.arguments = [mountPoint, "--config-path", configPath, "-o", "allow_other", "-o", "modules=subdir", "-o", "subdir=\(backing)", "-f", "-s"]
         process.environment = ["LD_LIBRARY_PATH": (binary as NSString).deletingLastPathComponent]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
