@@ -97,11 +97,6 @@ final class PowerFailureTests: XCTestCase {
 
     /// kill -9 and a cleared cache at random moments while files stream in.
     func testPowerFailuresWhileFilesStreamInLoseNothing() throws {
-        // LazyFS itself hung (stopped answering FUSE requests) in 2 of ~11 runs of the tests
-        // that remount it or drop its cache repeatedly: run them on demand until that is
-        // understood (README, Reliability).
-        try XCTSkipUnless(ProcessInfo.processInfo.environment["MNISTD_LAZYFS_LOOPS"] == "1",
-                          "set MNISTD_LAZYFS_LOOPS=1 to run the repeated power failures (LazyFS can hang in them)")
         // 5 failures in the suite; MNISTD_POWER_FAILURES=100 for the long run.
         let failures = ProcessInfo.processInfo.environment["MNISTD_POWER_FAILURES"].flatMap(Int.init) ?? 5
         let lazy = try LazyFS()
@@ -158,11 +153,6 @@ final class PowerFailureTests: XCTestCase {
     /// A power failure at each step of the commit sequence in turn (LazyFS kills itself at the
     /// first matching operation, its cache unwritten), for a lone file and for a batch.
     func testAPowerFailureAtEachStepOfTheCommitLosesNothing() throws {
-        // LazyFS itself hung (stopped answering FUSE requests) in 2 of ~11 runs of the tests
-        // that remount it or drop its cache repeatedly: run them on demand until that is
-        // understood (README, Reliability).
-        try XCTSkipUnless(ProcessInfo.processInfo.environment["MNISTD_LAZYFS_LOOPS"] == "1",
-                          "set MNISTD_LAZYFS_LOOPS=1 to run the repeated power failures (LazyFS can hang in them)")
         let temporary = #"outbox/\.mnistd-"#
         let steps: [(name: String, operation: String, from: String, to: String?)] = [
             ("claim", "rename", "inbox/f", #"\.claimed/"#),
