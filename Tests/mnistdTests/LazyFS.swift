@@ -267,9 +267,9 @@ private final class Watchdog: @unchecked Sendable {
                 usleep(100_000)
                 let (since, mount) = lock.withLock { (probeSince, self.mount) }
                 guard let since, let mount, Date().timeIntervalSince(since) > limit else { continue }
-                let report = Self.describeHang(of: mount, after: limit, logPath: logPath)
+                // Reported before the stuck calls return, and with LazyFS as the hang left it.
+                onHang(Self.describeHang(of: mount, after: limit, logPath: logPath))
                 LazyFS.abortConnection(mount.connection, mountedAt: mountPoint)
-                onHang(report)
                 // One report per hang: the aborted probe comes back at once.
                 _ = waitUntil(timeout: 10) { lock.withLock { probeSince != since } }
             }
