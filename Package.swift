@@ -52,12 +52,14 @@ let package = Package(
         ),
         // The inbox's files on disk: claimed, reported, moved, never lost.
         .target(name: "InputSpool", dependencies: ["SystemResources", "CLinux", .product(name: "Logging", package: "swift-log")]),
+        // Counters, gauges and histograms in the Prometheus text format; stands alone.
+        .target(name: "Metrics"),
         // The control socket's wire format and its client, for mnistctl and the benchmark.
         .target(name: "ControlProtocol", dependencies: ["SystemResources"]),
         .target(
             name: "Daemon",
             dependencies: [
-                "Classification", "InputSpool", "ControlProtocol", "NeuralNet", "Formats", "SystemResources",
+                "Classification", "InputSpool", "ControlProtocol", "Metrics", "NeuralNet", "Formats", "SystemResources",
                 "CSystemd", "CLinux", .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -97,6 +99,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing", "Formats"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .target(name: "TestSupport", dependencies: ["SystemResources"], path: "Tests/TestSupport"),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl", "TestSupport"]),
         .testTarget(

@@ -29,6 +29,8 @@ public struct DecodedInput: Sendable {
     public let pixels: [UInt8]
     /// Per image: false for a blank or uniform picture, which has nothing to classify.
     public let hasInk: [Bool]
+    /// The size of the file it was read from.
+    public let byteCount: Int
 
     public var count: Int { pixels.count / (DigitNormalization.side * DigitNormalization.side) }
 }
@@ -46,44 +48,46 @@ public struct InputDecoder: Sendable {
         do {
             bytes = try readFile(path, maxBytes: limits.maxFileBytes, followSymlinks: false)
         } catch let error as FileSystemError {
-            let advice = error.code == EFBIG ? " (raise --max-file-bytes to accept it)" : ""
-            throw FormatError(file: displayName, reason: error.reason + advice)
+            guard error.code == EFBIG else { throw FormatError(file: displayName, reason: error.reason, kind: .unreadable) }
+            throw FormatError(file: displayName, reason: error.reason + " (raise --max-file-bytes to accept it)", kind: .overLimit)
         }
         return try decode(bytes: consume bytes, name: displayName)
     }
 
     public func decode(bytes: consuming [UInt8], name: String) throws -> DecodedInput {
+        let byteCount = bytes.count
         if isPNG(bytes) || (!looksLikeIDX(bytes) && Self.isPNGName(name)) {
             let image = try decodePNG(bytes, source: name, limits: PNGLimits(maxPixels: limits.maxPNGPixels))
             let digit = DigitNormalization.normalize(image)
-            return DecodedInput(kind: .png, pixels: digit.pixels, hasInk: [digit.hasInk])
+            return DecodedInput(kind: .png, pixels: digit.pixels, hasInk: [digit.hasInk], byteCount: byteCount)
         }
         if looksLikeIDX(bytes) || Self.isIDXName(name) {
-            return try decodeIDX(consume bytes, name: name)
+            return try decodeIDX(consume bytes, name: name, byteCount: byteCount)
         }
-        if bytes.isEmpty { throw FormatError(file: name, reason: "the file is empty") }
+        if bytes.isEmpty { throw FormatError(file: name, reason: "the file is empty", kind: .empty) }
         // Its first bytes would say what it is, but this may be any file a socket peer names,
         // and the daemon hands out predictions, not contents.
-        throw FormatError(file: name, reason: "neither a PNG nor an IDX image file")
+        throw FormatError(file: name, reason: "neither a PNG nor an IDX image file", kind: .unsupported)
     }
 
-    private func decodeIDX(_ bytes: consuming [UInt8], name: String) throws -> DecodedInput {
+    private func decodeIDX(_ bytes: consuming [UInt8], name: String, byteCount: Int) throws -> DecodedInput {
         let side = DigitNormalization.side
         // The data limit is the image limit's: a batch of N×28×28 is over one when over the other.
         let idxLimits = IDXLimits(maxFileBytes: limits.maxFileBytes, maxDataBytes: limits.maxIDXImages * side * side)
         let array: IDXArray
         do {
             array = try parseIDX(consume bytes, source: name, limits: idxLimits)
-        } catch let error as FormatError where error.reason.contains("over the limit") {
-            throw FormatError(file: name, reason: "holds more than \(limits.maxIDXImages) images, over the limit (raise --max-idx-images to accept it)")
+        } catch let error as FormatError where error.kind == .overLimit {
+            throw FormatError(file: name, reason: "holds more than \(limits.maxIDXImages) images, over the limit (raise --max-idx-images to accept it)",
+                              kind: .overLimit)
         }
         let dimensions = array.dimensions
         guard dimensions.count == 3, dimensions[1] == side, dimensions[2] == side else {
-            throw FormatError(file: name, reason: "expected N×28×28 images, found another shape")
+            throw FormatError(file: name, reason: "expected N×28×28 images, found another shape", kind: .unsupported)
         }
         let imageSize = side * side
         let hasInk = (0..<dimensions[0]).map { DigitNormalization.hasInk(array.bytes[$0 * imageSize..<($0 + 1) * imageSize]) }
-        return DecodedInput(kind: .idx, pixels: array.bytes, hasInk: hasInk)
+        return DecodedInput(kind: .idx, pixels: array.bytes, hasInk: hasInk, byteCount: byteCount)
     }
 
     private func looksLikeIDX(_ bytes: [UInt8]) -> Bool {

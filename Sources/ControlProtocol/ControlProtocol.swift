@@ -8,6 +8,7 @@ import FoundationEssentials
 ///     {"command":"rollback","id":"cnn-4908b7f6687e6f82"}
 ///     {"command":"reload"}
 ///     {"command":"classify","files":["/srv/scans/digit.png"]}
+///     {"command":"metrics"}
 public struct ControlRequest: Codable, Sendable, Equatable {
     public var command: ControlCommand
     public var dataset: String?
@@ -51,11 +52,11 @@ public struct ControlRequest: Codable, Sendable, Equatable {
 
 /// What a request may ask for.
 public enum ControlCommand: String, Codable, Sendable, CaseIterable {
-    case status, retrain, models, rollback, reload, classify
+    case status, retrain, models, rollback, reload, classify, metrics
 
-    /// Whether the socket thread answers it itself: `status` reads counters in memory; the
-    /// others read files or classify, and run on the command thread.
-    package var isAnsweredAtOnce: Bool { self == .status }
+    /// Whether the socket thread answers it itself: `status` and `metrics` read counters in
+    /// memory; the others read files or classify, and run on the command thread.
+    package var isAnsweredAtOnce: Bool { self == .status || self == .metrics }
 }
 
 /// A request whose `command` is none of `ControlCommand`'s.
@@ -75,15 +76,18 @@ public struct ControlReply: Codable, Sendable {
     public var status: DaemonStatus?
     public var models: [ModelVersion]?
     public var predictions: [FilePrediction]?
+    /// The Prometheus text exposition, as the metrics file holds it.
+    public var metrics: String?
 
     public init(ok: Bool, error: String? = nil, message: String? = nil, status: DaemonStatus? = nil,
-                models: [ModelVersion]? = nil, predictions: [FilePrediction]? = nil) {
+                models: [ModelVersion]? = nil, predictions: [FilePrediction]? = nil, metrics: String? = nil) {
         self.ok = ok
         self.error = error
         self.message = message
         self.status = status
         self.models = models
         self.predictions = predictions
+        self.metrics = metrics
     }
 
     public static func failure(_ error: String) -> ControlReply { ControlReply(ok: false, error: error) }

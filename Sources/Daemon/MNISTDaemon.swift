@@ -28,6 +28,11 @@ public struct DaemonConfiguration: Sendable {
     public static let defaultMaxDatasetImages = 200_000
     /// Images whose top probability is below this get no label (status uncertain); nil: off.
     public var minimumConfidence: Float?
+    /// Where the metrics are kept, in the Prometheus text format; nil: no file.
+    public var metricsFile: String?
+    /// How often the metrics file is brought up to date.
+    public var metricsIntervalSeconds = Self.defaultMetricsIntervalSeconds
+    public static let defaultMetricsIntervalSeconds = 5.0
 
     public init(directories: StateDirectories, socketPath: String, weightsPath: String? = nil) {
         self.directories = directories
@@ -127,30 +132,35 @@ public final class MNISTDaemon {
         let deleteProcessed = configuration.deleteProcessed
         let decoder = InputDecoder(limits: configuration.limits)
         let writer = OutboxWriter(spool: spool, logger: logger, counters: counters)
-        let worker = ClassifierWorker(queue: queue, spool: spool, decoder: decoder,
-                                      models: models, writer: writer, logger: logger, batchLimit: configuration.batchLimit,
-                                      minimumConfidence: configuration.minimumConfidence)
+        let worker = ClassifierWorker(queue: queue, spool: spool, decoder: decoder, models: models, writer: writer, counters: counters,
+                                      logger: logger, batchLimit: configuration.batchLimit, minimumConfidence: configuration.minimumConfidence)
         let retrainer = try Retrainer(datasetsDirectory: directories.datasets, store: store, models: models, decoder: decoder,
                                       logger: logger, minimumAccuracy: configuration.minimumAccuracy, maxImages: configuration.maxDatasetImages)
+        let metrics = MetricsReport(counters: counters, queue: queue, models: models, retrainer: retrainer)
         let commands = ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
-                                       decoder: decoder, minimumConfidence: configuration.minimumConfidence, logger: logger,
-                                       reload: { [self] in reload() })
+                                       metrics: metrics, decoder: decoder, minimumConfidence: configuration.minimumConfidence,
+                                       logger: logger, reload: { [self] in reload() })
         let listener = try ControlServer.activatedListener()
             ?? ControlServer.listen(at: configuration.socketPath, group: configuration.socketGroup)
         let server = try ControlServer(listener: listener, policy: PeerPolicy(group: configuration.socketGroup),
                                        limits: configuration.controlLimits, logger: logger) { request, peer in
             commands.handle(request, from: peer)
         }
-        let watcher = try InboxWatcher(inbox: directories.inbox, queue: queue, logger: logger) {
+        let watcher = try InboxWatcher(inbox: directories.inbox, queue: queue, counters: counters, logger: logger) {
             try makeDirectories(spool.directories.inbox)
             try makeDirectories(spool.directories.claimed)
             try Spool.checkInputsCanMove(spool.directories, deleteProcessed: deleteProcessed)
         }
         var services: [any Service] = [writer, worker, retrainer, server, watcher]
+        if let path = configuration.metricsFile {
+            // Stopped last, so that the file's final word counts the last batch.
+            services.insert(MetricsFileWriter(path: path, report: metrics, intervalSeconds: configuration.metricsIntervalSeconds, logger: logger), at: 0)
+        }
         if let interval = notifier.watchdogMicroseconds {
             services.append(WatchdogPinger(notifier: notifier, intervalMicroseconds: interval, worker: worker, logger: logger) {
                 [models, queue, counters] in
-                "model \(models.current.id); queue \(queue.depth); \(counters.filesDone) files classified, \(counters.filesFailed) failed"
+                let done = counters.current
+                return "model \(models.current.id); queue \(queue.depth); \(done.filesClassified) files classified, \(done.filesFailedInAll) failed"
             })
         }
         return services

@@ -10,7 +10,7 @@ public func isGzip(_ bytes: [UInt8]) -> Bool {
 public func gunzip(_ compressed: [UInt8], source: String, maxBytes: Int) throws -> [UInt8] {
     let output = try gunzipPrefix(compressed, source: source, maxBytes: maxBytes + 1)
     guard output.count <= maxBytes else {
-        throw FormatError(file: source, reason: "gzip data expands beyond the limit of \(maxBytes) bytes")
+        throw FormatError(file: source, reason: "gzip data expands beyond the limit of \(maxBytes) bytes", kind: .overLimit)
     }
     return output
 }

@@ -49,12 +49,12 @@ public func parseIDX(_ raw: consuming [UInt8], source: String, limits: IDXLimits
     // for what its header claims (as a plain one is), and one that holds more than its header
     // claims, as such.
     var bytes = isGzip(raw) ? try gunzipPrefix(raw, source: source, maxBytes: maxIDXHeaderBytes + limits.maxDataBytes + 1) : raw
-    func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
+    func fail(_ reason: String, _ kind: FormatError.Kind = .malformed) -> FormatError { FormatError(file: source, reason: reason, kind: kind) }
     guard bytes.count >= 4 else { throw fail("too short for an IDX header") }
-    guard bytes[0] == 0, bytes[1] == 0 else { throw fail("not an IDX file (it does not start with the IDX magic number 00 00 08 0N)") }
-    guard bytes[2] == 0x08 else { throw fail("IDX element type is not supported (only unsigned bytes, 0x08)") }
+    guard bytes[0] == 0, bytes[1] == 0 else { throw fail("not an IDX file (it does not start with the IDX magic number 00 00 08 0N)", .unsupported) }
+    guard bytes[2] == 0x08 else { throw fail("IDX element type is not supported (only unsigned bytes, 0x08)", .unsupported) }
     let rank = Int(bytes[3])
-    guard (1...4).contains(rank) else { throw fail("IDX rank is not supported (1 to 4 dimensions)") }
+    guard (1...4).contains(rank) else { throw fail("IDX rank is not supported (1 to 4 dimensions)", .unsupported) }
     let headerSize = 4 + 4 * rank
     guard bytes.count >= headerSize else { throw fail("truncated IDX header") }
     var dimensions: [Int] = []
@@ -73,7 +73,7 @@ public func parseIDX(_ raw: consuming [UInt8], source: String, limits: IDXLimits
     }
     let expected = dimensions.contains(0) ? 0 : nonZeroProduct
     guard !overflow, expected <= limits.maxDataBytes else {
-        throw fail("IDX header claims more data than allowed, over the limit of \(limits.maxDataBytes) bytes")
+        throw fail("IDX header claims more data than allowed, over the limit of \(limits.maxDataBytes) bytes", .overLimit)
     }
     let payload = bytes.count - headerSize
     guard payload == expected else {

@@ -42,8 +42,8 @@ public func isPNG(_ bytes: [UInt8]) -> Bool {
 /// ink is coverage, not light for a display, so gamma and colour-space chunks are ignored.
 /// `source` names the input in errors.
 public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGLimits()) throws -> RasterImage {
-    func fail(_ reason: String) -> FormatError { FormatError(file: source, reason: reason) }
-    guard isPNG(bytes) else { throw fail(describeNonPNG(bytes)) }
+    func fail(_ reason: String, _ kind: FormatError.Kind = .malformed) -> FormatError { FormatError(file: source, reason: reason, kind: kind) }
+    guard isPNG(bytes) else { throw nonPNGError(bytes, source: source) }
     let input = try LibpngInput(bytes, source: source)
     var image = png_image()
     image.version = UInt32(PNG_IMAGE_VERSION)
@@ -57,7 +57,7 @@ public func decodePNG(_ bytes: [UInt8], source: String, limits: PNGLimits = PNGL
         let width = Int(image.width), height = Int(image.height)
         let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
         guard !overflow, pixels <= limits.maxPixels else {
-            throw fail("PNG is over the limit of \(limits.maxPixels) pixels (raise --max-png-pixels to accept it)")
+            throw fail("PNG is over the limit of \(limits.maxPixels) pixels (raise --max-png-pixels to accept it)", .overLimit)
         }
         // libpng inflates the image data to its end, however far past the image that is (a
         // 17 MB file can hold 16 GiB of it), and the simplified API has no limit to set. So the
@@ -187,12 +187,12 @@ private func libpngMessage(_ image: png_image) -> String {
 }
 
 /// Says what a file that is not a PNG looks like, so that a JPEG named `.png` is named as such.
-private func describeNonPNG(_ bytes: [UInt8]) -> String {
-    if bytes.isEmpty { return "not a PNG: the file is empty" }
-    if bytes.starts(with: [0xFF, 0xD8, 0xFF]) { return "not a PNG: the file holds JPEG data" }
-    if bytes.starts(with: Array("GIF8".utf8)) { return "not a PNG: the file holds GIF data" }
+private func nonPNGError(_ bytes: [UInt8], source: String) -> FormatError {
+    if bytes.isEmpty { return FormatError(file: source, reason: "not a PNG: the file is empty", kind: .empty) }
     if bytes.starts(with: pngSignature.prefix(min(bytes.count, pngSignature.count))) {
-        return "not a PNG: truncated inside the signature (\(bytes.count) bytes)"
+        return FormatError(file: source, reason: "not a PNG: truncated inside the signature (\(bytes.count) bytes)")
     }
-    return "not a PNG: no PNG signature at the start of the file"
+    let content = bytes.starts(with: [0xFF, 0xD8, 0xFF]) ? "the file holds JPEG data"
+        : bytes.starts(with: Array("GIF8".utf8)) ? "the file holds GIF data" : "no PNG signature at the start of the file"
+    return FormatError(file: source, reason: "not a PNG: \(content)", kind: .unsupported)
 }

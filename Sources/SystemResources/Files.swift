@@ -56,12 +56,14 @@ package func readFile(_ path: String, maxBytes: Int = 1 << 30, followSymlinks: B
     return bytes
 }
 
-/// Writes bytes to `path` atomically: a temporary file in the same directory, fsynced, then
-/// renamed over the target, so a reader sees the old file or the whole new one, never a part.
-package func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
+/// Writes bytes to `path` atomically: a temporary file in the same directory, then renamed
+/// over the target, so a reader sees the old file or the whole new one, never a part. `durably`:
+/// the file and the rename are flushed to disk first (what survives a power failure); `mode`:
+/// the file's permissions exactly, whatever the umask (otherwise 0644 less the umask).
+package func writeFileAtomically(_ path: String, _ bytes: [UInt8], durably: Bool = true, mode: mode_t? = nil) throws {
     let temporary = temporaryName(for: path)
     do {
-        try createFile(temporary, bytes, sync: true)
+        try createFile(temporary, bytes, sync: durably, mode: mode)
     } catch let error as FileSystemError {
         throw FileSystemError(path, reason: "cannot write \(temporary): \(String(cString: strerror(error.code)))", code: error.code)
     }
@@ -70,14 +72,14 @@ package func writeFileAtomically(_ path: String, _ bytes: [UInt8]) throws {
         unlink(temporary)
         throw FileSystemError("rename into place", path, code: code)
     }
-    syncDirectory(containing: path)
+    if durably { syncDirectory(containing: path) }
 }
 
-/// Creates `path` (which must not exist) holding `bytes`; flushed to disk only if `sync`.
-/// On failure nothing is left at `path`.
-package func createFile(_ path: String, _ bytes: [UInt8], sync: Bool) throws {
+/// Creates `path` (which must not exist) holding `bytes`; flushed to disk only if `sync`;
+/// with exactly `mode` when given. On failure nothing is left at `path`.
+package func createFile(_ path: String, _ bytes: [UInt8], sync: Bool, mode: mode_t? = nil) throws {
     let file = try FileDescriptor.open(path, O_WRONLY | O_CREAT | O_EXCL, mode: 0o644)
-    guard file.writeAll(bytes), !sync || fsync(file.rawValue) == 0, file.close() else {
+    guard mode.map({ fchmod(file.rawValue, $0) == 0 }) ?? true, file.writeAll(bytes), !sync || fsync(file.rawValue) == 0, file.close() else {
         let code = errno
         unlink(path)
         throw FileSystemError("write", path, code: code)

@@ -38,6 +38,15 @@ public enum QuantizedKernelPath: Sendable {
         default: "portable C"
         }
     }
+
+    /// The same in a word, for labels: avx512_vnni, avx2 or portable.
+    public static var automaticIdentifier: String {
+        switch qk_automatic_path() {
+        case QK_VNNI: "avx512_vnni"
+        case QK_AVX2: "avx2"
+        default: "portable"
+        }
+    }
 }
 
 /// The left operand of an 8-bit product, read in place: each row is `segments` runs of bytes

@@ -162,6 +162,18 @@ struct Reload: ParsableCommand {
     }
 }
 
+struct Metrics: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Print the daemon's metrics in the Prometheus text format (what its metrics file holds, as of now).")
+
+    @OptionGroup var connection: SocketOptions
+
+    func run() throws {
+        let reply = try connection.send(ControlRequest(command: .metrics))
+        if !connection.json { print(reply.metrics ?? "", terminator: "") }
+    }
+}
+
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Have the daemon classify files now and answer on the socket (no inbox round trip).")
 

@@ -42,6 +42,7 @@ struct MNISTD: ParsableCommand {
     static let configurationOptions: Set<String> = [
         "state-dir", "inbox", "outbox", "failed", "processed", "weights", "log-target", "socket", "socket-group",
         "min-confidence", "min-accuracy", "max-dataset-images", "max-file-bytes", "max-png-pixels", "max-idx-images",
+        "metrics-file", "metrics-interval",
     ]
     static let configurationFlags: Set<String> = ["delete-processed"]
 
@@ -93,6 +94,12 @@ struct MNISTD: ParsableCommand {
     @Option(help: "Reject option: lowest top probability (0...1) at which an image gets a label; below it, or for an image unlike every training image, the CSV says uncertain and leaves the label empty (default: off, every inked image gets its most probable digit). 0.8 is recommended: see the README's out-of-distribution figures.")
     var minConfidence: Float?
 
+    @Option(help: "Keep the metrics in this file, in the Prometheus text format, replaced atomically: put it in the directory node_exporter's textfile collector reads (e.g. /var/lib/prometheus/node-exporter/mnistd.prom). Default: no file (`mnistctl metrics` shows them either way).")
+    var metricsFile: String?
+
+    @Option(help: "Seconds between updates of the metrics file (when anything changed).")
+    var metricsInterval = DaemonConfiguration.defaultMetricsIntervalSeconds
+
     @Option(help: "Where events go: auto (journald when reachable, else stderr), journal or stderr.")
     var logTarget: LogTarget = .auto
 
@@ -109,6 +116,12 @@ struct MNISTD: ParsableCommand {
         if let minConfidence, !(0...1).contains(minConfidence) {
             throw ValidationError("--min-confidence must be between 0 and 1, got \(minConfidence)")
         }
+        if !(metricsInterval >= 0.01 && metricsInterval <= 3600) {
+            throw ValidationError("--metrics-interval must be between 0.01 and 3600 seconds, got \(metricsInterval)")
+        }
+        if let metricsFile, metricsFile.isEmpty || metricsFile.hasSuffix("/") {
+            throw ValidationError("--metrics-file must name a file, got \"\(metricsFile)\"")
+        }
         if !(0...1).contains(minAccuracy) { throw ValidationError("--min-accuracy must be between 0 and 1, got \(minAccuracy)") }
         if let socketGroup, getgrnam(socketGroup) == nil { throw ValidationError("--socket-group: no group named \(socketGroup)") }
     }
@@ -124,6 +137,8 @@ struct MNISTD: ParsableCommand {
         configuration.minimumAccuracy = minAccuracy
         configuration.maxDatasetImages = maxDatasetImages
         configuration.minimumConfidence = minConfidence
+        configuration.metricsFile = metricsFile
+        configuration.metricsIntervalSeconds = metricsInterval
         configuration.limits = InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages)
         let daemon: MNISTDaemon
         do {

@@ -30,7 +30,7 @@ final class PredictionTests: XCTestCase {
         var digitLike = [UInt8](repeating: 0, count: 784), frameFilling = digitLike
         for y in 4..<24 { for x in 10..<18 { digitLike[y * 28 + x] = 255 } }    // 20×8 box, 20% covered
         for y in 0..<28 { for x in 0..<28 where (x + y) % 3 == 0 { frameFilling[y * 28 + x] = 255 } } // 28×28 box
-        let input = DecodedInput(kind: .idx, pixels: digitLike + frameFilling, hasInk: [true, true])
+        let input = DecodedInput(kind: .idx, pixels: digitLike + frameFilling, hasInk: [true, true], byteCount: 2 * 784 + 16)
         let probabilities = classifierProbabilities(model, input)
         XCTAssertGreaterThan(probabilities[0..<10].max()!, 0.5, "confident enough")
         XCTAssertGreaterThan(probabilities[10..<20].max()!, 0.5, "confident enough")

@@ -33,9 +33,10 @@ final class ControlCommandsTests: XCTestCase {
         let decoder = InputDecoder(limits: InputLimits())
         let retrainer = try Retrainer(datasetsDirectory: "\(root)/datasets", store: store, models: models, decoder: decoder,
                                       logger: logger, minimumAccuracy: 0.8, maxImages: 1000)
-        return ControlCommands(models: models, store: store, queue: WorkQueue(capacity: 8), counters: DaemonCounters(),
-                               retrainer: retrainer, decoder: decoder, minimumConfidence: nil, logger: logger,
-                               reload: { .success(model) })
+        let queue = WorkQueue(capacity: 8), counters = DaemonCounters()
+        return ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
+                               metrics: MetricsReport(counters: counters, queue: queue, models: models, retrainer: retrainer),
+                               decoder: decoder, minimumConfidence: nil, logger: logger, reload: { .success(model) })
     }
 
     /// The reply as it goes on the wire, read back.
@@ -176,7 +177,7 @@ extension ControlCommandsTests {
         let commands = try commands(activeMetadata: [:])
         func error(_ request: ControlRequest) throws -> String? { try sent(commands.handle(request, from: peer)).error }
         XCTAssertThrowsError(try ControlCoding.decode(ControlRequest.self, from: Array(#"{"command":"frobnicate"}"#.utf8))) {
-            XCTAssertEqual("\($0)", "unknown command \"frobnicate\" (known: status, retrain, models, rollback, reload, classify)")
+            XCTAssertEqual("\($0)", "unknown command \"frobnicate\" (known: status, retrain, models, rollback, reload, classify, metrics)")
         }
         let full = ControlRequest(command: .retrain, dataset: "d", model: "cnn", epochs: 2, force: true, id: "i", files: ["f"], seed: 9)
         XCTAssertEqual(try ControlCoding.decode(ControlRequest.self, from: Array(ControlCoding.encode(full).dropLast())), full,
@@ -214,7 +215,7 @@ final class NonFiniteModelTests: XCTestCase {
 
     func testNonFiniteProbabilitiesAreNeverAnAnswer() throws {
         let model = try LoadedModel(weights: WeightsFile(network: Network(kind: .mlpSeed, seed: 1)), path: "m.weights")
-        let input = DecodedInput(kind: .idx, pixels: [UInt8](repeating: 255, count: 2 * 784), hasInk: [true, true])
+        let input = DecodedInput(kind: .idx, pixels: [UInt8](repeating: 255, count: 2 * 784), hasInk: [true, true], byteCount: 2 * 784 + 16)
         var rows = [Float](repeating: 0.1, count: 20)
         XCTAssertEqual(try Prediction.judge(rows[...], of: input, named: "b.idx", model: model, minimumConfidence: nil).count, 2)
         for bad in [Float.nan, .infinity, -.infinity] {

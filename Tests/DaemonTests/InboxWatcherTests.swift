@@ -14,7 +14,7 @@ final class InboxWatcherTests: XCTestCase {
         inbox = "/tmp/mnistd-watcher-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         queue = WorkQueue(capacity: 64)
-        watcher = try InboxWatcher(inbox: inbox, queue: queue, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
+        watcher = try InboxWatcher(inbox: inbox, queue: queue, counters: DaemonCounters(), logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() },
                                    prepareInbox: {})
         let watcher = self.watcher!
         thread = WorkerThread(name: "watcher") { watcher.run() }

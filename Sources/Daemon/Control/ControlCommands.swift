@@ -12,6 +12,7 @@ final class ControlCommands: @unchecked Sendable {
     let queue: WorkQueue
     let counters: DaemonCounters
     let retrainer: Retrainer
+    let metrics: MetricsReport
     let decoder: InputDecoder
     let minimumConfidence: Float?
     let logger: Logger
@@ -21,12 +22,13 @@ final class ControlCommands: @unchecked Sendable {
     private let classifier = Classifier()
 
     init(models: ModelHolder, store: ModelStore, queue: WorkQueue, counters: DaemonCounters, retrainer: Retrainer,
-         decoder: InputDecoder, minimumConfidence: Float?, logger: Logger, reload: @escaping () -> Result<LoadedModel, ReloadFailure>) {
+         metrics: MetricsReport, decoder: InputDecoder, minimumConfidence: Float?, logger: Logger, reload: @escaping () -> Result<LoadedModel, ReloadFailure>) {
         self.models = models
         self.store = store
         self.queue = queue
         self.counters = counters
         self.retrainer = retrainer
+        self.metrics = metrics
         self.decoder = decoder
         self.minimumConfidence = minimumConfidence
         self.logger = logger
@@ -36,6 +38,7 @@ final class ControlCommands: @unchecked Sendable {
     func handle(_ request: ControlRequest, from peer: ControlPeer) -> ControlReply {
         switch request.command {
         case .status: return ControlReply(ok: true, status: status())
+        case .metrics: return ControlReply(ok: true, metrics: metrics.text())
         case .models: return ControlReply(ok: true, models: store.models().map(ModelVersion.init))
         case .reload: return reloaded()
         case .rollback: return rollback(to: request.id, peer: peer)
@@ -46,10 +49,11 @@ final class ControlCommands: @unchecked Sendable {
 
     func status() -> DaemonStatus {
         let model = models.current
+        let done = counters.current
         return DaemonStatus(
             version: mnistdVersion, uptimeSeconds: Double(monotonicMicroseconds() - startedMicroseconds) / 1e6,
-            model: ModelVersion(model.stored(active: true)), queueDepth: queue.depth, filesDone: counters.filesDone,
-            filesFailed: counters.filesFailed, imagesClassified: counters.imagesClassified,
+            model: ModelVersion(model.stored(active: true)), queueDepth: queue.depth, filesDone: done.filesClassified,
+            filesFailed: done.filesFailedInAll, imagesClassified: done.imagesClassified,
             latencyMilliseconds: counters.latency.map(LatencyPercentiles.init), retraining: retrainer.progress.map(RetrainingState.init))
     }
 

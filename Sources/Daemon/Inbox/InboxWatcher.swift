@@ -23,6 +23,7 @@ public final class InboxWatcher: Service, @unchecked Sendable {
     public let threadName = "inbox-watcher"
     private let inbox: String
     private let queue: WorkQueue
+    private let counters: DaemonCounters
     private let logger: Logger
     /// Makes the inbox again if it is missing, and throws unless inputs can move from it.
     private let prepareInbox: () throws -> Void
@@ -41,9 +42,10 @@ public final class InboxWatcher: Service, @unchecked Sendable {
     /// Regular files created but not yet opened (by name as bytes), with when their creation was seen.
     private var createdUnopened: [[UInt8]: Int64] = [:]
 
-    public init(inbox: String, queue: WorkQueue, logger: Logger, prepareInbox: @escaping () throws -> Void) throws {
+    public init(inbox: String, queue: WorkQueue, counters: DaemonCounters, logger: Logger, prepareInbox: @escaping () throws -> Void) throws {
         self.inbox = inbox
         self.queue = queue
+        self.counters = counters
         self.logger = logger
         self.prepareInbox = prepareInbox
         mountTable = try? FileDescriptor.open("/proc/self/mountinfo", O_RDONLY)
@@ -103,6 +105,7 @@ public final class InboxWatcher: Service, @unchecked Sendable {
 
             if mask & UInt32(IN_Q_OVERFLOW) != 0 {
                 logger.warning("inotify queue overflowed; rescanning the inbox")
+                counters.inotifyOverflowed()
                 queue.requestRescan()
             } else if descriptor == watch, mask & UInt32(IN_DELETE_SELF | IN_MOVE_SELF | IN_IGNORED) != 0 {
                 logger.error("the inbox was removed or moved; waiting for it to come back", metadata: ["file": "\(inbox)"])

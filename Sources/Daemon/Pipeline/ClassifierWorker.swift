@@ -17,6 +17,7 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
     let decoder: InputDecoder
     let models: ModelHolder
     let writer: OutboxWriter
+    let counters: DaemonCounters
     let logger: Logger
     let batchLimit: Int
     /// Below this top probability an image gets no label (status uncertain); nil: no minimum.
@@ -38,10 +39,11 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
     }
 
     public init(queue: WorkQueue, spool: Spool, decoder: InputDecoder, models: ModelHolder, writer: OutboxWriter,
-                logger: Logger, batchLimit: Int = 64, minimumConfidence: Float? = nil) {
+                counters: DaemonCounters, logger: Logger, batchLimit: Int = 64, minimumConfidence: Float? = nil) {
         self.queue = queue
         self.spool = spool
         self.writer = writer
+        self.counters = counters
         self.decoder = decoder
         self.models = models
         self.logger = logger
@@ -59,6 +61,7 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
         do {
             let unfinished = try spool.unfinished()
             if !unfinished.isEmpty {
+                counters.claimed(unfinished.count)
                 logger.notice("finishing \(unfinished.count) input(s) claimed before the last stop")
                 for start in stride(from: 0, to: unfinished.count, by: batchLimit) {
                     process(Array(unfinished[start..<min(start + batchLimit, unfinished.count)]))
@@ -82,6 +85,7 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
             case .files(let names):
                 do {
                     let (claimed, refused) = try spool.claim(names)
+                    counters.claimed(claimed.count)
                     for (name, error) in refused {
                         logger.error("cannot claim \(name): \(error)", metadata: ["file": "\(name)", "error": "\(error)"])
                     }
@@ -106,6 +110,7 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
     }
 
     private func rescan() {
+        counters.inboxRescanned()
         do {
             for raw in try directoryEntryBytes(spool.directories.inbox).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
                 guard let name = String(validating: raw, as: UTF8.self) else {
@@ -133,25 +138,27 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
             Result { try decoder.decode(path: input.path, displayName: input.name) }
         }
         let successes = zip(claimed, decoded).compactMap { input, result in (try? result.get()).map { (input.name, $0) } }
+        let classifying = monotonicMicroseconds()
         var verdicts = classifier.classify(successes, with: model, minimumConfidence: minimumConfidence).makeIterator()
+        if !successes.isEmpty { counters.forwardPass(seconds: Double(monotonicMicroseconds() - classifying) / 1e6) }
         var classified: [ClassifiedInput] = []
         for (input, result) in zip(claimed, decoded) {
             switch result {
-            case .success:
+            case .success(let decodedInput):
                 do {
                     let verdict = try verdicts.next()!.get()
                     var csv = CSVWriter(header: PredictionCSV.header(classes: verdict.classes))
                     verdict.appendRows(to: &csv, source: input.name)
-                    classified.append(ClassifiedInput(input: input, outcome: .classified(csv: csv.bytes), predictions: verdict.predictions))
+                    classified.append(.classified(input, csv: csv.bytes, predictions: verdict.predictions, byteCount: decodedInput.byteCount))
                 } catch {
-                    classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
+                    classified.append(.rejected(input, because: error))
                 }
             case .failure(let error):
                 if !settled && Self.writtenRecently(input) {
                     unsettled.append(input)
                     continue
                 }
-                classified.append(ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: []))
+                classified.append(.rejected(input, because: error))
             }
         }
         decoded.removeAll()

@@ -12,6 +12,18 @@ public struct ClassifiedInput: Sendable {
     public let outcome: Outcome
     /// What was said of each image (none for a rejected input).
     public let predictions: [Prediction]
+    /// Why it was rejected, in a word (nil when classified).
+    public let failure: FailureClass?
+    /// The size of the file that was classified (0 for a rejected input).
+    public let byteCount: Int
+
+    static func classified(_ input: ClaimedInput, csv: [UInt8], predictions: [Prediction], byteCount: Int) -> ClassifiedInput {
+        ClassifiedInput(input: input, outcome: .classified(csv: csv), predictions: predictions, failure: nil, byteCount: byteCount)
+    }
+
+    static func rejected(_ input: ClaimedInput, because error: any Error) -> ClassifiedInput {
+        ClassifiedInput(input: input, outcome: .failed(reason: "\(error)"), predictions: [], failure: FailureClass(error), byteCount: 0)
+    }
 }
 
 /// A batch of inputs classified with one model, and when its work started.
@@ -172,6 +184,7 @@ public final class OutboxWriter: Service, @unchecked Sendable {
         do {
             return try spool.commit(batch.inputs.map { ($0.input, $0.outcome) })
         } catch {
+            counters.diskRetries(setAside: setAside.count, refusals: 1)
             if !failing {
                 failing = true
                 logger.error("cannot write results, keeping \(batch.inputs.count) input(s) claimed and retrying: \(error)",
@@ -183,6 +196,7 @@ public final class OutboxWriter: Service, @unchecked Sendable {
 
     /// An episode ends when nothing refused is left waiting.
     private func endEpisodeIfClear() {
+        counters.diskRetries(setAside: setAside.count, refusals: 0)
         if failing && setAside.isEmpty {
             failing = false
             logger.notice("results can be written again; carrying on")
@@ -194,11 +208,8 @@ public final class OutboxWriter: Service, @unchecked Sendable {
         let duration = monotonicMicroseconds() - batch.startedMicroseconds
         for (entry, classified) in zip(committed, batch.inputs) {
             let predictions = classified.predictions
-            if case .classified = classified.outcome {
-                counters.record(classified: true, images: predictions.count, milliseconds: Double(duration) / 1000)
-            } else {
-                counters.record(classified: false, images: 0, milliseconds: Double(duration) / 1000)
-            }
+            counters.committed(failure: classified.failure, statuses: predictions.map(\.status), bytes: classified.byteCount,
+                               seconds: Double(duration) / 1e6)
             switch classified.outcome {
             case .classified:
                 var metadata: Logger.Metadata = [

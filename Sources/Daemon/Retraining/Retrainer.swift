@@ -43,6 +43,7 @@ public final class Retrainer: Service, @unchecked Sendable {
     let maxImages: Int
     private let lock = ConditionLock()
     private var current: RetrainingProgress?
+    private var endings: [RetrainingProgress.Phase: Int] = [:]
     /// Started and not yet taken up by `run`.
     private var waiting: (request: RetrainingRequest, directory: String, name: String)?
     private var stopping = false
@@ -61,6 +62,9 @@ public final class Retrainer: Service, @unchecked Sendable {
 
     /// The running or last retraining.
     public var progress: RetrainingProgress? { lock.withLock { current } }
+
+    /// How many retrainings ended in each way (finished, refused, failed) since the start.
+    public var outcomes: [RetrainingProgress.Phase: Int] { lock.withLock { endings } }
 
     /// Starts a retraining; an error message instead when one runs or the dataset is unusable.
     public func start(_ request: RetrainingRequest) -> Result<RetrainingProgress, RetrainingRefusal> {
@@ -151,7 +155,12 @@ public final class Retrainer: Service, @unchecked Sendable {
     private var isStopping: Bool { lock.withLock { stopping } }
 
     private func finish(_ phase: RetrainingProgress.Phase, _ message: String) {
-        update { $0.phase = phase; $0.message = message; $0.etaSeconds = nil }
+        lock.withLock {
+            current?.phase = phase
+            current?.message = message
+            current?.etaSeconds = nil
+            endings[phase, default: 0] += 1
+        }
         switch phase {
         case .finished: logger.notice("\(message)")
         default: logger.error("\(message)", metadata: ["error": "\(message)"])
@@ -201,6 +210,7 @@ public final class Retrainer: Service, @unchecked Sendable {
                     // A diverging run's loss is NaN or infinite: nothing to report, not a number to send.
                     $0.loss = meanLoss.isFinite ? Double(meanLoss) : nil
                     $0.etaSeconds = elapsed / done * (total - done)
+                    $0.fractionDone = done / total
                 }
             case let .epochFinished(report):
                 update { $0.accuracy = Double(report.trainAccuracy); $0.phase = report.epoch == recipe.epochs ? .validating : .training }

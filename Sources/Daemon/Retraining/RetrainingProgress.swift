@@ -2,7 +2,7 @@ import NeuralNet
 
 /// Where a retraining stands: what `status` reports of the running or last one.
 public struct RetrainingProgress: Sendable, Equatable {
-    public enum Phase: Sendable {
+    public enum Phase: String, Sendable, CaseIterable {
         case loading, training, validating, finished, refused, failed
     }
 
@@ -15,6 +15,8 @@ public struct RetrainingProgress: Sendable, Equatable {
     public var loss: Double?
     public var accuracy: Double?
     public var etaSeconds: Double?
+    /// Of the training's batches, the share done (0...1).
+    public var fractionDone = 0.0
     /// The outcome in words, once there is one.
     public var message: String?
     /// The new model's id, once trained.

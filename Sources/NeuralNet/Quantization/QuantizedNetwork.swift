@@ -61,6 +61,7 @@ public struct QuantizedNetwork: Sendable {
 
     /// The code that runs the products on this CPU (AVX-512 VNNI, AVX2 or portable C).
     public static var kernelName: String { QuantizedKernelPath.automaticName }
+    public static var kernelIdentifier: String { QuantizedKernelPath.automaticIdentifier }
 
     /// Why `network` cannot be quantised, or nil when it can.
     public static func obstacle(to network: Network) -> String? {

@@ -1,0 +1,116 @@
+import Classification
+import Formats
+import Metrics
+import SystemResources
+
+/// What the daemon has done since it started, for `status` and the metrics: files by outcome,
+/// images by status, timings, and the state of the pieces that can fall behind (claims, the
+/// disk). Every piece records here; readers take a `Snapshot`.
+public final class DaemonCounters: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var snapshot = Snapshot()
+    private var latencies: [Double] = []
+    private var nextLatency = 0
+    static let latencyWindow = 1024
+
+    /// Claim to commit: from a fraction of a millisecond (tmpfs) to seconds (a large IDX batch, a slow disk).
+    public static let fileLatencyBounds = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30]
+    /// One batch's forward passes: from one digit (tens of µs) to a 100,000-image IDX batch.
+    public static let forwardPassBounds = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 30]
+
+    public struct Snapshot: Sendable {
+        public var filesClassified = 0
+        public var filesFailed: [FailureClass: Int] = Dictionary(uniqueKeysWithValues: FailureClass.allCases.map { ($0, 0) })
+        public var images: [Prediction.Status: Int] = [.ok: 0, .uncertain: 0, .empty: 0]
+        public var inputBytes = 0
+        public var fileLatency = Histogram(upperBounds: DaemonCounters.fileLatencyBounds)
+        public var forwardPass = Histogram(upperBounds: DaemonCounters.forwardPassBounds)
+        /// Claimed and not yet committed: in the classifier's hands, the writer's, or set aside.
+        public var claimedInputs = 0
+        /// Refused by the disk and waiting for a retry.
+        public var setAsideInputs = 0
+        public var commitRefusals = 0
+        public var inotifyOverflows = 0
+        public var inboxRescans = 0
+
+        public var filesFailedInAll: Int { filesFailed.values.reduce(0, +) }
+        public var imagesClassified: Int { images.values.reduce(0, +) }
+    }
+
+    public init() {}
+
+    public var current: Snapshot { lock.withLock { snapshot } }
+
+    /// An input's outcome was published: its images' statuses (none when it failed), the
+    /// bytes read, and the seconds since it was claimed.
+    func committed(failure: FailureClass?, statuses: [Prediction.Status], bytes: Int, seconds: Double) {
+        lock.withLock {
+            if let failure { snapshot.filesFailed[failure, default: 0] += 1 } else { snapshot.filesClassified += 1 }
+            for status in statuses { snapshot.images[status, default: 0] += 1 }
+            snapshot.inputBytes += bytes
+            snapshot.claimedInputs -= 1
+            snapshot.fileLatency.observe(seconds)
+            let milliseconds = seconds * 1000
+            if latencies.count < Self.latencyWindow {
+                latencies.append(milliseconds)
+            } else {
+                latencies[nextLatency] = milliseconds
+                nextLatency = (nextLatency + 1) % Self.latencyWindow
+            }
+        }
+    }
+
+    func claimed(_ count: Int) { lock.withLock { snapshot.claimedInputs += count } }
+
+    func forwardPass(seconds: Double) { lock.withLock { snapshot.forwardPass.observe(seconds) } }
+
+    /// The writer's retry state: how many inputs the disk refused and wait, after `refusals` more refused commits.
+    func diskRetries(setAside: Int, refusals: Int) {
+        lock.withLock {
+            snapshot.setAsideInputs = setAside
+            snapshot.commitRefusals += refusals
+        }
+    }
+
+    func inotifyOverflowed() { lock.withLock { snapshot.inotifyOverflows += 1 } }
+
+    func inboxRescanned() { lock.withLock { snapshot.inboxRescans += 1 } }
+
+    /// Percentiles over the last files (nil before the first).
+    public var latency: Latency? {
+        let sorted = lock.withLock { latencies }.sorted()
+        guard !sorted.isEmpty else { return nil }
+        func at(_ fraction: Double) -> Double { sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))] }
+        return Latency(p50: at(0.5), p90: at(0.9), p99: at(0.99), samples: sorted.count)
+    }
+}
+
+/// Claim-to-commit time of the most recent files, in milliseconds.
+public struct Latency: Sendable, Equatable {
+    public var p50: Double
+    public var p90: Double
+    public var p99: Double
+    public var samples: Int
+}
+
+/// Why an input failed, in a few words a dashboard can group by (its `.error` file says the rest).
+public enum FailureClass: String, Sendable, CaseIterable {
+    case malformed
+    case overLimit = "over_limit"
+    case unreadable
+    case unsupported
+    case empty
+    /// Read and decoded, but the model gave no usable answer (probabilities not finite).
+    case unclassifiable
+
+    init(_ error: any Error) {
+        guard let format = error as? FormatError else { self = .unclassifiable; return }
+        switch format.kind {
+        case .malformed: self = .malformed
+        case .overLimit: self = .overLimit
+        case .unreadable: self = .unreadable
+        case .unsupported: self = .unsupported
+        case .empty: self = .empty
+        }
+    }
+}

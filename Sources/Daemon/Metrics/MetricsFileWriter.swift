@@ -1,0 +1,72 @@
+import Logging
+import SystemResources
+
+/// Keeps a metrics file for node_exporter's textfile collector (or anything that reads the
+/// Prometheus text format from a file). It is replaced atomically, so a scrape reads the old
+/// file or the new one, never a part: every `interval` when anything changed, at least every
+/// `heartbeat` (its age then tells a live daemon from a dead one: node_textfile_mtime_seconds),
+/// and once more at a clean stop, saying mnistd_up 0. A file that cannot be written is said
+/// once per reason; the daemon goes on either way.
+final class MetricsFileWriter: Service, @unchecked Sendable {
+    let threadName = "metrics-writer"
+    let path: String
+    let report: MetricsReport
+    let intervalSeconds: Double
+    let logger: Logger
+    static let heartbeatMicroseconds: Int64 = 60_000_000
+    private let lock = ConditionLock()
+    private var stopping = false
+    // The writer's thread only.
+    private var written: String?
+    private var writtenAt: Int64 = 0
+    private var failure: String?
+
+    init(path: String, report: MetricsReport, intervalSeconds: Double, logger: Logger) {
+        self.path = path
+        self.report = report
+        self.intervalSeconds = intervalSeconds
+        self.logger = logger
+    }
+
+    func run() {
+        if !path.hasSuffix(".prom") {
+            logger.warning("the metrics file \(path) does not end in .prom: node_exporter's textfile collector reads only *.prom files",
+                           metadata: ["file": "\(path)"])
+        }
+        while true {
+            let text = report.text()
+            if text != written || monotonicMicroseconds() - writtenAt >= Self.heartbeatMicroseconds { write(text) }
+            let stop = lock.withLock {
+                if !stopping { lock.wait(seconds: intervalSeconds) }
+                return stopping
+            }
+            if stop { break }
+        }
+        write(report.text(running: false))
+    }
+
+    func stop() {
+        lock.withLock {
+            stopping = true
+            lock.broadcast()
+        }
+    }
+
+    /// Readable by all (node_exporter runs as another user); not flushed to disk: metrics
+    /// are rewritten within seconds, and the next start writes them anew.
+    private func write(_ text: String) {
+        do {
+            try writeFileAtomically(path, Array(text.utf8), durably: false, mode: 0o644)
+            written = text
+            writtenAt = monotonicMicroseconds()
+            if failure != nil {
+                failure = nil
+                logger.notice("metrics are written to \(path) again", metadata: ["file": "\(path)"])
+            }
+        } catch {
+            guard failure != "\(error)" else { return }
+            failure = "\(error)"
+            logger.error("cannot write metrics: \(error); retrying every \(intervalSeconds) s", metadata: ["file": "\(path)", "error": "\(error)"])
+        }
+    }
+}
