@@ -76,7 +76,7 @@ final class BenchedDaemon {
     let control: ControlClient
     private let arrivals: OutboxArrivals
 
-    init(test: LabeledImages, pngCount: Int, under root: String) {
+    init(test: LabeledImages, pngCount: Int, under root: String, arguments: [String] = []) {
         guard let executable = currentExecutablePath() else { fail("cannot find this executable") }
         let binary = String(executable[..<executable.lastIndex(of: "/")!]) + "/mnistd"
         self.root = root
@@ -84,7 +84,7 @@ final class BenchedDaemon {
         staging = "\(root)/staging"
         mkdir(root, 0o755)
         mkdir(staging, 0o755)
-        pid = startDaemon(binary, root: root)
+        pid = startDaemon(binary, root: root, arguments: arguments)
         arrivals = OutboxArrivals(directory: "\(root)/var/outbox")
         control = ControlClient(socketPath: "\(root)/var/mnistd.sock")
         pngs = (0..<pngCount).map { index in
@@ -227,12 +227,39 @@ func medianAndP99(_ latencies: [Double]) -> (Double, Double) {
 }
 
 /// Starts the release mnistd on `root/var` and waits for its READY=1.
-func startDaemon(_ binary: String, root: String) -> pid_t {
+func startDaemon(_ binary: String, root: String, arguments: [String] = []) -> pid_t {
     let notify: NotifyListener
     do { notify = try NotifyListener(path: "\(root)/notify.sock") } catch { fail("\(error)") }
-    let pid = spawn(binary, ["--state-dir", "\(root)/var", "--log-target", "stderr"], environment: ["NOTIFY_SOCKET=\(notify.path)"])
+    let pid = spawn(binary, ["--state-dir", "\(root)/var", "--log-target", "stderr"] + arguments, environment: ["NOTIFY_SOCKET=\(notify.path)"])
     guard notify.waitFor("READY=1", timeout: 30) != nil else { fail("\(binary) did not become ready") }
     return pid
+}
+
+/// What keeping a metrics file costs: daemons with and without one, alternately, each
+/// measured for latency (one file at a time), a burst of 1,000 files and idle CPU; the file
+/// rewritten every second (5 s is the default), so any cost shows more than it would.
+func benchmarkMetricsCost(test: LabeledImages, under directory: String) {
+    print("\n== the metrics file's cost: mnistd with --metrics-file (rewritten every 1 s) and without, alternately ==")
+    print("run  metrics  p50 ms  p99 ms  burst files/s  idle ticks/5 s")
+    var figures: [Bool: [(p50: Double, p99: Double, burst: Double)]] = [:]
+    for run in 1...3 {
+        for withFile in [false, true] {
+            let root = "\(directory)/mnistd-metrics-\(getpid())-\(run)-\(withFile)"
+            let arguments = withFile ? ["--metrics-file", "\(root)/var/mnistd.prom", "--metrics-interval", "1"] : []
+            let daemon = BenchedDaemon(test: test, pngCount: 1000, under: root, arguments: arguments)
+            let (p50, p99) = daemon.latency("metrics")
+            let burst = daemon.burst("metrics")
+            sleep(2)
+            let idle = daemon.ticksSpent(over: 5)
+            _ = daemon.stop()
+            daemon.remove()
+            figures[withFile, default: []].append((p50, p99, burst))
+            print("\(padded(String(run), 5))\(padded(withFile ? "on" : "off", 9))\(padded(fixed(p50, 2), 8))\(padded(fixed(p99, 2), 8))\(padded(String(Int(burst)), 15))\(idle)")
+        }
+    }
+    func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+    let on = figures[true] ?? [], off = figures[false] ?? []
+    print("medians, on / off: p50 \(fixed(median(on.map(\.p50)) / median(off.map(\.p50)), 2))×, p99 \(fixed(median(on.map(\.p99)) / median(off.map(\.p99)), 2))×, burst \(fixed(median(on.map(\.burst)) / median(off.map(\.burst)), 2))×")
 }
 
 /// 100,000 files through one daemon in rounds of 10,000: throughput, resident memory and

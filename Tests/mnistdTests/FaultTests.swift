@@ -49,6 +49,13 @@ final class FaultTests: XCTestCase {
         return Set(daemon.entries(daemon.inbox).filter { $0 != ".claimed" } + inBatches)
     }
 
+    /// The running daemon's metrics, as `mnistctl metrics` prints them.
+    func metrics() throws -> Scrape {
+        let printed = try daemon.mnistctl("metrics")
+        XCTAssertEqual(printed.status, 0, printed.stderr)
+        return Scrape(printed.stdout)
+    }
+
     func occurrences(_ text: String) -> Int { daemon.log.components(separatedBy: text).count - 1 }
 
     func testFullThenReadOnlyOutboxKeepsInputsClaimedUntilItRecovers() throws {
@@ -65,9 +72,19 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(daemon.entries(daemon.processed), [], "nothing moved while its CSV could not be written")
         XCTAssertEqual(daemon.entries(daemon.failed), [])
         XCTAssertEqual(waitingInputs(), Set(full), "each input is claimed or still waiting in the inbox, none lost")
+        // What an operator's dashboard shows meanwhile: inputs set aside, all of them claimed.
+        let refusing = try metrics()
+        XCTAssertGreaterThan(refusing["mnistd_set_aside_inputs"] ?? 0, 0)
+        XCTAssertGreaterThanOrEqual(refusing["mnistd_claimed_inputs"] ?? 0, refusing["mnistd_set_aside_inputs"] ?? .infinity)
+        XCTAssertGreaterThanOrEqual(refusing["mnistd_commit_refusals_total"] ?? 0, 1)
+        XCTAssertEqual(refusing["mnistd_files_classified_total"], 0)
         try FileManager.default.removeItem(atPath: outbox + "/filler")
         XCTAssertTrue(waitForCSVs(full, in: outbox), daemon.log)
         XCTAssertEqual(occurrences("results can be written again"), 1)
+        let recovered = try metrics()
+        XCTAssertEqual(recovered["mnistd_set_aside_inputs"], 0)
+        XCTAssertEqual(recovered["mnistd_claimed_inputs"], 0)
+        XCTAssertEqual(recovered["mnistd_files_classified_total"], Double(full.count))
 
         // The same with a read-only outbox.
         XCTAssertEqual(try runCommand("/bin/mount", ["-o", "remount,ro", outbox]).status, 0)
@@ -120,6 +137,10 @@ final class FaultTests: XCTestCase {
         kill(pid, SIGCONT)
         XCTAssertTrue(daemon.waitForOutcomes(names, timeout: 120), "files lost to the overflow")
         XCTAssertTrue(daemon.log.contains("inotify queue overflowed; rescanning the inbox"), "no overflow happened")
+        let counted = try metrics()
+        XCTAssertGreaterThanOrEqual(counted["mnistd_inotify_overflows_total"] ?? 0, 1)
+        // The start's and the overflow's requests may be served by one scan.
+        XCTAssertGreaterThanOrEqual(counted["mnistd_inbox_rescans_total"] ?? 0, 1)
         XCTAssertEqual(daemon.stop(), 0)
         XCTAssertEqual(daemon.entries(daemon.outbox).count, names.count)
     }

@@ -33,6 +33,43 @@ final class PackagingTests: XCTestCase {
         return found.sorted()
     }
 
+    /// node_exporter's textfile directory, as Debian's prometheus-node-exporter makes it (root's, 0755).
+    static let textfiles = "/var/lib/prometheus/node-exporter"
+    static let metricsFile = "/run/mnistd-metrics/mnistd.prom"
+
+    /// The package links the metrics file into node_exporter's directory; the real node_exporter,
+    /// as its own user, serves mnistd_up 0 before the daemon has run, 1 while the installed
+    /// daemon runs as user mnistd with the shipped configuration, and 0 after it stops.
+    func checkNodeExporterServesTheInstalledDaemon() throws {
+        guard FileManager.default.fileExists(atPath: Self.textfiles) else {
+            return print("PackagingTests: \(Self.textfiles) does not exist (prometheus-node-exporter not installed): metrics not checked")
+        }
+        XCTAssertEqual(try? FileManager.default.destinationOfSymbolicLink(atPath: Self.textfiles + "/mnistd.prom"), Self.metricsFile)
+        let exporter = try NodeExporter(directory: Self.textfiles, user: "prometheus")
+        func scraped() -> Scrape { Scrape((try? exporter.scrape()) ?? "") }
+        XCTAssertEqual(scraped()["mnistd_up"], 0, "before the daemon has run: \(exporter.log)")
+        let daemon = Process()
+        // setpriv execs mnistd itself: the exit status read is the daemon's.
+        daemon.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        daemon.arguments = ["--reuid=mnistd", "--regid=mnistd", "--init-groups", "--", "/usr/bin/mnistd", "--config", "/etc/mnistd/mnistd.conf", "--state-dir", "/var/lib/mnistd",
+                            "--log-target", "stderr", "--metrics-interval", "0.1"]
+        let log = Pipe()
+        daemon.standardError = log
+        try daemon.run()
+        defer { if daemon.isRunning { kill(daemon.processIdentifier, SIGKILL); daemon.waitUntilExit() } }
+        let up = waitUntil(timeout: 20) { scraped()["mnistd_up"] == 1 }
+        daemon.terminate()
+        daemon.waitUntilExit()
+        let output = String(decoding: log.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertTrue(up, "node_exporter never served the installed daemon's mnistd_up 1:\n\(output)\n\(exporter.log)")
+        XCTAssertEqual(daemon.terminationStatus, 0, output)
+        XCTAssertTrue(waitUntil(timeout: 10) { scraped()["mnistd_up"] == 0 }, "no mnistd_up 0 after the stop")
+        XCTAssertEqual(scraped()["node_textfile_scrape_error"], 0)
+        var info = stat()
+        XCTAssertEqual(stat(Self.metricsFile, &info), 0)
+        XCTAssertEqual(info.st_mode & 0o777, 0o644)
+    }
+
     func testDebianPackageBuildsInstallsRunsAndRemoves() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg-deb") else { throw XCTSkip("dpkg-deb not installed") }
         let make = try runCommand("/usr/bin/make", ["-C", repositoryRoot, "deb"])
@@ -78,9 +115,12 @@ final class PackagingTests: XCTestCase {
         var inbox = stat()
         XCTAssertEqual(stat("/var/lib/mnistd/inbox", &inbox), 0, "tmpfiles created the inbox")
         XCTAssertEqual(inbox.st_mode & 0o7777, 0o2770)
+        try checkNodeExporterServesTheInstalledDaemon()
 
         let remove = try runCommand("/usr/bin/dpkg", ["-r", "mnistd"])
         XCTAssertEqual(remove.status, 0, remove.stderr)
+        XCTAssertNil(try? FileManager.default.destinationOfSymbolicLink(atPath: Self.textfiles + "/mnistd.prom"), "dpkg -r leaves the link to the metrics")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/mnistd-metrics"), "dpkg -r leaves the metrics directory")
         for path in Self.installed where path != "etc/mnistd/mnistd.conf" {
             XCTAssertFalse(FileManager.default.fileExists(atPath: "/" + path), "/\(path) left after dpkg -r")
         }

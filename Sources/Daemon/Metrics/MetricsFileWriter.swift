@@ -64,8 +64,10 @@ final class MetricsFileWriter: Service, @unchecked Sendable {
                 logger.notice("metrics are written to \(path) again", metadata: ["file": "\(path)"])
             }
         } catch {
-            guard failure != "\(error)" else { return }
-            failure = "\(error)"
+            // Each attempt's temporary has a name of its own: the system's error says whether the reason changed.
+            let reason = (error as? FileSystemError).map { "\($0.code)" } ?? "\(error)"
+            guard failure != reason else { return }
+            failure = reason
             logger.error("cannot write metrics: \(error); retrying every \(intervalSeconds) s", metadata: ["file": "\(path)", "error": "\(error)"])
         }
     }
