@@ -7,11 +7,14 @@ import XCTest
 final class InputDecoderTests: XCTestCase {
     let decoder = InputDecoder(limits: InputLimits(maxFileBytes: 1 << 20, maxPNGPixels: 1_000_000, maxIDXImages: 50))
 
-    func assertRejected(_ bytes: [UInt8], name: String, _ expected: String, file: StaticString = #filePath, line: UInt = #line) {
+    /// Refused, naming the file and saying `expected`, as a refusal of `kind` (what the metrics count it as).
+    func assertRejected(_ bytes: [UInt8], name: String, _ expected: String, as kind: FormatError.Kind,
+                        file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertThrowsError(try decoder.decode(bytes: bytes, name: name), file: file, line: line) { error in
             let text = "\(error)"
             XCTAssertTrue(text.hasPrefix("\(name): "), "\(text) does not name \(name)", file: file, line: line)
             XCTAssertTrue(text.contains(expected), "\(text) lacks \(expected)", file: file, line: line)
+            XCTAssertEqual((error as? FormatError)?.kind, kind, text, file: file, line: line)
         }
     }
 
@@ -29,24 +32,41 @@ final class InputDecoderTests: XCTestCase {
     }
 
     func testEveryBadInputIsNamedWithItsReason() {
-        assertRejected([], name: "empty.png", "the file is empty")
-        assertRejected([], name: "empty", "the file is empty")
-        assertRejected([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 1, count: 100), name: "photo.png", "JPEG")
-        assertRejected(Array("hello world".utf8), name: "notes.txt", "neither a PNG nor an IDX image file")
-        assertRejected([0, 0, 0x0D, 3] + [UInt8](repeating: 0, count: 12), name: "batch.idx3", "element type is not supported")
-        assertRejected([1, 2, 8, 3] + [UInt8](repeating: 0, count: 12), name: "batch-idx3-ubyte", "not an IDX file")
-        assertRejected(Array(idx(5).dropLast(784 * 2)), name: "short.idx3", "IDX header claims more data than the file holds")
-        assertRejected(idx(2, 20), name: "wrong.idx", "expected N×28×28 images, found another shape")
-        assertRejected([0, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 28, 0, 0, 0, 28], name: "absurd.idx3", "over the limit")
-        assertRejected(idx(51), name: "many.idx3", "raise --max-idx-images")
-        assertRejected(Array(gzip(idx(2)).prefix(30)), name: "broken.idx3.gz", "broken.idx3.gz")
+        assertRejected([], name: "empty.png", "the file is empty", as: .empty)
+        assertRejected([], name: "empty", "the file is empty", as: .empty)
+        assertRejected([0xFF, 0xD8, 0xFF, 0xE0] + [UInt8](repeating: 1, count: 100), name: "photo.png", "JPEG", as: .unsupported)
+        assertRejected(Array("hello world".utf8), name: "notes.txt", "neither a PNG nor an IDX image file", as: .unsupported)
+        assertRejected([0, 0, 0x0D, 3] + [UInt8](repeating: 0, count: 12), name: "batch.idx3", "element type is not supported", as: .unsupported)
+        assertRejected([1, 2, 8, 3] + [UInt8](repeating: 0, count: 12), name: "batch-idx3-ubyte", "not an IDX file", as: .unsupported)
+        assertRejected(Array(idx(5).dropLast(784 * 2)), name: "short.idx3", "IDX header claims more data than the file holds", as: .malformed)
+        assertRejected(idx(2, 20), name: "wrong.idx", "expected N×28×28 images, found another shape", as: .unsupported)
+        assertRejected([0, 0, 8, 3, 0xFF, 0xFF, 0xFF, 0xFF, 0, 0, 0, 28, 0, 0, 0, 28], name: "absurd.idx3", "over the limit", as: .overLimit)
+        assertRejected(idx(51), name: "many.idx3", "raise --max-idx-images", as: .overLimit)
+        assertRejected(Array(gzip(idx(2)).prefix(30)), name: "broken.idx3.gz", "broken.idx3.gz", as: .malformed)
+        assertRejected([0x89, 0x50, 0x4E, 0x47, 0x0D], name: "cut.png", "truncated inside the signature", as: .malformed)
+    }
+
+    /// A file that cannot be read is `unreadable`; one over the byte limit, `overLimit`.
+    func testAFileThatCannotBeReadSaysSo() throws {
+        let directory = NSTemporaryDirectory() + "decoder-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let cases: [(String, FormatError.Kind)] = [("missing.png", .unreadable), ("a-directory.png", .unreadable), ("huge.idx3", .overLimit)]
+        try FileManager.default.createDirectory(atPath: directory + "/a-directory.png", withIntermediateDirectories: false)
+        try Data(count: (1 << 20) + 1).write(to: URL(fileURLWithPath: directory + "/huge.idx3"))
+        for (name, kind) in cases {
+            XCTAssertThrowsError(try decoder.decode(path: directory + "/" + name, displayName: name)) { error in
+                XCTAssertEqual((error as? FormatError)?.kind, kind, "\(error)")
+                XCTAssertTrue("\(error)".hasPrefix(name + ": "), "\(error)")
+            }
+        }
     }
 
     /// A gzip batch over the image limit is refused as a plain one is: by the image limit and
     /// the flag that raises it, not by the bytes that limit allows.
     func testIDXOverTheImageLimitNamesItPlainOrGzip() {
         for (name, bytes) in [("many.idx3", idx(51)), ("many.idx3.gz", gzip(idx(51)))] {
-            assertRejected(bytes, name: name, "holds more than 50 images, over the limit (raise --max-idx-images to accept it)")
+            assertRejected(bytes, name: name, "holds more than 50 images, over the limit (raise --max-idx-images to accept it)", as: .overLimit)
         }
         for bytes in [idx(50), gzip(idx(50))] { XCTAssertEqual(try decoder.decode(bytes: bytes, name: "full.idx3").count, 50) }
     }
@@ -109,7 +129,7 @@ final class InputDecoderTests: XCTestCase {
 
     func testPNGOverThePixelLimitNamesTheFlag() throws {
         let big = try encodePNG(RasterImage(width: 1001, height: 1000, channels: 1, samples: [UInt8](repeating: 0, count: 1_001_000)))
-        assertRejected(big, name: "big.png", "raise --max-png-pixels")
+        assertRejected(big, name: "big.png", "raise --max-png-pixels", as: .overLimit)
     }
 
     /// The limits bound each input's work, not only its size: the largest PNG they allow

@@ -173,6 +173,39 @@ extension ControlCommandsTests {
         XCTAssertEqual(try handle(ControlRequest(command: .status)).status?.model.id, older.id, "the model in use is what status says")
     }
 
+    /// The `metrics` reply's lines, over the wire, for an active model carrying `metadata`.
+    func metricsLines(activeMetadata metadata: [String: String]) throws -> (lines: Set<String>, modelID: String) {
+        let commands = try commands(activeMetadata: metadata)
+        let request = try ControlCoding.decode(ControlRequest.self, from: Array(#"{"command":"metrics"}"#.utf8))
+        XCTAssertTrue(request.command.isAnsweredAtOnce, "metrics reads memory only: the socket thread answers it")
+        let text = try XCTUnwrap(try sent(commands.handle(request, from: peer)).metrics)
+        return (Set(text.split(separator: "\n").map(String.init)), commands.models.current.id)
+    }
+
+    /// `metrics` is the exposition of the pieces as they are: the active model as info,
+    /// retraining idle, every failure reason at 0.
+    func testMetricsDescribeTheActiveModelAndStartEverySeriesAtZero() throws {
+        let (lines, id) = try metricsLines(activeMetadata: ["test_accuracy": "0.9875"])
+        XCTAssertTrue(lines.contains("mnistd_model_info{id=\"\(id)\",kind=\"mlp-seed\",precision=\"float32\"} 1"), "\(lines)")
+        XCTAssertTrue(lines.contains("mnistd_model_accuracy_ratio 0.9875"))
+        XCTAssertTrue(lines.contains("mnistd_retraining_phase{phase=\"idle\"} 1"))
+        for reason in FailureClass.allCases { XCTAssertTrue(lines.contains("mnistd_files_failed_total{reason=\"\(reason.rawValue)\"} 0"), reason.rawValue) }
+        XCTAssertTrue(lines.contains("mnistd_up 1"))
+    }
+
+    /// A model whose metadata does not give its accuracy has none in the metrics, not a made-up 0.
+    func testAnUnknownAccuracyIsLeftOut() throws {
+        XCTAssertFalse(try metricsLines(activeMetadata: [:]).lines.contains { $0.hasPrefix("mnistd_model_accuracy_ratio") })
+    }
+
+    /// Each refusal's kind becomes the reason the metrics count; anything else is the model's.
+    func testAFailureIsClassifiedByItsFormatErrorKind() {
+        for kind in FormatError.Kind.allCases {
+            XCTAssertEqual(FailureClass(FormatError(file: "f", reason: "r", kind: kind)).rawValue, kind.rawValue)
+        }
+        XCTAssertEqual(FailureClass(PredictionError.nonFinite), .unclassifiable)
+    }
+
     func testUnknownCommandsAndBadRetrainRequestsAreRefusedWithTheirReason() throws {
         let commands = try commands(activeMetadata: [:])
         func error(_ request: ControlRequest) throws -> String? { try sent(commands.handle(request, from: peer)).error }
@@ -193,6 +226,8 @@ extension ControlCommandsTests {
         XCTAssertTrue(try sent(commands.handle(ControlRequest(command: .reload), from: peer)).ok, "reload answers what the daemon's reload says")
     }
 }
+
+enum PredictionError: Error { case nonFinite }
 
 /// A network whose weights are finite but so large that its outputs overflow.
 func overflowingNetwork() -> Network {
