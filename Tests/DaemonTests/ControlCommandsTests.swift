@@ -189,7 +189,7 @@ extension ControlCommandsTests {
         XCTAssertTrue(lines.contains("mnistd_model_info{id=\"\(id)\",kind=\"mlp-seed\",precision=\"float32\"} 1"), "\(lines)")
         XCTAssertTrue(lines.contains("mnistd_model_accuracy_ratio 0.9875"))
         XCTAssertTrue(lines.contains("mnistd_retraining_phase{phase=\"idle\"} 1"))
-        for reason in FailureClass.allCases { XCTAssertTrue(lines.contains("mnistd_files_failed_total{reason=\"\(reason.rawValue)\"} 0"), reason.rawValue) }
+        for reason in FailureClass.allCases { XCTAssertTrue(lines.contains("mnistd_files_failed_total{reason=\"\(reason.label)\"} 0"), reason.label) }
         XCTAssertTrue(lines.contains("mnistd_up 1"))
     }
 
@@ -201,7 +201,7 @@ extension ControlCommandsTests {
     /// Each refusal's kind becomes the reason the metrics count; anything else is the model's.
     func testAFailureIsClassifiedByItsFormatErrorKind() {
         for kind in FormatError.Kind.allCases {
-            XCTAssertEqual(FailureClass(FormatError(file: "f", reason: "r", kind: kind)).rawValue, kind.rawValue)
+            XCTAssertEqual(FailureClass(FormatError(file: "f", reason: "r", kind: kind)), .refused(kind))
         }
         XCTAssertEqual(FailureClass(PredictionError.nonFinite), .unclassifiable)
     }

@@ -93,24 +93,22 @@ public struct Latency: Sendable, Equatable {
     public var samples: Int
 }
 
-/// Why an input failed, in a few words a dashboard can group by (its `.error` file says the rest).
-public enum FailureClass: String, Sendable, CaseIterable {
-    case malformed
-    case overLimit = "over_limit"
-    case unreadable
-    case unsupported
-    case empty
-    /// Read and decoded, but the model gave no usable answer (probabilities not finite).
+/// Why an input failed, in a word a dashboard can group by (its `.error` file says the rest):
+/// the kind of the decoder's refusal, or that the model gave no usable answer (probabilities not finite).
+public enum FailureClass: Hashable, Sendable, CaseIterable {
+    case refused(FormatError.Kind)
     case unclassifiable
 
-    init(_ error: any Error) {
-        guard let format = error as? FormatError else { self = .unclassifiable; return }
-        switch format.kind {
-        case .malformed: self = .malformed
-        case .overLimit: self = .overLimit
-        case .unreadable: self = .unreadable
-        case .unsupported: self = .unsupported
-        case .empty: self = .empty
+    public static var allCases: [FailureClass] { FormatError.Kind.allCases.map(refused) + [.unclassifiable] }
+
+    public var label: String {
+        switch self {
+        case .refused(let kind): kind.rawValue
+        case .unclassifiable: "unclassifiable"
         }
+    }
+
+    init(_ error: any Error) {
+        self = (error as? FormatError).map { .refused($0.kind) } ?? .unclassifiable
     }
 }
