@@ -21,6 +21,13 @@ final class DaemonHarness {
     func mnistctl(_ command: String, _ arguments: [String] = []) throws -> CommandResult {
         try runCommand(builtBinary("mnistctl"), [command, "--socket", socket] + arguments)
     }
+    /// The running daemon's metrics, as `mnistctl metrics` prints them.
+    func metrics(file: StaticString = #filePath, line: UInt = #line) throws -> Scrape {
+        let printed = try mnistctl("metrics")
+        XCTAssertEqual(printed.status, 0, printed.stderr, file: file, line: line)
+        return Scrape(printed.stdout)
+    }
+
     private(set) var process: Process?
     var extraArguments: [String] = []
 

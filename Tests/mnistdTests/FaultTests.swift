@@ -49,13 +49,6 @@ final class FaultTests: XCTestCase {
         return Set(daemon.entries(daemon.inbox).filter { $0 != ".claimed" } + inBatches)
     }
 
-    /// The running daemon's metrics, as `mnistctl metrics` prints them.
-    func metrics() throws -> Scrape {
-        let printed = try daemon.mnistctl("metrics")
-        XCTAssertEqual(printed.status, 0, printed.stderr)
-        return Scrape(printed.stdout)
-    }
-
     func occurrences(_ text: String) -> Int { daemon.log.components(separatedBy: text).count - 1 }
 
     func testFullThenReadOnlyOutboxKeepsInputsClaimedUntilItRecovers() throws {
@@ -73,7 +66,7 @@ final class FaultTests: XCTestCase {
         XCTAssertEqual(daemon.entries(daemon.failed), [])
         XCTAssertEqual(waitingInputs(), Set(full), "each input is claimed or still waiting in the inbox, none lost")
         // What an operator's dashboard shows meanwhile: inputs set aside, all of them claimed.
-        let refusing = try metrics()
+        let refusing = try daemon.metrics()
         XCTAssertGreaterThan(refusing["mnistd_set_aside_inputs"] ?? 0, 0)
         XCTAssertGreaterThanOrEqual(refusing["mnistd_claimed_inputs"] ?? 0, refusing["mnistd_set_aside_inputs"] ?? .infinity)
         XCTAssertGreaterThanOrEqual(refusing["mnistd_commit_refusals_total"] ?? 0, 1)
@@ -81,7 +74,7 @@ final class FaultTests: XCTestCase {
         try FileManager.default.removeItem(atPath: outbox + "/filler")
         XCTAssertTrue(waitForCSVs(full, in: outbox), daemon.log)
         XCTAssertEqual(occurrences("results can be written again"), 1)
-        let recovered = try metrics()
+        let recovered = try daemon.metrics()
         XCTAssertEqual(recovered["mnistd_set_aside_inputs"], 0)
         XCTAssertEqual(recovered["mnistd_claimed_inputs"], 0)
         XCTAssertEqual(recovered["mnistd_files_classified_total"], Double(full.count))
@@ -137,7 +130,7 @@ final class FaultTests: XCTestCase {
         kill(pid, SIGCONT)
         XCTAssertTrue(daemon.waitForOutcomes(names, timeout: 120), "files lost to the overflow")
         XCTAssertTrue(daemon.log.contains("inotify queue overflowed; rescanning the inbox"), "no overflow happened")
-        let counted = try metrics()
+        let counted = try daemon.metrics()
         XCTAssertGreaterThanOrEqual(counted["mnistd_inotify_overflows_total"] ?? 0, 1)
         // The start's and the overflow's requests may be served by one scan.
         XCTAssertGreaterThanOrEqual(counted["mnistd_inbox_rescans_total"] ?? 0, 1)
