@@ -2,7 +2,7 @@
 #   make                 release build (binaries in .build/release)
 #   make install         PREFIX=/usr/local; units to /etc/systemd/system
 #   make uninstall       removes what install put in place (never /var/lib/mnistd)
-#   make deb             mnistd_$(VERSION)_amd64.deb, portable (AVX2 + FMA) and with Swift linked statically
+#   make deb             mnistd_$(VERSION)_amd64.deb with debhelper (debian/), portable (AVX2 + FMA)
 #   make test            the test suite (what .ci/run runs)
 #   make fuzz            libFuzzer over each untrusted-input target (inputs, weights, dataset), each
 #                        FUZZ_SECONDS long (default 600); a crashing input lands in
@@ -33,18 +33,23 @@ GENERATED := $(SCRATCH)/generated
 
 all: build
 
+# Swift's runtime is linked in, and no run path is set (neither into the toolchain nor at the
+# binary's own directory): installed binaries keep working when /opt/swift is gone. Symbols
+# are bound at start (BIND_NOW), so the relocations can be made read-only.
 build:
-	swift build -c release --scratch-path $(SCRATCH) $(SWIFTFLAGS)
+	swift build -c release --scratch-path $(SCRATCH) --static-swift-stdlib --disable-local-rpath -Xswiftc -no-toolchain-stdlib-rpath \
+		-Xlinker -z -Xlinker now $(SWIFTFLAGS)
 
-man: build
-	swift build --scratch-path $(SCRATCH) --product generate-manual
+# The manuals are written by hand (man/); only the version is filled in.
+man:
 	mkdir -p $(GENERATED)/man
-	$(SCRATCH)/debug/generate-manual $(RELEASE)/mnistd --section 8 -o $(GENERATED)/man
-	$(SCRATCH)/debug/generate-manual $(RELEASE)/mnistctl --section 1 -o $(GENERATED)/man
+	sed 's/@VERSION@/$(VERSION)/' man/mnistd.8 > $(GENERATED)/man/mnistd.8
+	sed 's/@VERSION@/$(VERSION)/' man/mnistctl.1 > $(GENERATED)/man/mnistctl.1
 
 completions: build
 	mkdir -p $(GENERATED)/completions
-	$(RELEASE)/mnistctl --generate-completion-script bash > $(GENERATED)/completions/mnistctl.bash
+	# A completion script is sourced, not run: no #! line (lintian: bash-completion-with-hashbang).
+	$(RELEASE)/mnistctl --generate-completion-script bash | sed '1{/^#!/d}' > $(GENERATED)/completions/mnistctl.bash
 	$(RELEASE)/mnistctl --generate-completion-script zsh > $(GENERATED)/completions/_mnistctl
 	$(RELEASE)/mnistctl --generate-completion-script fish > $(GENERATED)/completions/mnistctl.fish
 
@@ -83,18 +88,13 @@ uninstall:
 	-rmdir $(DESTDIR)$(SYSCONFDIR)/mnistd
 	-if [ -z "$(DESTDIR)" ] && [ -d /run/systemd/system ]; then systemctl daemon-reload; fi
 
-DEBROOT := $(SCRATCH)-deb/root
-DEB     := mnistd_$(VERSION)_amd64.deb
+DEB := mnistd_$(VERSION)_amd64.deb
 
+# debian/rules builds with this Makefile (scratch .build-deb) and leaves the packages there.
 deb:
-	rm -rf $(DEBROOT)
-	$(MAKE) install SCRATCH=$(SCRATCH)-deb MNISTD_TARGET_CPU=haswell SWIFTFLAGS=--static-swift-stdlib DESTDIR=$(CURDIR)/$(DEBROOT) \
-		PREFIX=/usr UNITDIR=/lib/systemd/system SYSUSERSDIR=/usr/lib/sysusers.d TMPFILESDIR=/usr/lib/tmpfiles.d
-	mkdir -p $(DEBROOT)/DEBIAN
-	sed 's/@VERSION@/$(VERSION)/' debian/control > $(DEBROOT)/DEBIAN/control
-	install -m 0755 debian/postinst debian/prerm debian/postrm $(DEBROOT)/DEBIAN/
-	echo /etc/mnistd/mnistd.conf > $(DEBROOT)/DEBIAN/conffiles
-	dpkg-deb --build --root-owner-group $(DEBROOT) $(DEB)
+	debian/rules clean
+	debian/rules binary
+	cp .build-deb/$(DEB) $(DEB)
 
 # The version, as the package and both binaries give it (Sources/ControlProtocol/Version.swift).
 print-version:

@@ -12,7 +12,7 @@ struct DataOptions: ParsableArguments {
 
 /// Which weights to use; the shipped default model when not given.
 struct WeightsOptions: ParsableArguments {
-    @Option(name: .long, help: "Weights file (default: the shipped model, found next to the binary, in the source tree or in /usr/local/share/mnistd/).")
+    @Option(name: .long, help: "Weights file (default: the shipped model, found beside the binary or in ../share/mnistd/ from it: /usr/share/mnistd/ for the package, /usr/local/share/mnistd/ after make install).")
     var weights: String?
 
     /// The weights file to use: the one given, or the shipped default.

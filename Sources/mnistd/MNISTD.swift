@@ -94,7 +94,7 @@ struct MNISTD: ParsableCommand {
     @Option(help: "Reject option: lowest top probability (0...1) at which an image gets a label; below it, or for an image unlike every training image, the CSV says uncertain and leaves the label empty (default: off, every inked image gets its most probable digit). 0.8 is recommended: see the README's out-of-distribution figures.")
     var minConfidence: Float?
 
-    @Option(help: "Keep the metrics in this file, in the Prometheus text format, replaced atomically: put it in the directory node_exporter's textfile collector reads (e.g. /var/lib/prometheus/node-exporter/mnistd.prom). Default: no file (`mnistctl metrics` shows them either way).")
+    @Option(help: "Keep the metrics in this file, in the Prometheus text format, replaced atomically: for node_exporter's textfile collector, put it (or a link to it) in the directory the collector reads. Default: no file (`mnistctl metrics` shows them either way).")
     var metricsFile: String?
 
     @Option(help: "Seconds between updates of the metrics file (when anything changed).")

@@ -19,18 +19,31 @@ final class PackagingTests: XCTestCase {
         "lib/systemd/system/mnistd.service", "lib/systemd/system/mnistd.socket",
         "usr/lib/sysusers.d/mnistd.conf", "usr/lib/tmpfiles.d/mnistd.conf", "etc/mnistd/mnistd.conf",
     ]
+    /// What debhelper adds to what install places: manuals compressed, the documentation.
+    static let packaged = installed.map { $0.hasPrefix("usr/share/man/") ? $0 + ".gz" : $0 } + [
+        "usr/share/doc/mnistd/README.Debian", "usr/share/doc/mnistd/README.md.gz", "usr/share/doc/mnistd/changelog.gz",
+        "usr/share/doc/mnistd/copyright",
+    ]
 
     func files(under root: String) -> [String] {
         let enumerator = FileManager.default.enumerator(atPath: root)
         var found: [String] = []
         while let path = enumerator?.nextObject() as? String {
             var isDirectory: ObjCBool = false
-            if FileManager.default.fileExists(atPath: "\(root)/\(path)", isDirectory: &isDirectory), !isDirectory.boolValue,
-               !path.hasPrefix("DEBIAN") {
+            if FileManager.default.fileExists(atPath: "\(root)/\(path)", isDirectory: &isDirectory), !isDirectory.boolValue {
                 found.append(path)
             }
         }
         return found.sorted()
+    }
+
+    /// The regular files and links a package holds, relative to the root.
+    func contents(of deb: String) throws -> [String] {
+        let listing = try runCommand("/usr/bin/dpkg-deb", ["--contents", deb])
+        XCTAssertEqual(listing.status, 0, listing.stderr)
+        return listing.stdout.split(separator: "\n").filter { !$0.hasPrefix("d") }.compactMap { line in
+            line.split(separator: " ", omittingEmptySubsequences: true).dropFirst(5).first.map { String($0.dropFirst(2)) }
+        }.sorted()
     }
 
     /// node_exporter's textfile directory, as Debian's prometheus-node-exporter makes it (root's, 0755).
@@ -70,34 +83,63 @@ final class PackagingTests: XCTestCase {
         XCTAssertEqual(info.st_mode & 0o777, 0o644)
     }
 
+    /// Debian's own checker: no error and no warning (its informational tags are about the
+    /// Swift runtime linked in: its strings, and C functions it does not fortify).
+    func checkLintianFindsNothingWrong(with packages: [String]) throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/lintian") else {
+            return XCTFail("lintian is not installed (apt-get install lintian): the package cannot be checked")
+        }
+        let lintian = try runCommand("/usr/bin/lintian", ["--pedantic"] + packages)
+        let problems = lintian.stdout.split(separator: "\n").filter { $0.hasPrefix("E: ") || $0.hasPrefix("W: ") }
+        XCTAssertEqual(problems, [], "lintian:\n\(lintian.stdout)\(lintian.stderr)")
+        XCTAssertTrue(lintian.status == 0 || lintian.status == 2, "lintian did not run: \(lintian.stderr)")
+    }
+
+    /// Stripped (symbols in mnistd-dbgsym), no run path into the toolchain, bound at start.
+    func checkTheBinariesStandAlone(_ directory: String) throws {
+        for binary in ["mnistd", "mnistctl"] {
+            let sections = try runCommand("/usr/bin/readelf", ["--section-headers", "--dynamic", "\(directory)/\(binary)"])
+            XCTAssertEqual(sections.status, 0, sections.stderr)
+            XCTAssertFalse(sections.stdout.contains(".debug_info"), "\(binary) is not stripped")
+            XCTAssertFalse(sections.stdout.contains("RUNPATH") || sections.stdout.contains("RPATH"), "\(binary) has a run path")
+            XCTAssertTrue(sections.stdout.contains("BIND_NOW") || sections.stdout.contains("Flags: NOW"), "\(binary) is not bound at start")
+        }
+    }
+
     func testDebianPackageBuildsInstallsRunsAndRemoves() throws {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/dpkg-deb") else { throw XCTSkip("dpkg-deb not installed") }
         let make = try runCommand("/usr/bin/make", ["-C", repositoryRoot, "deb"])
         XCTAssertEqual(make.status, 0, String(make.stdout.suffix(3000)) + make.stderr)
         let deb = "\(repositoryRoot)/mnistd_\(Self.version)_amd64.deb"
-        let root = "\(repositoryRoot)/.build-deb/root"
-        XCTAssertEqual(files(under: root), Self.installed.sorted())
+        XCTAssertEqual(try contents(of: deb), Self.packaged.sorted())
+        let root = "\(repositoryRoot)/debian/mnistd"
         let service = try String(contentsOfFile: root + "/lib/systemd/system/mnistd.service", encoding: .utf8)
         XCTAssertTrue(service.contains("ExecStart=/usr/bin/mnistd --config /etc/mnistd/mnistd.conf"), service)
-        let manual = try String(contentsOfFile: root + "/usr/share/man/man8/mnistd.8", encoding: .utf8)
-        XCTAssertTrue(manual.contains(".It Fl -state-dir") && manual.contains("Retraining: drop a labeled dataset"), "the manual lists the options and the discussion")
+        try checkLintianFindsNothingWrong(with: [deb, "\(repositoryRoot)/.build-deb/mnistd-dbgsym_\(Self.version)_amd64.deb"])
+        try checkTheBinariesStandAlone(root + "/usr/bin")
 
-        // make uninstall takes back every file install placed (here in a copy of the root).
+        // make uninstall takes back every file install placed (here in a fresh staging root).
         let copy = NSTemporaryDirectory() + "mnistd-uninstall-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: copy) }
-        try runCommand("/bin/cp", ["-a", root, copy])
+        let install = try runCommand("/usr/bin/make", ["-C", repositoryRoot, "install", "DESTDIR=\(copy)", "SCRATCH=.build-deb", "PREFIX=/usr",
+                                                       "UNITDIR=/lib/systemd/system", "SYSUSERSDIR=/usr/lib/sysusers.d",
+                                                       "TMPFILESDIR=/usr/lib/tmpfiles.d", "MNISTD_TARGET_CPU=haswell"])
+        XCTAssertEqual(install.status, 0, install.stderr)
+        XCTAssertEqual(files(under: copy), Self.installed.sorted())
         let uninstall = try runCommand("/usr/bin/make", ["-C", repositoryRoot, "uninstall", "DESTDIR=\(copy)", "PREFIX=/usr",
                                                          "UNITDIR=/lib/systemd/system", "SYSUSERSDIR=/usr/lib/sysusers.d",
                                                          "TMPFILESDIR=/usr/lib/tmpfiles.d"])
         XCTAssertEqual(uninstall.status, 0, uninstall.stderr)
         XCTAssertEqual(files(under: copy), [])
 
-        let info = try runCommand("/usr/bin/dpkg-deb", ["--field", deb, "Package", "Version", "Depends"])
-        XCTAssertTrue(info.stdout.contains("Version: \(Self.version)") && info.stdout.contains("libpng16-16"), info.stdout)
+        let info = try runCommand("/usr/bin/dpkg-deb", ["--field", deb, "Package", "Version", "Depends", "Installed-Size"])
+        for field in ["Version: \(Self.version)", "libpng16-16", "libsystemd0", "systemd", "Installed-Size: "] {
+            XCTAssertTrue(info.stdout.contains(field), "\(field) not in:\n\(info.stdout)")
+        }
 
         guard getuid() == 0 else { throw XCTSkip("installing the package needs root") }
-        let install = try runCommand("/usr/bin/apt-get", ["install", "-y", "--allow-downgrades", deb])
-        XCTAssertEqual(install.status, 0, install.stdout + install.stderr)
+        let installed = try runCommand("/usr/bin/apt-get", ["install", "-y", "--allow-downgrades", deb])
+        XCTAssertEqual(installed.status, 0, installed.stdout + installed.stderr)
         XCTAssertEqual(try runCommand("/usr/bin/mnistd", ["--help"]).status, 0)
         // The installed (release, static) mnistctl finds the shipped weights in /usr/share/mnistd
         // and reads every sample right: the optimiser's build, not just the tests' debug one.

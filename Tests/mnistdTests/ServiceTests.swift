@@ -40,6 +40,40 @@ final class ServiceTests: XCTestCase {
         }
         let make = try runCommand("/usr/bin/make", ["-s", "-C", repositoryRoot, "print-version"])
         XCTAssertEqual(make.stdout, mnistdVersion + "\n", make.stderr)
+        // dpkg takes the package's version from the changelog's first line.
+        let changelog = try String(contentsOfFile: repositoryRoot + "/debian/changelog", encoding: .utf8)
+        XCTAssertTrue(changelog.hasPrefix("mnistd (\(mnistdVersion)) "), "debian/changelog: \(changelog.prefix(40))")
+    }
+
+    /// The manuals are written by hand: each must name every option and subcommand the
+    /// binaries have (as `--experimental-dump-help` lists them), and render without a warning.
+    func testTheManualsDescribeEveryOptionAndRenderCleanly() throws {
+        for (binary, manual) in [("mnistd", "man/mnistd.8"), ("mnistctl", "man/mnistctl.1")] {
+            let source = try String(contentsOfFile: repositoryRoot + "/" + manual, encoding: .utf8)
+            let dump = try runCommand(builtBinary(binary), ["--experimental-dump-help"])
+            let tree = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(dump.stdout.utf8)) as? [String: Any])
+            var missing: [String] = []
+            func visit(_ command: [String: Any], isRoot: Bool) {
+                let name = command["commandName"] as? String ?? ""
+                if !isRoot && name != "help" && !source.contains(".B \(name)") && !source.contains(".BI \(name) ") {
+                    missing.append("subcommand \(name)")
+                }
+                for argument in command["arguments"] as? [[String: Any]] ?? [] {
+                    for long in (argument["names"] as? [[String: Any]] ?? []) where long["kind"] as? String == "long" {
+                        let option = "\\-\\-" + (long["name"] as? String ?? "").replacingOccurrences(of: "-", with: "\\-")
+                        if !source.contains(option) { missing.append("\(name) --\(long["name"] ?? "")") }
+                    }
+                }
+                for subcommand in command["subcommands"] as? [[String: Any]] ?? [] { visit(subcommand, isRoot: false) }
+            }
+            visit(try XCTUnwrap(tree["command"] as? [String: Any]), isRoot: true)
+            XCTAssertEqual(missing, [], "\(manual) does not describe these")
+            let rendered = try runCommand("/usr/bin/man", ["--warnings", "-E", "UTF-8", "-l", repositoryRoot + "/" + manual],
+                                          environment: ["MANWIDTH": "80", "MANPAGER": "cat"])
+            XCTAssertEqual(rendered.status, 0, rendered.stderr)
+            XCTAssertEqual(rendered.stderr, "", "\(manual): groff warns")
+            XCTAssertTrue(rendered.stdout.contains("EXIT STATUS") && rendered.stdout.contains("SEE ALSO"), manual)
+        }
     }
 
     func testUnitsVerify() throws {
