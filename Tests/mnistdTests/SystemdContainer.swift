@@ -95,6 +95,17 @@ final class SystemdContainer {
         try runCommand("/usr/bin/nsenter", ["-t", String(leader), "-a", "--"] + command)
     }
 
+    /// Starts a shell command inside as `user` and returns at once: the caller waits for it.
+    func startShell(_ script: String, as user: String) throws -> Process {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/nsenter")
+        process.arguments = ["-t", String(leader), "-a", "--", "/usr/sbin/runuser", "-u", user, "--", "/bin/sh", "-c", script]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
     /// Runs a shell command inside as `user` (root when nil).
     @discardableResult
     func shell(_ script: String, as user: String? = nil) throws -> CommandResult {
