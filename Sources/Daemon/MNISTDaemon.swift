@@ -114,7 +114,7 @@ public final class MNISTDaemon {
         logger.notice("mnistd started: watching \(inbox) with model \(model.id) (\(inference) inference), flushing to disk with \(flushing)", metadata: [
             "model": "\(model.id)", "file": "\(model.path)", "flush": "\(spool.flushMethod.rawValue)",
         ])
-        notifier.ready(status: "watching \(inbox) with model \(model.id)")
+        notifier.ready(status: statusLine())
         let signal = waitForStopSignal()
         logger.notice("stopping on signal \(signal): finishing the files in hand")
         notifier.stopping()
@@ -156,14 +156,23 @@ public final class MNISTDaemon {
             // Stopped last, so that the file's final word counts the last batch.
             services.insert(MetricsFileWriter(path: path, report: metrics, intervalSeconds: configuration.metricsIntervalSeconds, logger: logger), at: 0)
         }
-        if let interval = notifier.watchdogMicroseconds {
-            services.append(WatchdogPinger(notifier: notifier, intervalMicroseconds: interval, worker: worker, logger: logger) {
-                [models, queue, counters] in
-                let done = counters.current
-                return "model \(models.current.id); queue \(queue.depth); \(done.filesClassified) files classified, \(done.filesFailedInAll) failed"
+        if notifier.isListened {
+            services.append(StatusReporter(notifier: notifier, counters: counters) { [models, queue, counters] in
+                Self.statusLine(models: models, queue: queue, counters: counters)
             })
         }
+        if let interval = notifier.watchdogMicroseconds {
+            services.append(WatchdogPinger(notifier: notifier, intervalMicroseconds: interval, worker: worker, logger: logger))
+        }
         return services
+    }
+
+    /// What `systemctl status` says: the model, the queue, the files done.
+    private func statusLine() -> String { Self.statusLine(models: models, queue: queue, counters: counters) }
+
+    private static func statusLine(models: ModelHolder, queue: WorkQueue, counters: DaemonCounters) -> String {
+        let done = counters.current
+        return "model \(models.current.id); queue \(queue.depth); \(done.filesClassified) files classified, \(done.filesFailedInAll) failed"
     }
 
     /// Waits for SIGTERM or SIGINT, and says which; SIGHUP meanwhile re-reads the model.
@@ -182,7 +191,7 @@ public final class MNISTDaemon {
     @discardableResult
     public func reload() -> Result<LoadedModel, ReloadFailure> {
         notifier.reloading()
-        defer { notifier.ready(status: "watching \(configuration.directories.inbox) with model \(models.current.id)") }
+        defer { notifier.ready(status: statusLine()) }
         do {
             let model = try (store.activeID.map { try store.load($0) } ?? LoadedModel.load(path: models.current.path))
                 .loggingWarnings(to: logger)

@@ -98,8 +98,7 @@ final class ServiceTests: XCTestCase {
         // WATCHDOG_USEC as systemd sets it for WatchdogSec=0.4s: a ping every 0.2 s.
         try daemon.start(environment: ["WATCHDOG_USEC": "400000"])
         let notify = try XCTUnwrap(daemon.notify)
-        let pings = try XCTUnwrap(notify.waitFor("WATCHDOG=1", timeout: 5), "no WATCHDOG=1")
-        XCTAssertTrue(pings.last!.contains("STATUS=model cnn-"), pings.last!)
+        XCTAssertNotNil(notify.waitFor("WATCHDOG=1", timeout: 5), "no WATCHDOG=1")
 
         // A classifier stuck longer than the interval on one input stops the pings.
         let test = try mnistTestSet()
@@ -116,6 +115,28 @@ final class ServiceTests: XCTestCase {
         XCTAssertTrue(reload.contains { $0.contains("RELOADING=1") }, "\(reload)")
         kill(daemon.process!.processIdentifier, SIGTERM)
         XCTAssertNotNil(notify.waitFor("STOPPING=1", timeout: 10))
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
+    /// `systemctl status` shows the files done within a second or so of their CSVs, with or
+    /// without a watchdog (it once followed the watchdog's pings: up to 30 s late, or never).
+    func testTheStatusLineFollowsTheFilesDone() throws {
+        try daemon.start()
+        let notify = try XCTUnwrap(daemon.notify)
+        /// The messages received until one says `text`, or nil after `timeout` seconds.
+        func status(saying text: String, timeout: Double) -> String? {
+            let deadline = Date().addingTimeInterval(timeout)
+            while let message = notify.receive(timeout: deadline.timeIntervalSinceNow) {
+                if message.hasPrefix("STATUS=model cnn-") && message.contains(text) { return message }
+            }
+            return nil
+        }
+        for (count, name) in ["a.png", "b.png", "c.png"].enumerated() {
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", toPath: daemon.staging + "/" + name)
+            XCTAssertEqual(rename(daemon.staging + "/" + name, daemon.inbox + "/" + name), 0)
+            XCTAssertTrue(daemon.waitForOutcomes([name]))
+            XCTAssertNotNil(status(saying: "; \(count + 1) files classified, 0 failed", timeout: 3), "no STATUS= after \(count + 1) files")
+        }
         XCTAssertEqual(daemon.stop(), 0)
     }
 

@@ -9,6 +9,8 @@ import SystemResources
 public final class DaemonCounters: @unchecked Sendable {
     private let lock = ConditionLock()
     private var snapshot = Snapshot()
+    /// How many records have been made: a waiter's mark of what it has seen.
+    private(set) var changes: UInt64 = 0
     private var latencies: [Double] = []
     private var nextLatency = 0
     static let latencyWindow = 1024
@@ -44,7 +46,7 @@ public final class DaemonCounters: @unchecked Sendable {
     /// An input's outcome was published: its images' statuses (none when it failed), the
     /// bytes read, and the seconds since it was claimed.
     func committed(failure: FailureClass?, statuses: [Prediction.Status], bytes: Int, seconds: Double) {
-        lock.withLock {
+        record { snapshot in
             if let failure { snapshot.filesFailed[failure, default: 0] += 1 } else { snapshot.filesClassified += 1 }
             for status in statuses { snapshot.images[status, default: 0] += 1 }
             snapshot.inputBytes += bytes
@@ -60,21 +62,41 @@ public final class DaemonCounters: @unchecked Sendable {
         }
     }
 
-    func claimed(_ count: Int) { lock.withLock { snapshot.claimedInputs += count } }
+    func claimed(_ count: Int) { record { $0.claimedInputs += count } }
 
-    func forwardPass(seconds: Double) { lock.withLock { snapshot.forwardPass.observe(seconds) } }
+    func forwardPass(seconds: Double) { record { $0.forwardPass.observe(seconds) } }
 
     /// The writer's retry state: how many inputs the disk refused and wait, after `refusals` more refused commits.
     func diskRetries(setAside: Int, refusals: Int) {
-        lock.withLock {
+        record { snapshot in
             snapshot.setAsideInputs = setAside
             snapshot.commitRefusals += refusals
         }
     }
 
-    func inotifyOverflowed() { lock.withLock { snapshot.inotifyOverflows += 1 } }
+    func inotifyOverflowed() { record { $0.inotifyOverflows += 1 } }
 
-    func inboxRescanned() { lock.withLock { snapshot.inboxRescans += 1 } }
+    func inboxRescanned() { record { $0.inboxRescans += 1 } }
+
+    private func record(_ change: (inout Snapshot) -> Void) {
+        lock.withLock {
+            change(&snapshot)
+            changes &+= 1
+            lock.broadcast()
+        }
+    }
+
+    /// Waits until a record is made after `seen` (a value of `changes`), unless `stopping`
+    /// (asked with the counters' lock held, so a `wakeWaiters` that follows it is not missed);
+    /// returns `changes` then.
+    func waitForChange(after seen: UInt64, unless stopping: () -> Bool) -> UInt64 {
+        lock.withLock {
+            while changes == seen && !stopping() { lock.wait() }
+            return changes
+        }
+    }
+
+    func wakeWaiters() { lock.withLock { lock.broadcast() } }
 
     /// Percentiles over the last files (nil before the first).
     public var latency: Latency? {

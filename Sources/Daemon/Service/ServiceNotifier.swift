@@ -1,4 +1,7 @@
 import CSystemd
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Tells the service manager how the daemon is doing (`sd_notify`): a no-op unless it was
 /// started with `NOTIFY_SOCKET` set, as systemd does for `Type=notify` units.
@@ -11,8 +14,14 @@ public struct ServiceNotifier: Sendable {
 
     public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
 
+    /// The line `systemctl status` shows.
+    public func status(_ text: String) { send("STATUS=\(text)") }
+
     /// Tells the watchdog the daemon is alive.
-    public func watchdog(status text: String) { send("WATCHDOG=1\nSTATUS=\(text)") }
+    public func watchdog() { send("WATCHDOG=1") }
+
+    /// Whether a service manager listens (systemd sets `NOTIFY_SOCKET` for `Type=notify` units).
+    public var isListened: Bool { getenv("NOTIFY_SOCKET") != nil }
 
     /// The watchdog interval systemd asks for (`WatchdogSec=`), in microseconds, if any.
     public var watchdogMicroseconds: Int64? {

@@ -10,25 +10,21 @@ final class WatchdogPinger: Service, @unchecked Sendable {
     let intervalMicroseconds: Int64
     let worker: ClassifierWorker
     let logger: Logger
-    /// What `systemctl status` shows with each ping.
-    let status: @Sendable () -> String
     private let lock = ConditionLock()
     private var stopping = false
 
-    init(notifier: ServiceNotifier, intervalMicroseconds: Int64, worker: ClassifierWorker, logger: Logger,
-         status: @escaping @Sendable () -> String) {
+    init(notifier: ServiceNotifier, intervalMicroseconds: Int64, worker: ClassifierWorker, logger: Logger) {
         self.notifier = notifier
         self.intervalMicroseconds = intervalMicroseconds
         self.worker = worker
         self.logger = logger
-        self.status = status
     }
 
     func run() {
         while true {
             let busy = worker.busyMicroseconds
             if busy < intervalMicroseconds {
-                notifier.watchdog(status: status())
+                notifier.watchdog()
             } else {
                 logger.critical("the classifier has been busy for \(busy / 1000) ms; no watchdog ping")
             }
