@@ -19,6 +19,23 @@ final class ControlTests: XCTestCase {
         return try ControlCoding.decode(ControlReply.self, from: Array(result.stdout.utf8.prefix { $0 != 10 }))
     }
 
+    /// `--socket` and `--json` work on either side of the command, as `git -C` does.
+    func testSharedOptionsGoBeforeOrAfterTheCommand() throws {
+        try daemon.start()
+        let mnistctl = builtBinary("mnistctl")
+        let before = try runCommand(mnistctl, ["--socket", daemon.socket, "status"])
+        XCTAssertEqual(before.status, 0, before.stderr)
+        XCTAssertTrue(before.stdout.hasPrefix("mnistd \(mnistdVersion), up "), before.stdout)
+        for arguments in [["--json", "--socket=\(daemon.socket)", "models"], ["--socket", daemon.socket, "--json", "models"],
+                          ["models", "--json", "--socket", daemon.socket]] {
+            XCTAssertEqual(try reply(runCommand(mnistctl, arguments)).models?.count, 1, "\(arguments)")
+        }
+        let offline = try runCommand(mnistctl, ["--socket", daemon.socket, "samples", "--data", daemon.root, "--out", daemon.root])
+        XCTAssertEqual(offline.status, 64, "a file command takes no --socket")
+        XCTAssertTrue(offline.stderr.contains("Unknown option '--socket'"), offline.stderr)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     func testEveryCommandAnswersThroughMnistctl() throws {
         try daemon.start()
         var info = stat()
