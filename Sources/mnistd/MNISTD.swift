@@ -48,19 +48,26 @@ struct MNISTD: ParsableCommand {
 
     /// The configuration file's settings go before the command line, which wins.
     static func main() {
-        var arguments = Array(CommandLine.arguments.dropFirst())
-        if let flag = arguments.firstIndex(of: "--config"), flag + 1 < arguments.count {
-            let path = arguments[flag + 1]
+        let commandLine = Array(CommandLine.arguments.dropFirst())
+        var file: ConfigurationFile.Parsed?
+        if let flag = commandLine.firstIndex(of: "--config"), flag + 1 < commandLine.count {
+            let path = commandLine[flag + 1]
             do {
                 let text = String(decoding: try readFile(path, maxBytes: 1 << 20), as: UTF8.self)
-                arguments = try ConfigurationFile.arguments(fromText: text, source: path, options: configurationOptions,
-                                                            flags: configurationFlags) + arguments
+                file = ConfigurationFile.parse(text, source: path, options: configurationOptions, flags: configurationFlags)
             } catch {
-                exit(withError: ValidationError("--config: \(error)"))
+                file = ConfigurationFile.Parsed(problems: [error])
             }
         }
-        main(arguments)
+        if commandLine.contains("--check-config") {
+            Glibc.exit(ConfigurationCheck.run(commandLine: commandLine.filter { $0 != "--check-config" }, file: file))
+        }
+        if let problem = file?.problems.first { exit(withError: ValidationError("--config: \(problem)")) }
+        main((file?.arguments ?? []) + commandLine)
     }
+
+    @Flag(help: "Check the configuration file and the options, then exit: status 0 when mnistd could start with them, 64 with each problem on a line of its own (file:line for the file's), as nginx -t does.")
+    var checkConfig = false
 
     @Option(help: "Configuration file of `key = value` lines, keys being these options' names (e.g. /etc/mnistd/mnistd.conf); the command line wins over it.")
     var config: String?
@@ -108,22 +115,30 @@ struct MNISTD: ParsableCommand {
     @Option(help: "Most images accepted in one IDX batch.") var maxIDXImages = InputLimits().maxIDXImages
 
     func validate() throws {
+        let problems = valueProblems()
+        if !problems.isEmpty { throw ValidationError(problems.joined(separator: "\n")) }
+    }
+
+    /// Every value out of its range, each naming its option.
+    func valueProblems() -> [String] {
+        var problems: [String] = []
         for (name, value) in [("--max-file-bytes", maxFileBytes), ("--max-png-pixels", maxPNGPixels), ("--max-idx-images", maxIDXImages),
                               ("--max-dataset-images", maxDatasetImages)]
         where value <= 0 {
-            throw ValidationError("\(name) must be positive, got \(value)")
+            problems.append("\(name) must be positive, got \(value)")
         }
         if let minConfidence, !(0...1).contains(minConfidence) {
-            throw ValidationError("--min-confidence must be between 0 and 1, got \(minConfidence)")
+            problems.append("--min-confidence must be between 0 and 1, got \(minConfidence)")
         }
         if !(metricsInterval >= 0.01 && metricsInterval <= 3600) {
-            throw ValidationError("--metrics-interval must be between 0.01 and 3600 seconds, got \(metricsInterval)")
+            problems.append("--metrics-interval must be between 0.01 and 3600 seconds, got \(metricsInterval)")
         }
         if let metricsFile, metricsFile.isEmpty || metricsFile.hasSuffix("/") {
-            throw ValidationError("--metrics-file must name a file, got \"\(metricsFile)\"")
+            problems.append("--metrics-file must name a file, got \"\(metricsFile)\"")
         }
-        if !(0...1).contains(minAccuracy) { throw ValidationError("--min-accuracy must be between 0 and 1, got \(minAccuracy)") }
-        if let socketGroup, getgrnam(socketGroup) == nil { throw ValidationError("--socket-group: no group named \(socketGroup)") }
+        if !(0...1).contains(minAccuracy) { problems.append("--min-accuracy must be between 0 and 1, got \(minAccuracy)") }
+        if let socketGroup, getgrnam(socketGroup) == nil { problems.append("--socket-group: no group named \(socketGroup)") }
+        return problems
     }
 
     func run() throws {

@@ -197,6 +197,43 @@ final class ServiceTests: XCTestCase {
         XCTAssertTrue(refused.stderr.contains("\(config):2: unknown key \"colour\""), refused.stderr)
     }
 
+    /// `--check-config` says every problem at once, each with the file:line that set it (or
+    /// as the command line's, when that set it), with status 64; a good configuration, status 0.
+    func testCheckConfigListsEveryProblemWithItsPlace() throws {
+        let config = daemon.root + "/mnistd.conf"
+        try """
+        state-dir = \(daemon.state)
+        colour = blue
+        min-confidence = 1.5
+        metrics-interval = 0
+        state dir
+        socket-group = no-such-group-here
+        min-accuracy = 0.9
+
+        """.write(toFile: config, atomically: true, encoding: .utf8)
+        let checked = try runCommand(builtBinary("mnistd"), ["--config", config, "--check-config", "--min-accuracy", "7"])
+        XCTAssertEqual(checked.status, 64, checked.stdout)
+        XCTAssertEqual(checked.stderr.split(separator: "\n").map { String($0.prefix(60)) }, [
+            "\(config):2: unknown key \"colour\" (known: delete-processed, failed, inbox,",
+            "\(config):5: expected \"key = value\", found \"state dir\"",
+            "\(config):3: min-confidence must be between 0 and 1, got 1.5",
+            "\(config):4: metrics-interval must be between 0.01 and 3600 seconds, got 0.0",
+            "--min-accuracy must be between 0 and 1, got 7.0",
+            "\(config):6: socket-group: no group named no-such-group-here",
+        ].map { String($0.prefix(60)) })
+
+        try "state-dir = \(daemon.state)\nweights = \(daemon.root)/missing.weights\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let missingWeights = try runCommand(builtBinary("mnistd"), ["--config", config, "--check-config"])
+        XCTAssertEqual(missingWeights.status, 64)
+        XCTAssertTrue(missingWeights.stderr.hasPrefix("\(config):2: weights: "), missingWeights.stderr)
+
+        let shipped = try runCommand(builtBinary("mnistd"), ["--config", repositoryRoot + "/systemd/mnistd.conf", "--check-config",
+                                                             "--socket-group", "root", "--state-dir", daemon.state])
+        XCTAssertEqual(shipped.status, 0, shipped.stderr)
+        XCTAssertEqual(shipped.stdout, "configuration OK\n")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.state), "a check makes nothing")
+    }
+
     /// A configuration error exits with a status the unit does not restart on.
     func testAConfigurationErrorStopsTheUnitInsteadOfRestartingIt() throws {
         let config = daemon.root + "/bad.conf"
@@ -216,7 +253,7 @@ final class ServiceTests: XCTestCase {
     func testEveryOptionIsAConfigurationKeyAndTheShippedFileUsesOnlyThose() throws {
         let fullHelp = MNISTD.helpMessage(columns: 10_000)
         let help = try XCTUnwrap(fullHelp.range(of: "OPTIONS:").map { fullHelp[$0.upperBound...] }, fullHelp)
-        let options = Set(help.matches(of: /--([a-z][a-z-]*)/).map { String($0.output.1) }).subtracting(["help", "config", "version"])
+        let options = Set(help.matches(of: /--([a-z][a-z-]*)/).map { String($0.output.1) }).subtracting(["help", "config", "version", "check-config"])
         let keys = MNISTD.configurationOptions.union(MNISTD.configurationFlags)
         XCTAssertEqual(options.subtracting(keys), [], "options a configuration file cannot set")
         XCTAssertEqual(keys.subtracting(options), [], "keys that are no option")
