@@ -105,9 +105,11 @@ public struct DaemonStatus: Codable, Sendable {
     /// Claim to commit, over the last files (milliseconds).
     public var latencyMilliseconds: LatencyPercentiles?
     public var retraining: RetrainingState?
+    /// The names `retrain` takes: the datasets in the daemon's datasets directory.
+    public var datasets: [String]?
 
     public init(version: String, uptimeSeconds: Double, model: ModelVersion, queueDepth: Int, filesDone: Int, filesFailed: Int,
-                imagesClassified: Int, latencyMilliseconds: LatencyPercentiles?, retraining: RetrainingState?) {
+                imagesClassified: Int, latencyMilliseconds: LatencyPercentiles?, retraining: RetrainingState?, datasets: [String]? = nil) {
         self.version = version
         self.uptimeSeconds = uptimeSeconds
         self.model = model
@@ -117,10 +119,11 @@ public struct DaemonStatus: Codable, Sendable {
         self.imagesClassified = imagesClassified
         self.latencyMilliseconds = latencyMilliseconds
         self.retraining = retraining
+        self.datasets = datasets
     }
 
     enum CodingKeys: String, CodingKey {
-        case version, model, retraining
+        case version, model, retraining, datasets
         case uptimeSeconds = "uptime_seconds"
         case queueDepth = "queue_depth"
         case filesDone = "files_done"

@@ -7,7 +7,8 @@ import Formats
 
 /// How to reach a running mnistd.
 struct SocketOptions: ParsableArguments {
-    @Option(help: "The daemon's control socket (default: /run/mnistd/control.sock when it exists, else ./var/mnistd.sock).")
+    @Option(help: "The daemon's control socket (default: /run/mnistd/control.sock when it exists, else ./var/mnistd.sock).",
+            completion: .file())
     var socket: String?
 
     @Flag(help: "Print the daemon's JSON reply as it is.")
@@ -28,6 +29,26 @@ struct SocketOptions: ParsableArguments {
         if json { print(String(decoding: ControlCoding.encode(reply: reply).dropLast(), as: UTF8.self)) }
         guard reply.ok else { throw DaemonRefusal(message: reply.error ?? "the daemon refused without a reason") }
         return reply
+    }
+}
+
+/// What the shells offer for values only the daemon knows, asked of it through the socket the
+/// command line names (or the default one); nothing when it cannot be reached.
+enum DaemonCompletions {
+    static func modelIDs(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
+        (status(words)?.models ?? []).map(\.id).filter { $0.hasPrefix(prefix) }
+    }
+
+    static func datasets(_ words: [String], _ index: Int, _ prefix: String) -> [String] {
+        (status(words, command: .status)?.status?.datasets ?? []).filter { $0.hasPrefix(prefix) }
+    }
+
+    private static func status(_ words: [String], command: ControlCommand = .models) -> ControlReply? {
+        var options = SocketOptions()
+        if let flag = words.firstIndex(of: "--socket"), flag + 1 < words.count { options.socket = words[flag + 1] }
+        if let word = words.first(where: { $0.hasPrefix("--socket=") }) { options.socket = String(word.dropFirst("--socket=".count)) }
+        // A shell waits for the answer: a daemon that does not give it at once gets no say.
+        return try? ControlClient(socketPath: options.path).send(ControlRequest(command: command), timeout: 2)
     }
 }
 
@@ -58,6 +79,7 @@ func describe(_ status: DaemonStatus) -> String {
         out += "latency (last \(latency.samples) files): p50 \(fixed(latency.p50, 2)) ms, p90 \(fixed(latency.p90, 2)) ms, p99 \(fixed(latency.p99, 2)) ms\n"
     }
     if let retraining = status.retraining { out += "retraining: \(describe(retraining))\n" }
+    if let datasets = status.datasets, !datasets.isEmpty { out += "datasets: \(datasets.joined(separator: ", "))\n" }
     return out
 }
 
@@ -85,7 +107,8 @@ struct Retrain: ParsableCommand {
 
     @OptionGroup var connection: SocketOptions
 
-    @Option(help: "Dataset: a directory name in the daemon's datasets directory, or a path inside it (default: the only one there).")
+    @Option(help: "Dataset: a directory name in the daemon's datasets directory, or a path inside it (default: the only one there).",
+            completion: .custom(DaemonCompletions.datasets))
     var dataset: String?
 
     @Option(help: "Model to train: cnn or mlp-seed.")
@@ -142,7 +165,7 @@ struct Rollback: ParsableCommand {
 
     @OptionGroup var connection: SocketOptions
 
-    @Argument(help: "Model id, as `mnistctl models` lists it.")
+    @Argument(help: "Model id, as `mnistctl models` lists it.", completion: .custom(DaemonCompletions.modelIDs))
     var id: String?
 
     func run() throws {
@@ -179,7 +202,7 @@ struct Classify: ParsableCommand {
 
     @OptionGroup var connection: SocketOptions
 
-    @Argument(help: "PNG or IDX files; relative paths are made absolute, and the daemon must be able to read them.")
+    @Argument(help: "PNG or IDX files; relative paths are made absolute, and the daemon must be able to read them.", completion: .file())
     var files: [String]
 
     func validate() throws {

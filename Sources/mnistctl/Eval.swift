@@ -12,10 +12,12 @@ struct Eval: ParsableCommand {
     @OptionGroup var weightsOptions: WeightsOptions
     @OptionGroup var dataset: DataOptions
 
-    @Option(help: "Write the reliability diagram (accuracy against confidence, before and after the model's temperature) as PNG.")
+    @Option(help: "Write the reliability diagram (accuracy against confidence, before and after the model's temperature) as PNG.",
+            completion: .file(extensions: ["png"]))
     var reliability: String?
 
-    @Option(help: "Write pictures into this directory: reliability diagram, confusion matrix, the most confidently wrong test digits, learning curves (from the weights file's training history) and the first layer's filters.")
+    @Option(help: "Write pictures into this directory: reliability diagram, confusion matrix, the most confidently wrong test digits, learning curves (from the weights file's training history) and the first layer's filters.",
+            completion: .directory)
     var report: String?
 
     func run() throws {

@@ -6,13 +6,14 @@ extension ModelKind: ExpressibleByArgument {}
 
 /// Where a labeled MNIST-style dataset lives.
 struct DataOptions: ParsableArguments {
-    @Option(name: .long, help: "Directory holding train-/t10k- images and labels in IDX format (plain or .gz).")
+    @Option(name: .long, help: "Directory holding train-/t10k- images and labels in IDX format (plain or .gz).", completion: .directory)
     var data: String
 }
 
 /// Which weights to use; the shipped default model when not given.
 struct WeightsOptions: ParsableArguments {
-    @Option(name: .long, help: "Weights file (default: the shipped model, found beside the binary or in ../share/mnistd/ from it: /usr/share/mnistd/ for the package, /usr/local/share/mnistd/ after make install).")
+    @Option(name: .long, help: "Weights file (default: the shipped model, found beside the binary or in ../share/mnistd/ from it: /usr/share/mnistd/ for the package, /usr/local/share/mnistd/ after make install).",
+            completion: .file(extensions: ["weights"]))
     var weights: String?
 
     /// The weights file to use: the one given, or the shipped default.

@@ -11,7 +11,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Lowest top probability (0...1) at which an image gets a label, as mnistd's --min-confidence (default: off).")
     var minConfidence: Float?
 
-    @Argument(help: "PNG files (any size, normalised like MNIST) or IDX image files (N×28×28 unsigned bytes).")
+    @Argument(help: "PNG files (any size, normalised like MNIST) or IDX image files (N×28×28 unsigned bytes).", completion: .file())
     var files: [String]
 
     func validate() throws {

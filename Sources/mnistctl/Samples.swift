@@ -8,7 +8,7 @@ struct Samples: ParsableCommand {
 
     @OptionGroup var dataset: DataOptions
 
-    @Option(help: "Directory to write the samples to.")
+    @Option(help: "Directory to write the samples to.", completion: .directory)
     var out: String
 
     @Option(help: "Images in the IDX batch (the first N of the test set).")

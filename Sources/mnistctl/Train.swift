@@ -38,13 +38,13 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Training images (the last N) kept out of training to fit the softmax temperature that calibrates the confidences (default: a twelfth for cnn, 5,000 of MNIST's 60,000; none for mlp-seed, which trains on every image as the original did).")
     var holdout: Int?
 
-    @Option(name: .long, help: "Where to write the weights.")
+    @Option(name: .long, help: "Where to write the weights.", completion: .file(extensions: ["weights"]))
     var out: String
 
-    @Option(name: .long, help: "Per-epoch metrics as CSV (default: <out>.metrics.csv).")
+    @Option(name: .long, help: "Per-epoch metrics as CSV (default: <out>.metrics.csv).", completion: .file(extensions: ["csv"]))
     var metrics: String?
 
-    @Option(name: .long, help: "Learning curves as PNG (default: <out>.curves.png).")
+    @Option(name: .long, help: "Learning curves as PNG (default: <out>.curves.png).", completion: .file(extensions: ["png"]))
     var plot: String?
 
     func validate() throws {

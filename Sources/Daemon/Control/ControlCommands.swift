@@ -54,7 +54,8 @@ final class ControlCommands: @unchecked Sendable {
             version: mnistdVersion, uptimeSeconds: Double(monotonicMicroseconds() - startedMicroseconds) / 1e6,
             model: ModelVersion(model.stored(active: true)), queueDepth: queue.depth, filesDone: done.filesClassified,
             filesFailed: done.filesFailedInAll, imagesClassified: done.imagesClassified,
-            latencyMilliseconds: counters.latency.map(LatencyPercentiles.init), retraining: retrainer.progress.map(RetrainingState.init))
+            latencyMilliseconds: counters.latency.map(LatencyPercentiles.init), retraining: retrainer.progress.map(RetrainingState.init),
+            datasets: retrainer.availableDatasets)
     }
 
     private func reloaded() -> ControlReply {

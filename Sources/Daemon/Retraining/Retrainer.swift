@@ -114,9 +114,14 @@ public final class Retrainer: Service, @unchecked Sendable {
         }
     }
 
+    /// The datasets dropped so far: the names a request may give.
+    public var availableDatasets: [String] {
+        ((try? directoryEntries(datasetsDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
     /// The dataset directory for a name or path, which must lie inside the datasets directory.
     func resolve(_ requested: String?) -> Result<(String, String), RetrainingRefusal> {
-        let available = ((try? directoryEntries(datasetsDirectory)) ?? []).filter { !$0.hasPrefix(".") }.sorted()
+        let available = availableDatasets
         guard let requested else {
             guard available.count == 1 else {
                 return .failure(RetrainingRefusal(message: available.isEmpty
