@@ -5,7 +5,7 @@ import Formats
 import SystemResources
 
 /// Limits on what one input may cost; each refusal names the limit and the flag that raises it.
-public struct InputLimits: Sendable {
+public struct InputLimits: Sendable, Equatable {
     public var maxFileBytes: Int
     public var maxPNGPixels: Int
     public var maxIDXImages: Int

@@ -13,7 +13,6 @@ public struct DaemonConfiguration: Sendable {
     /// The weights to load; nil: the shipped default model.
     public var weightsPath: String?
     public var deleteProcessed = false
-    public var limits = InputLimits()
     public var queueCapacity = 4096
     public var batchLimit = 64
     /// The control socket; ignored when systemd passes one (socket activation).
@@ -21,23 +20,39 @@ public struct DaemonConfiguration: Sendable {
     /// Members of this group may use the control socket, besides root and the daemon's user.
     public var socketGroup: UInt32?
     public var controlLimits = ControlLimits()
-    /// A retrained model must reach this accuracy on its validation set to be swapped in.
-    public var minimumAccuracy = Self.defaultMinimumAccuracy
-    public var maxDatasetImages = Self.defaultMaxDatasetImages
-    public static let defaultMinimumAccuracy = 0.8
-    public static let defaultMaxDatasetImages = 200_000
-    /// Images whose top probability is below this get no label (status uncertain); nil: off.
-    public var minimumConfidence: Float?
     /// Where the metrics are kept, in the Prometheus text format; nil: no file.
     public var metricsFile: String?
-    /// How often the metrics file is brought up to date.
-    public var metricsIntervalSeconds = Self.defaultMetricsIntervalSeconds
-    public static let defaultMetricsIntervalSeconds = 5.0
+    /// What a reload may change.
+    public var live = LiveSettings.Values()
+    /// Reads the configuration again, for a reload (the configuration file and the command line); nil: nothing to read.
+    public var reread: (@Sendable () throws -> DaemonConfiguration)?
+    public static let defaultMinimumAccuracy = LiveSettings.Values().minimumAccuracy
+    public static let defaultMaxDatasetImages = LiveSettings.Values().maxDatasetImages
+    public static let defaultMetricsIntervalSeconds = LiveSettings.Values().metricsIntervalSeconds
 
     public init(directories: StateDirectories, socketPath: String, weightsPath: String? = nil) {
         self.directories = directories
         self.socketPath = socketPath
         self.weightsPath = weightsPath
+    }
+
+    /// Each setting as the configuration file names it, its value in words, and whether a
+    /// reload applies it (else it waits for a restart).
+    var settings: [(key: String, value: String, live: Bool)] {
+        func words<T>(_ value: T?) -> String { value.map { "\($0)" } ?? "none" }
+        return [
+            ("min-confidence", live.minimumConfidence.map { "\($0)" } ?? "off", true),
+            ("max-file-bytes", "\(live.limits.maxFileBytes)", true),
+            ("max-png-pixels", "\(live.limits.maxPNGPixels)", true),
+            ("max-idx-images", "\(live.limits.maxIDXImages)", true),
+            ("min-accuracy", "\(live.minimumAccuracy)", true),
+            ("max-dataset-images", "\(live.maxDatasetImages)", true),
+            ("metrics-interval", "\(live.metricsIntervalSeconds)", true),
+            ("inbox", directories.inbox, false), ("outbox", directories.outbox, false), ("failed", directories.failed, false),
+            ("processed", directories.processed, false), ("state-dir", String(directories.models.dropLast("/models".count)), false),
+            ("delete-processed", "\(deleteProcessed)", false), ("weights", words(weightsPath), false),
+            ("socket", socketPath, false), ("socket-group", words(socketGroup), false), ("metrics-file", words(metricsFile), false),
+        ]
     }
 }
 
@@ -55,6 +70,7 @@ public final class MNISTDaemon {
     let spool: Spool
     let queue: WorkQueue
     let store: ModelStore
+    let settings: LiveSettings
     let counters = DaemonCounters()
     let notifier = ServiceNotifier()
 
@@ -66,6 +82,9 @@ public final class MNISTDaemon {
         return signals
     }()
 
+    /// The configuration as it holds now: the start's, with the live settings of the last reload.
+    private var appliedConfiguration: DaemonConfiguration
+
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         // Signals are taken synchronously by this thread alone, before any other thread
         // exists (loading the model starts the kernel pool): every thread inherits the mask,
@@ -74,6 +93,8 @@ public final class MNISTDaemon {
         pthread_sigmask(SIG_BLOCK, &signals, nil)
         self.configuration = configuration
         self.logger = logger
+        settings = LiveSettings(configuration.live)
+        appliedConfiguration = configuration
         store = try ModelStore(directory: configuration.directories.models)
         models = ModelHolder(try Self.startupModel(configuration.weightsPath, store: store, logger: logger))
         spool = try Spool(directories: configuration.directories, deleteProcessed: configuration.deleteProcessed)
@@ -130,16 +151,13 @@ public final class MNISTDaemon {
         let directories = configuration.directories
         let spool = self.spool
         let deleteProcessed = configuration.deleteProcessed
-        let decoder = InputDecoder(limits: configuration.limits)
         let writer = OutboxWriter(spool: spool, logger: logger, counters: counters)
-        let worker = ClassifierWorker(queue: queue, spool: spool, decoder: decoder, models: models, writer: writer, counters: counters,
-                                      logger: logger, batchLimit: configuration.batchLimit, minimumConfidence: configuration.minimumConfidence)
-        let retrainer = try Retrainer(datasetsDirectory: directories.datasets, store: store, models: models, decoder: decoder,
-                                      logger: logger, minimumAccuracy: configuration.minimumAccuracy, maxImages: configuration.maxDatasetImages)
+        let worker = ClassifierWorker(queue: queue, spool: spool, settings: settings, models: models, writer: writer, counters: counters,
+                                      logger: logger, batchLimit: configuration.batchLimit)
+        let retrainer = try Retrainer(datasetsDirectory: directories.datasets, store: store, models: models, settings: settings, logger: logger)
         let metrics = MetricsReport(counters: counters, queue: queue, models: models, retrainer: retrainer)
         let commands = ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
-                                       metrics: metrics, decoder: decoder, minimumConfidence: configuration.minimumConfidence,
-                                       logger: logger, reload: { [self] in reload() })
+                                       metrics: metrics, settings: settings, logger: logger, reload: { [self] in reload() })
         let listener = try ControlServer.activatedListener()
             ?? ControlServer.listen(at: configuration.socketPath, group: configuration.socketGroup)
         let server = try ControlServer(listener: listener, policy: PeerPolicy(group: configuration.socketGroup),
@@ -154,7 +172,7 @@ public final class MNISTDaemon {
         var services: [any Service] = [writer, worker, retrainer, server, watcher]
         if let path = configuration.metricsFile {
             // Stopped last, so that the file's final word counts the last batch.
-            services.insert(MetricsFileWriter(path: path, report: metrics, intervalSeconds: configuration.metricsIntervalSeconds, logger: logger), at: 0)
+            services.insert(MetricsFileWriter(path: path, report: metrics, settings: settings, logger: logger), at: 0)
         }
         if notifier.isListened {
             services.append(StatusReporter(notifier: notifier, counters: counters) { [models, queue, counters] in
@@ -186,12 +204,14 @@ public final class MNISTDaemon {
         }
     }
 
-    /// Re-reads the active model from the store (SIGHUP, `mnistctl reload`); on error keeps
-    /// the current model.
+    /// Re-reads the configuration (what can change live is applied, the rest is said to wait
+    /// for a restart; a configuration with problems changes nothing) and the active model from
+    /// the store (SIGHUP, `systemctl reload`, `mnistctl reload`); on error keeps the current model.
     @discardableResult
     public func reload() -> Result<LoadedModel, ReloadFailure> {
         notifier.reloading()
         defer { notifier.ready(status: statusLine()) }
+        rereadConfiguration()
         do {
             let model = try (store.activeID.map { try store.load($0) } ?? LoadedModel.load(path: models.current.path))
                 .loggingWarnings(to: logger)
@@ -201,6 +221,39 @@ public final class MNISTDaemon {
         } catch {
             logger.error("reload failed, keeping model \(models.current.id): \(error)", metadata: ["error": "\(error)"])
             return .failure(ReloadFailure(kept: models.current.id, reason: "\(error)"))
+        }
+    }
+
+    /// Applies what a reload may change and says, key by key, what changed and what waits for a restart.
+    private func rereadConfiguration() {
+        guard let reread = configuration.reread else { return }
+        let new: DaemonConfiguration
+        do {
+            new = try reread()
+        } catch {
+            logger.error("the configuration was not reloaded, every setting stays as it was: \(error)", metadata: ["error": "\(error)"])
+            return
+        }
+        let applied = DaemonConfiguration.changes(from: appliedConfiguration, to: new)
+        guard !applied.isEmpty else { return logger.notice("reloaded the configuration: nothing changed") }
+        for change in applied {
+            if change.live {
+                logger.notice("reloaded \(change.key): \(change.old) → \(change.new)", metadata: ["key": "\(change.key)", "value": "\(change.new)"])
+            } else {
+                logger.warning("\(change.key) changed to \(change.new) (now \(change.old)): it takes effect at the next restart",
+                               metadata: ["key": "\(change.key)", "value": "\(change.new)"])
+            }
+        }
+        settings.replace(with: new.live)
+        appliedConfiguration.live = new.live
+    }
+}
+
+extension DaemonConfiguration {
+    /// The settings that differ, each with whether a reload applies it.
+    static func changes(from old: DaemonConfiguration, to new: DaemonConfiguration) -> [(key: String, old: String, new: String, live: Bool)] {
+        zip(old.settings, new.settings).compactMap { before, after in
+            before.value == after.value ? nil : (before.key, before.value, after.value, before.live)
         }
     }
 }

@@ -28,8 +28,8 @@ struct MNISTD: ParsableCommand {
             and run `mnistctl retrain --dataset NAME`; the new model replaces the current one only if it \
             passes validation. Versions are kept in STATE_DIR/models.
 
-            Signals: SIGTERM and SIGINT finish the files in hand and exit 0; SIGHUP re-reads the active \
-            model. Under systemd (Type=notify) it reports READY, STATUS, RELOADING, STOPPING and \
+            Signals: SIGTERM and SIGINT finish the files in hand and exit 0; SIGHUP re-reads the configuration \
+            file (what can change live) and the active model. Under systemd (Type=notify) it reports READY, STATUS, RELOADING, STOPPING and \
             watchdog pings, and takes its control socket from socket activation. Events go to journald \
             with MNISTD_* fields (journalctl -t mnistd).
 
@@ -49,21 +49,38 @@ struct MNISTD: ParsableCommand {
     /// The configuration file's settings go before the command line, which wins.
     static func main() {
         let commandLine = Array(CommandLine.arguments.dropFirst())
-        var file: ConfigurationFile.Parsed?
-        if let flag = commandLine.firstIndex(of: "--config"), flag + 1 < commandLine.count {
-            let path = commandLine[flag + 1]
-            do {
-                let text = String(decoding: try readFile(path, maxBytes: 1 << 20), as: UTF8.self)
-                file = ConfigurationFile.parse(text, source: path, options: configurationOptions, flags: configurationFlags)
-            } catch {
-                file = ConfigurationFile.Parsed(problems: [error])
-            }
-        }
+        let file = configurationFile(named: commandLine)
         if commandLine.contains("--check-config") {
             Glibc.exit(ConfigurationCheck.run(commandLine: commandLine.filter { $0 != "--check-config" }, file: file))
         }
         if let problem = file?.problems.first { exit(withError: ValidationError("--config: \(problem)")) }
         main((file?.arguments ?? []) + commandLine)
+    }
+
+    /// The file `--config` names, read whole (nil without --config).
+    static func configurationFile(named commandLine: [String]) -> ConfigurationFile.Parsed? {
+        guard let flag = commandLine.firstIndex(of: "--config"), flag + 1 < commandLine.count else { return nil }
+        let path = commandLine[flag + 1]
+        do {
+            let text = String(decoding: try readFile(path, maxBytes: 1 << 20), as: UTF8.self)
+            return ConfigurationFile.parse(text, source: path, options: configurationOptions, flags: configurationFlags)
+        } catch {
+            return ConfigurationFile.Parsed(problems: [error])
+        }
+    }
+
+    /// What a reload reads: the configuration file again, and the command line, which still wins.
+    static func rereadConfiguration() throws -> DaemonConfiguration {
+        let commandLine = Array(CommandLine.arguments.dropFirst())
+        let file = configurationFile(named: commandLine)
+        if let problems = file?.problems, !problems.isEmpty {
+            throw ValidationError(problems.map { "\($0)" }.joined(separator: "; "))
+        }
+        do {
+            return try parse((file?.arguments ?? []) + commandLine).configuration
+        } catch {
+            throw ValidationError(message(for: error).split(separator: "\n").joined(separator: "; "))
+        }
     }
 
     @Flag(help: "Check the configuration file and the options, then exit: status 0 when mnistd could start with them, 64 with each problem on a line of its own (file:line for the file's), as nginx -t does.")
@@ -141,20 +158,26 @@ struct MNISTD: ParsableCommand {
         return problems
     }
 
-    func run() throws {
-        LoggingSystem.bootstrap(logTarget.makeHandler(identifier: "mnistd"))
-        let logger = Logger(label: "mnistd")
+    /// The daemon's configuration, as these options give it.
+    var configuration: DaemonConfiguration {
         var configuration = DaemonConfiguration(
             directories: StateDirectories(stateDirectory: stateDir, inbox: inbox, outbox: outbox, failed: failed, processed: processed),
             socketPath: socket ?? "\(stateDir)/mnistd.sock", weightsPath: weights)
         configuration.deleteProcessed = deleteProcessed
         configuration.socketGroup = socketGroup.flatMap { getgrnam($0)?.pointee.gr_gid }
-        configuration.minimumAccuracy = minAccuracy
-        configuration.maxDatasetImages = maxDatasetImages
-        configuration.minimumConfidence = minConfidence
         configuration.metricsFile = metricsFile
-        configuration.metricsIntervalSeconds = metricsInterval
-        configuration.limits = InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages)
+        configuration.live = LiveSettings.Values(
+            minimumConfidence: minConfidence,
+            limits: InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages),
+            minimumAccuracy: minAccuracy, maxDatasetImages: maxDatasetImages, metricsIntervalSeconds: metricsInterval)
+        configuration.reread = { try MNISTD.rereadConfiguration() }
+        return configuration
+    }
+
+    func run() throws {
+        LoggingSystem.bootstrap(logTarget.makeHandler(identifier: "mnistd"))
+        let logger = Logger(label: "mnistd")
+        let configuration = self.configuration
         let daemon: MNISTDaemon
         do {
             daemon = try MNISTDaemon(configuration: configuration, logger: logger)

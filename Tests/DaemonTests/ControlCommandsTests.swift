@@ -30,13 +30,12 @@ final class ControlCommandsTests: XCTestCase {
         let model = try store.add(WeightsFile(network: Network(kind: .mlpSeed, seed: 1), metadata: metadata))
         try store.activate(model.id)
         let models = ModelHolder(model)
-        let decoder = InputDecoder(limits: InputLimits())
-        let retrainer = try Retrainer(datasetsDirectory: "\(root)/datasets", store: store, models: models, decoder: decoder,
-                                      logger: logger, minimumAccuracy: 0.8, maxImages: 1000)
+        let settings = LiveSettings(LiveSettings.Values(maxDatasetImages: 1000))
+        let retrainer = try Retrainer(datasetsDirectory: "\(root)/datasets", store: store, models: models, settings: settings, logger: logger)
         let queue = WorkQueue(capacity: 8), counters = DaemonCounters()
         return ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
                                metrics: MetricsReport(counters: counters, queue: queue, models: models, retrainer: retrainer),
-                               decoder: decoder, minimumConfidence: nil, logger: logger, reload: { .success(model) })
+                               settings: settings, logger: logger, reload: { .success(model) })
     }
 
     /// The reply as it goes on the wire, read back.

@@ -234,6 +234,43 @@ final class ServiceTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: daemon.state), "a check makes nothing")
     }
 
+    /// A reload (SIGHUP, as `systemctl reload` sends) reads the configuration file again:
+    /// what can change live applies from the next input on, the rest is said, key by key, to
+    /// wait for a restart, and a file with a mistake changes nothing.
+    func testReloadAppliesTheConfigurationFileKeyByKey() throws {
+        let config = daemon.root + "/mnistd.conf"
+        try "max-file-bytes = 100000\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.extraArguments = ["--config", config]
+        try daemon.start()
+        func drop(_ name: String) throws {
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", toPath: daemon.staging + "/" + name)
+            XCTAssertEqual(rename(daemon.staging + "/" + name, daemon.inbox + "/" + name), 0)
+            XCTAssertTrue(daemon.waitForOutcomes([name]), daemon.log)
+        }
+        func reload(until line: String) {
+            kill(daemon.process!.processIdentifier, SIGHUP)
+            XCTAssertTrue(waitUntil(timeout: 10) { self.daemon.log.contains(line) }, daemon.log)
+        }
+        try drop("before.png")
+        XCTAssertNotNil(daemon.csv(for: "before.png"))
+
+        try "max-file-bytes = 100\nmin-confidence = 0.5\noutbox = \(daemon.root)/elsewhere\n".write(toFile: config, atomically: true, encoding: .utf8)
+        reload(until: "reloaded the model")
+        XCTAssertTrue(daemon.log.contains("reloaded max-file-bytes: 100000 → 100"), daemon.log)
+        XCTAssertTrue(daemon.log.contains("reloaded min-confidence: off → 0.5"), daemon.log)
+        XCTAssertTrue(daemon.log.contains("outbox changed to \(daemon.root)/elsewhere (now \(daemon.outbox)): it takes effect at the next restart"), daemon.log)
+        try drop("after.png")
+        let refusal = try String(contentsOfFile: daemon.failed + "/after.png.error", encoding: .utf8)
+        XCTAssertTrue(refusal.contains("raise --max-file-bytes"), refusal)
+
+        try "max-file-bytes = 100000\ncolour = blue\n".write(toFile: config, atomically: true, encoding: .utf8)
+        reload(until: "the configuration was not reloaded")
+        XCTAssertTrue(daemon.log.contains("\(config):2: unknown key \"colour\""), daemon.log)
+        try drop("kept.png")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: daemon.failed + "/kept.png.error"), "a bad file changed a setting")
+        XCTAssertEqual(daemon.stop(), 0)
+    }
+
     /// A configuration error exits with a status the unit does not restart on.
     func testAConfigurationErrorStopsTheUnitInsteadOfRestartingIt() throws {
         let config = daemon.root + "/bad.conf"

@@ -69,6 +69,7 @@ final class SystemdServiceTests: XCTestCase {
         try socketActivationServesAGroupMemberAfterAReboot()
         try theWatchdogRestartsAStoppedDaemon()
         try aBadConfigurationFailsOnceWithItsPlace()
+        try reloadAppliesAChangedKey()
         try anUpgradeKeepsItRunningAndLosesNoInput(deb)
         try removeKeepsTheConfigurationAndPurgeKeepsOnlyTheState()
     }
@@ -132,6 +133,22 @@ final class SystemdServiceTests: XCTestCase {
         XCTAssertTrue(journal().contains("\(configuration):\(lines + 1): unknown key \"min-confidense\""), journal())
         try container.shell("cp /root/mnistd.conf.good \(configuration) && systemctl reset-failed mnistd.service && systemctl start mnistd.service")
         XCTAssertEqual(try systemctl("is-active", "mnistd.service"), "active", journal())
+    }
+
+    /// `systemctl reload` applies a changed key to the running daemon: a smaller file limit
+    /// sends the next input to failed/, saying which option would take it.
+    func reloadAppliesAChangedKey() throws {
+        let configuration = "/etc/mnistd/mnistd.conf"
+        try container.shell("cp \(configuration) /root/mnistd.conf.good && echo 'max-file-bytes = 100' >> \(configuration)")
+        let pid = try property("MainPID")
+        XCTAssertEqual(try container.run(["systemctl", "reload", "mnistd.service"]).status, 0, journal())
+        XCTAssertEqual(try property("MainPID"), pid, "a reload is not a restart")
+        XCTAssertTrue(journal().contains("reloaded max-file-bytes: 67108864 → 100"), journal())
+        let names = try drop(1, prefix: "small-limit")
+        XCTAssertTrue(waitUntil(timeout: 30) { self.exists("/var/lib/mnistd/failed/\(names[0]).error") }, journal())
+        XCTAssertTrue(try container.run(["cat", "/var/lib/mnistd/failed/\(names[0]).error"]).stdout.contains("raise --max-file-bytes"))
+        try container.shell("cp /root/mnistd.conf.good \(configuration) && systemctl reload mnistd.service")
+        XCTAssertTrue(waitUntil(timeout: 10) { self.journal().contains("reloaded max-file-bytes: 100 → 67108864") }, journal())
     }
 
     /// A newer version installed while a group member drops files: still enabled and running

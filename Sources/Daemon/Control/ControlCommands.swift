@@ -13,8 +13,7 @@ final class ControlCommands: @unchecked Sendable {
     let counters: DaemonCounters
     let retrainer: Retrainer
     let metrics: MetricsReport
-    let decoder: InputDecoder
-    let minimumConfidence: Float?
+    let settings: LiveSettings
     let logger: Logger
     let reload: () -> Result<LoadedModel, ReloadFailure>
     private let startedMicroseconds = monotonicMicroseconds()
@@ -22,15 +21,14 @@ final class ControlCommands: @unchecked Sendable {
     private let classifier = Classifier()
 
     init(models: ModelHolder, store: ModelStore, queue: WorkQueue, counters: DaemonCounters, retrainer: Retrainer,
-         metrics: MetricsReport, decoder: InputDecoder, minimumConfidence: Float?, logger: Logger, reload: @escaping () -> Result<LoadedModel, ReloadFailure>) {
+         metrics: MetricsReport, settings: LiveSettings, logger: Logger, reload: @escaping () -> Result<LoadedModel, ReloadFailure>) {
         self.models = models
         self.store = store
         self.queue = queue
         self.counters = counters
         self.retrainer = retrainer
         self.metrics = metrics
-        self.decoder = decoder
-        self.minimumConfidence = minimumConfidence
+        self.settings = settings
         self.logger = logger
         self.reload = reload
     }
@@ -98,6 +96,8 @@ final class ControlCommands: @unchecked Sendable {
         let limits = classifyLimits
         guard files.count <= limits.files else { return .failure("at most \(limits.files) files per classify request, got \(files.count)") }
         let model = models.current
+        let settings = settings.current
+        let decoder = settings.decoder
         var imagesLeft = limits.images
         let predictions = files.map { file -> FilePrediction in
             let refusal = "\(file): not classified: this request reached its limit of \(limits.images) images; ask for it in another request"
@@ -107,7 +107,7 @@ final class ControlCommands: @unchecked Sendable {
                 let input = try decoder.decode(path: file, displayName: file)
                 guard input.count <= imagesLeft else { return FilePrediction(file: file, error: refusal, model: model.id) }
                 imagesLeft -= input.count
-                let predictions = try classifier.classify(input, named: file, with: model, minimumConfidence: minimumConfidence).predictions
+                let predictions = try classifier.classify(input, named: file, with: model, minimumConfidence: settings.minimumConfidence).predictions
                 return FilePrediction(file: file, labels: predictions.map(\.label), statuses: predictions.map { ImageStatus($0.status) },
                                       confidences: predictions.map { (Double($0.confidence) * 1e6).rounded() / 1e6 },
                                       model: model.id)

@@ -11,7 +11,7 @@ final class MetricsFileWriter: Service, @unchecked Sendable {
     let threadName = "metrics-writer"
     let path: String
     let report: MetricsReport
-    let intervalSeconds: Double
+    let settings: LiveSettings
     let logger: Logger
     static let heartbeatMicroseconds: Int64 = 60_000_000
     private let lock = ConditionLock()
@@ -21,12 +21,14 @@ final class MetricsFileWriter: Service, @unchecked Sendable {
     private var writtenAt: Int64 = 0
     private var failure: String?
 
-    init(path: String, report: MetricsReport, intervalSeconds: Double, logger: Logger) {
+    init(path: String, report: MetricsReport, settings: LiveSettings, logger: Logger) {
         self.path = path
         self.report = report
-        self.intervalSeconds = intervalSeconds
+        self.settings = settings
         self.logger = logger
     }
+
+    private var intervalSeconds: Double { settings.current.metricsIntervalSeconds }
 
     func run() {
         if !path.hasSuffix(".prom") {

@@ -14,14 +14,12 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
     public let threadName = "classifier"
     let queue: WorkQueue
     let spool: Spool
-    let decoder: InputDecoder
+    let settings: LiveSettings
     let models: ModelHolder
     let writer: OutboxWriter
     let counters: DaemonCounters
     let logger: Logger
     let batchLimit: Int
-    /// Below this top probability an image gets no label (status uncertain); nil: no minimum.
-    let minimumConfidence: Float?
     private let classifier = Classifier()
     private let lock = ConditionLock()
     private var workStarted: Int64?
@@ -38,17 +36,16 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
         lock.withLock { workStarted.map { monotonicMicroseconds() - $0 } ?? 0 }
     }
 
-    public init(queue: WorkQueue, spool: Spool, decoder: InputDecoder, models: ModelHolder, writer: OutboxWriter,
-                counters: DaemonCounters, logger: Logger, batchLimit: Int = 64, minimumConfidence: Float? = nil) {
+    public init(queue: WorkQueue, spool: Spool, settings: LiveSettings, models: ModelHolder, writer: OutboxWriter,
+                counters: DaemonCounters, logger: Logger, batchLimit: Int = 64) {
         self.queue = queue
         self.spool = spool
         self.writer = writer
         self.counters = counters
-        self.decoder = decoder
+        self.settings = settings
         self.models = models
         self.logger = logger
         self.batchLimit = batchLimit
-        self.minimumConfidence = minimumConfidence
     }
 
     /// Closes the queue: `run` returns once the batch in hand is done (names still queued
@@ -134,12 +131,14 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
     func process(_ claimed: [ClaimedInput], settled: Bool = false) {
         let started = monotonicMicroseconds()
         let model = models.current
+        let settings = settings.current
+        let decoder = settings.decoder
         var decoded: [Result<DecodedInput, any Error>] = claimed.map { input in
             Result { try decoder.decode(path: input.path, displayName: input.name) }
         }
         let successes = zip(claimed, decoded).compactMap { input, result in (try? result.get()).map { (input.name, $0) } }
         let classifying = monotonicMicroseconds()
-        var verdicts = classifier.classify(successes, with: model, minimumConfidence: minimumConfidence).makeIterator()
+        var verdicts = classifier.classify(successes, with: model, minimumConfidence: settings.minimumConfidence).makeIterator()
         if !successes.isEmpty { counters.forwardPass(seconds: Double(monotonicMicroseconds() - classifying) / 1e6) }
         var classified: [ClassifiedInput] = []
         for (input, result) in zip(claimed, decoded) {

@@ -37,10 +37,8 @@ public final class Retrainer: Service, @unchecked Sendable {
     let datasetsDirectory: String
     let store: ModelStore
     let models: ModelHolder
-    let decoder: InputDecoder
+    let settings: LiveSettings
     let logger: Logger
-    let minimumAccuracy: Double
-    let maxImages: Int
     private let lock = ConditionLock()
     private var current: RetrainingProgress?
     private var endings: [RetrainingProgress.Phase: Int] = [:]
@@ -48,16 +46,13 @@ public final class Retrainer: Service, @unchecked Sendable {
     private var waiting: (request: RetrainingRequest, directory: String, name: String)?
     private var stopping = false
 
-    public init(datasetsDirectory: String, store: ModelStore, models: ModelHolder, decoder: InputDecoder, logger: Logger,
-                minimumAccuracy: Double, maxImages: Int) throws {
+    public init(datasetsDirectory: String, store: ModelStore, models: ModelHolder, settings: LiveSettings, logger: Logger) throws {
         try makeDirectories(datasetsDirectory)
         self.datasetsDirectory = datasetsDirectory
         self.store = store
         self.models = models
-        self.decoder = decoder
+        self.settings = settings
         self.logger = logger
-        self.minimumAccuracy = minimumAccuracy
-        self.maxImages = maxImages
     }
 
     /// The running or last retraining.
@@ -198,7 +193,9 @@ public final class Retrainer: Service, @unchecked Sendable {
         let training = ModelTraining(network: Network(kind: request.kind, seed: request.seed), recipe: recipe, seed: request.seed)
         let data: LabeledDataset
         do {
-            data = try LabeledDataset.load(directory: directory, name: name, classes: training.network.classCount, decoder: decoder, maxImages: maxImages)
+            let settings = settings.current
+            data = try LabeledDataset.load(directory: directory, name: name, classes: training.network.classCount, decoder: settings.decoder,
+                                           maxImages: settings.maxDatasetImages)
         } catch {
             return finish(.refused, "dataset \(name) refused: \(error)")
         }
@@ -236,7 +233,8 @@ public final class Retrainer: Service, @unchecked Sendable {
         update { $0.accuracy = accuracy; $0.etaSeconds = nil }
         let seconds = trained.reports.last?.elapsedSeconds ?? 0
         let verdict = "new model \(fixed(accuracy * 100, 2))% on \(data.validationSource) of \(data.name), current \(currentModel.id) \(fixed(currentAccuracy * 100, 2))%"
-        if let refusal = Self.gate(trained.evaluation, currentAccuracy: currentAccuracy, minimumAccuracy: minimumAccuracy, force: force) {
+        if let refusal = Self.gate(trained.evaluation, currentAccuracy: currentAccuracy, minimumAccuracy: settings.current.minimumAccuracy,
+                                   force: force) {
             return finish(.refused, "\(verdict): \(refusal)")
         }
         do {
