@@ -235,31 +235,36 @@ func startDaemon(_ binary: String, root: String, arguments: [String] = []) -> pi
     return pid
 }
 
-/// What keeping a metrics file costs: daemons with and without one, alternately, each
-/// measured for latency (one file at a time), a burst of 1,000 files and idle CPU; the file
-/// rewritten every second (5 s is the default), so any cost shows more than it would.
-func benchmarkMetricsCost(test: LabeledImages, under directory: String) {
-    print("\n== the metrics file's cost: mnistd with --metrics-file (rewritten every 1 s) and without, alternately ==")
-    print("run  metrics  p50 ms  p99 ms  burst files/s  idle ticks/5 s")
-    var figures: [Bool: [(p50: Double, p99: Double, burst: Double)]] = [:]
-    for run in 1...3 {
-        for withFile in [false, true] {
-            let root = "\(directory)/mnistd-metrics-\(getpid())-\(run)-\(withFile)"
+/// What keeping a metrics file costs: daemons with and without one, in pairs, each measured
+/// for latency (one file at a time), a burst of 1,000 files and idle CPU; the file rewritten
+/// every second (5 s is the default), so any cost shows more than it would. The disk drifts
+/// between runs (ext4 slows after mass deletions), so the figure is the median of each pair's
+/// ratio, not a ratio of medians; which of a pair runs first alternates.
+func benchmarkMetricsCost(test: LabeledImages, under directory: String, pairs: Int = 5) {
+    print("\n== the metrics file's cost: mnistd with --metrics-file (rewritten every 1 s) and without, in pairs (state on \(directory)) ==")
+    print("pair  metrics  p50 ms  p99 ms  burst files/s  idle ticks/5 s  the metrics writer's ticks, whole run")
+    var ratios: [(p50: Double, p99: Double, burst: Double)] = []
+    for pair in 1...pairs {
+        var figures: [Bool: (p50: Double, p99: Double, burst: Double)] = [:]
+        for withFile in pair % 2 == 1 ? [false, true] : [true, false] {
+            let root = "\(directory)/mnistd-metrics-\(getpid())-\(pair)-\(withFile)"
             let arguments = withFile ? ["--metrics-file", "\(root)/var/mnistd.prom", "--metrics-interval", "1"] : []
             let daemon = BenchedDaemon(test: test, pngCount: 1000, under: root, arguments: arguments)
             let (p50, p99) = daemon.latency("metrics")
             let burst = daemon.burst("metrics")
             sleep(2)
             let idle = daemon.ticksSpent(over: 5)
+            let writerTicks = cpuTicks(daemon.pid, thread: "metrics-writer")
             _ = daemon.stop()
             daemon.remove()
-            figures[withFile, default: []].append((p50, p99, burst))
-            print("\(padded(String(run), 5))\(padded(withFile ? "on" : "off", 9))\(padded(fixed(p50, 2), 8))\(padded(fixed(p99, 2), 8))\(padded(String(Int(burst)), 15))\(idle)")
+            figures[withFile] = (p50, p99, burst)
+            print("\(padded(String(pair), 6))\(padded(withFile ? "on" : "off", 9))\(padded(fixed(p50, 2), 8))\(padded(fixed(p99, 2), 8))\(padded(String(Int(burst)), 15))\(padded(String(idle), 16))\(withFile ? String(writerTicks) : "-")")
         }
+        let on = figures[true]!, off = figures[false]!
+        ratios.append((on.p50 / off.p50, on.p99 / off.p99, on.burst / off.burst))
     }
     func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
-    let on = figures[true] ?? [], off = figures[false] ?? []
-    print("medians, on / off: p50 \(fixed(median(on.map(\.p50)) / median(off.map(\.p50)), 2))×, p99 \(fixed(median(on.map(\.p99)) / median(off.map(\.p99)), 2))×, burst \(fixed(median(on.map(\.burst)) / median(off.map(\.burst)), 2))×")
+    print("median of the pairs' ratios, on / off: p50 \(fixed(median(ratios.map(\.p50)), 2))×, p99 \(fixed(median(ratios.map(\.p99)), 2))×, burst \(fixed(median(ratios.map(\.burst)), 2))×")
 }
 
 /// 100,000 files through one daemon in rounds of 10,000: throughput, resident memory and
@@ -334,7 +339,18 @@ func spawn(_ path: String, _ arguments: [String], environment: [String]) -> pid_
 
 /// User + system CPU time of a process, in clock ticks (/proc/PID/stat fields 14 and 15).
 func cpuTicks(_ pid: pid_t) -> Int {
-    guard let stat = readProcFile("/proc/\(pid)/stat"), let close = stat.lastIndex(of: UInt8(ascii: ")")) else { fail("cannot read /proc/\(pid)/stat") }
+    cpuTicks(statPath: "/proc/\(pid)/stat")
+}
+
+/// CPU clock ticks one named thread of `pid` has spent (0 when it has none of that name).
+func cpuTicks(_ pid: pid_t, thread name: String) -> Int {
+    let tasks = (try? directoryEntries("/proc/\(pid)/task")) ?? []
+    return tasks.filter { readProcFile("/proc/\(pid)/task/\($0)/comm").map { String(decoding: $0, as: UTF8.self) } == name + "\n" }
+        .reduce(0) { $0 + cpuTicks(statPath: "/proc/\(pid)/task/\($1)/stat") }
+}
+
+private func cpuTicks(statPath: String) -> Int {
+    guard let stat = readProcFile(statPath), let close = stat.lastIndex(of: UInt8(ascii: ")")) else { fail("cannot read \(statPath)") }
     let fields = String(decoding: stat[(close + 2)...], as: UTF8.self).split(separator: " ")
     return (Int(fields[11]) ?? 0) + (Int(fields[12]) ?? 0)
 }
