@@ -67,3 +67,28 @@ package func monotonicMicroseconds() -> Int64 {
     clock_gettime(CLOCK_MONOTONIC, &now)
     return Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000
 }
+
+/// A stop that cuts a wait short: a service's `stop()` raises it, its `run()` pauses on it.
+package final class StopFlag: @unchecked Sendable {
+    private let lock = ConditionLock()
+    private var raised = false
+
+    package init() {}
+
+    package func raise() {
+        lock.withLock {
+            raised = true
+            lock.broadcast()
+        }
+    }
+
+    package var isRaised: Bool { lock.withLock { raised } }
+
+    /// Waits up to `seconds`, less if the flag is raised meanwhile; whether it is raised.
+    package func pause(seconds: Double) -> Bool {
+        lock.withLock {
+            if !raised { lock.wait(seconds: seconds) }
+            return raised
+        }
+    }
+}

@@ -14,8 +14,7 @@ final class MetricsFileWriter: Service, @unchecked Sendable {
     let settings: LiveSettings
     let logger: Logger
     static let heartbeatMicroseconds: Int64 = 60_000_000
-    private let lock = ConditionLock()
-    private var stopping = false
+    private let stopping = StopFlag()
     // The writer's thread only.
     private var written: String?
     private var writtenAt: Int64 = 0
@@ -38,21 +37,12 @@ final class MetricsFileWriter: Service, @unchecked Sendable {
         while true {
             let text = report.text()
             if text != written || monotonicMicroseconds() - writtenAt >= Self.heartbeatMicroseconds { write(text) }
-            let stop = lock.withLock {
-                if !stopping { lock.wait(seconds: intervalSeconds) }
-                return stopping
-            }
-            if stop { break }
+            if stopping.pause(seconds: intervalSeconds) { break }
         }
         write(report.text(running: false))
     }
 
-    func stop() {
-        lock.withLock {
-            stopping = true
-            lock.broadcast()
-        }
-    }
+    func stop() { stopping.raise() }
 
     /// Readable by all (node_exporter runs as another user); not flushed to disk: metrics
     /// are rewritten within seconds, and the next start writes them anew.

@@ -8,8 +8,7 @@ final class StatusReporter: Service, @unchecked Sendable {
     let notifier: ServiceNotifier
     let counters: DaemonCounters
     let status: @Sendable () -> String
-    private let lock = ConditionLock()
-    private var stopping = false
+    private let stopping = StopFlag()
 
     init(notifier: ServiceNotifier, counters: DaemonCounters, status: @escaping @Sendable () -> String) {
         self.notifier = notifier
@@ -17,27 +16,18 @@ final class StatusReporter: Service, @unchecked Sendable {
         self.status = status
     }
 
-    private var isStopping: Bool { lock.withLock { stopping } }
-
     func run() {
         var seen = counters.changes
         while true {
-            seen = counters.waitForChange(after: seen) { isStopping }
-            if isStopping { return }
+            seen = counters.waitForChange(after: seen) { stopping.isRaised }
+            if stopping.isRaised { return }
             notifier.status(status())
-            let stopped = lock.withLock {
-                if !stopping { lock.wait(seconds: 1) }
-                return stopping
-            }
-            if stopped { return }
+            if stopping.pause(seconds: 1) { return }
         }
     }
 
     func stop() {
-        lock.withLock {
-            stopping = true
-            lock.broadcast()
-        }
+        stopping.raise()
         counters.wakeWaiters()
     }
 }

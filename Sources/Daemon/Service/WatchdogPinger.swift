@@ -10,8 +10,7 @@ final class WatchdogPinger: Service, @unchecked Sendable {
     let intervalMicroseconds: Int64
     let worker: ClassifierWorker
     let logger: Logger
-    private let lock = ConditionLock()
-    private var stopping = false
+    private let stopping = StopFlag()
 
     init(notifier: ServiceNotifier, intervalMicroseconds: Int64, worker: ClassifierWorker, logger: Logger) {
         self.notifier = notifier
@@ -28,18 +27,9 @@ final class WatchdogPinger: Service, @unchecked Sendable {
             } else {
                 logger.critical("the classifier has been busy for \(busy / 1000) ms; no watchdog ping")
             }
-            let stopped = lock.withLock {
-                if !stopping { lock.wait(seconds: Double(intervalMicroseconds) / 2e6) }
-                return stopping
-            }
-            if stopped { return }
+            if stopping.pause(seconds: Double(intervalMicroseconds) / 2e6) { return }
         }
     }
 
-    func stop() {
-        lock.withLock {
-            stopping = true
-            lock.broadcast()
-        }
-    }
+    func stop() { stopping.raise() }
 }
