@@ -45,6 +45,16 @@ final class ControlCommandsTests: XCTestCase {
         return try ControlCoding.decode(ControlReply.self, from: Array(line.dropLast()))
     }
 
+    /// A model trained with `mnistctl train --data ../shared/datasets/mnist` once recorded that
+    /// path, a place on the machine that trained it: status names the dataset instead.
+    func testStatusNamesTheDatasetNotThePathItWasReadFrom() throws {
+        let commands = try commands(activeMetadata: ["dataset": "../shared/datasets/mnist/"])
+        XCTAssertEqual(try sent(commands.handle(ControlRequest(command: .status), from: peer)).status?.model.dataset, "mnist")
+        for (given, named) in [("fashion", "fashion"), ("/srv/data/letters", "letters"), ("./digits/.", "digits")] {
+            XCTAssertEqual(ModelTraining.datasetName(given), named)
+        }
+    }
+
     func testStatusAndModelsReportOnlyTheMetadataNumbersThatAreFiniteAndInRange() throws {
         for bad in ["nan(1)", "nan", "inf", "-inf", "1e400", "-3", "", "0x1p3000"] {
             let commands = try commands(activeMetadata: ["test_accuracy": bad, "epochs": bad, "train_seconds": bad])

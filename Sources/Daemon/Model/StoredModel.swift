@@ -21,7 +21,7 @@ extension LoadedModel {
     public func stored(active: Bool) -> StoredModel {
         StoredModel(id: id, kind: network.kind, active: active,
                     accuracy: reportedNumber("test_accuracy") ?? reportedNumber(Self.legacyAccuracyKey),
-                    dataset: metadata["dataset"], epochs: reportedNumber("epochs").map { Int($0) },
+                    dataset: metadata["dataset"].map(ModelTraining.datasetName), epochs: reportedNumber("epochs").map { Int($0) },
                     trainSeconds: reportedNumber("train_seconds"), created: metadata["created"])
     }
 

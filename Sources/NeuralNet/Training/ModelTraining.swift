@@ -51,7 +51,7 @@ public struct ModelTraining: Sendable {
         let evaluation = Evaluation(network: trained, data: test)
         let seconds = reports.last?.elapsedSeconds ?? 0
         var metadata = [
-            "dataset": dataset,
+            "dataset": Self.datasetName(dataset),
             "epochs": String(recipe.epochs),
             "seed": String(seed),
             "test_accuracy": String(rounded(Double(evaluation.confusion.accuracy), places: 4)),
@@ -62,6 +62,13 @@ public struct ModelTraining: Sendable {
         if let calibration { metadata.merge(calibration.metadata) { $1 } }
         return TrainedModel(weights: WeightsFile(network: trained, metadata: metadata, inputProfile: InputProfile(of: train)),
                             reports: reports, evaluation: evaluation, calibration: calibration, trainedOn: train.count)
+    }
+
+    /// What a model says it was trained on: a dataset's name, the last part of the path it was
+    /// read from (`mnist`, not `../shared/datasets/mnist`, a path on the machine that trained it).
+    public static func datasetName(_ path: String) -> String {
+        let parts = path.split(separator: "/").filter { $0 != "." }
+        return parts.last.map(String.init) ?? path
     }
 
     private func rounded(_ value: Double, places: Int) -> Double {
