@@ -17,8 +17,6 @@ public struct DaemonConfiguration: Sendable {
     public var batchLimit = 64
     /// The control socket; ignored when systemd passes one (socket activation).
     public var socketPath: String
-    /// Members of this group may use the control socket, besides root and the daemon's user.
-    public var socketGroup: UInt32?
     public var controlLimits = ControlLimits()
     /// Where the metrics are kept, in the Prometheus text format; nil: no file.
     public var metricsFile: String?
@@ -48,10 +46,11 @@ public struct DaemonConfiguration: Sendable {
             ("min-accuracy", "\(live.minimumAccuracy)", true),
             ("max-dataset-images", "\(live.maxDatasetImages)", true),
             ("metrics-interval", "\(live.metricsIntervalSeconds)", true),
+            ("socket-group", words(live.socketGroup), true),
             ("inbox", directories.inbox, false), ("outbox", directories.outbox, false), ("failed", directories.failed, false),
             ("processed", directories.processed, false), ("state-dir", String(directories.models.dropLast("/models".count)), false),
             ("delete-processed", "\(deleteProcessed)", false), ("weights", words(weightsPath), false),
-            ("socket", socketPath, false), ("socket-group", words(socketGroup), false), ("metrics-file", words(metricsFile), false),
+            ("socket", socketPath, false), ("metrics-file", words(metricsFile), false),
         ]
     }
 }
@@ -84,6 +83,9 @@ public final class MNISTDaemon {
 
     /// The configuration as it holds now: the start's, with the live settings of the last reload.
     private var appliedConfiguration: DaemonConfiguration
+    /// The control socket this daemon made (nil when systemd passed one): a new socket group
+    /// is given the file too.
+    private var ownSocket: String?
 
     public init(configuration: DaemonConfiguration, logger: Logger) throws {
         // Signals are taken synchronously by this thread alone, before any other thread
@@ -158,9 +160,14 @@ public final class MNISTDaemon {
         let metrics = MetricsReport(counters: counters, queue: queue, models: models, retrainer: retrainer)
         let commands = ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
                                        metrics: metrics, settings: settings, logger: logger, reload: { [self] in reload() })
-        let listener = try ControlServer.activatedListener()
-            ?? ControlServer.listen(at: configuration.socketPath, group: configuration.socketGroup)
-        let server = try ControlServer(listener: listener, policy: PeerPolicy(group: configuration.socketGroup),
+        let listener: FileDescriptor
+        if let activated = try ControlServer.activatedListener() {
+            listener = activated
+        } else {
+            listener = try ControlServer.listen(at: configuration.socketPath, group: configuration.live.socketGroup)
+            ownSocket = configuration.socketPath
+        }
+        let server = try ControlServer(listener: listener, policy: { [settings] in PeerPolicy(group: settings.current.socketGroup) },
                                        limits: configuration.controlLimits, logger: logger) { request, peer in
             commands.handle(request, from: peer)
         }
@@ -243,6 +250,10 @@ public final class MNISTDaemon {
                 logger.warning("\(change.key) changed to \(change.new) (now \(change.old)): it takes effect at the next restart",
                                metadata: ["key": "\(change.key)", "value": "\(change.new)"])
             }
+        }
+        if let ownSocket, let group = new.live.socketGroup, group != appliedConfiguration.live.socketGroup,
+           chown(ownSocket, UInt32.max, group) != 0 {
+            logger.error("cannot give the control socket to group \(group): \(String(cString: strerror(errno)))", metadata: ["file": "\(ownSocket)"])
         }
         settings.replace(with: new.live)
         appliedConfiguration.live = new.live

@@ -164,12 +164,12 @@ struct MNISTD: ParsableCommand {
             directories: StateDirectories(stateDirectory: stateDir, inbox: inbox, outbox: outbox, failed: failed, processed: processed),
             socketPath: socket ?? "\(stateDir)/mnistd.sock", weightsPath: weights)
         configuration.deleteProcessed = deleteProcessed
-        configuration.socketGroup = socketGroup.flatMap { getgrnam($0)?.pointee.gr_gid }
         configuration.metricsFile = metricsFile
         configuration.live = LiveSettings.Values(
             minimumConfidence: minConfidence,
             limits: InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages),
-            minimumAccuracy: minAccuracy, maxDatasetImages: maxDatasetImages, metricsIntervalSeconds: metricsInterval)
+            minimumAccuracy: minAccuracy, maxDatasetImages: maxDatasetImages, metricsIntervalSeconds: metricsInterval,
+            socketGroup: socketGroup.flatMap { getgrnam($0)?.pointee.gr_gid })
         configuration.reread = { try MNISTD.rereadConfiguration() }
         return configuration
     }

@@ -161,4 +161,28 @@ final class ControlTests: XCTestCase {
         XCTAssertEqual(try asNobody(["--regid=nogroup", "--groups=daemon"]).status, 0, "a member by supplementary group is served")
         XCTAssertEqual(daemon.stop(), 0)
     }
+
+    /// A reload with another socket group serves that group from then on, and gives it the
+    /// socket file (the daemon made it: no socket activation).
+    func testAReloadedSocketGroupIsServedAtOnce() throws {
+        guard getuid() == 0 else { throw XCTSkip("needs root to run mnistctl as another user") }
+        let config = daemon.root + "/mnistd.conf"
+        try "socket-group = daemon\n".write(toFile: config, atomically: true, encoding: .utf8)
+        daemon.extraArguments = ["--config", config]
+        try daemon.start()
+        for directory in [daemon.root, daemon.state] { chmod(directory, 0o755) }
+        func asUsers() throws -> CommandResult {
+            try runCommand("/usr/bin/setpriv", ["--reuid=nobody", "--regid=users", "--clear-groups", builtBinary("mnistctl"), "status", "--socket", daemon.socket])
+        }
+        XCTAssertEqual(try asUsers().status, 1, "group users is not served yet")
+        try "socket-group = users\n".write(toFile: config, atomically: true, encoding: .utf8)
+        kill(daemon.process!.processIdentifier, SIGHUP)
+        XCTAssertTrue(waitUntil(timeout: 10) { self.daemon.log.contains("reloaded socket-group: ") }, daemon.log)
+        var info = stat()
+        XCTAssertEqual(stat(daemon.socket, &info), 0)
+        XCTAssertEqual(info.st_gid, getgrnam("users")!.pointee.gr_gid, "the socket file's group")
+        let served = try asUsers()
+        XCTAssertEqual(served.status, 0, served.stderr)
+        XCTAssertEqual(daemon.stop(), 0)
+    }
 }

@@ -36,7 +36,8 @@ public final class ControlServer: Service, @unchecked Sendable {
     public typealias Handler = (ControlRequest, ControlPeer) -> ControlReply
 
     private let listener: FileDescriptor
-    private let policy: PeerPolicy
+    /// Who may connect, asked at each connection (a reload may change the group).
+    private let policy: @Sendable () -> PeerPolicy
     private let limits: ControlLimits
     private let logger: Logger
     private let handler: Handler
@@ -57,7 +58,7 @@ public final class ControlServer: Service, @unchecked Sendable {
     }
     private var clientsAccepted: UInt64 = 0
 
-    package init(listener: FileDescriptor, policy: PeerPolicy, limits: ControlLimits = ControlLimits(), logger: Logger,
+    package init(listener: FileDescriptor, policy: @escaping @Sendable () -> PeerPolicy, limits: ControlLimits = ControlLimits(), logger: Logger,
                  handler: @escaping Handler) throws {
         self.listener = listener
         self.policy = policy
@@ -176,7 +177,7 @@ public final class ControlServer: Service, @unchecked Sendable {
             var pid: Int32 = 0, uid: UInt32 = 0, gid: UInt32 = 0
             guard linux_peer_credentials(fd, &pid, &uid, &gid) == 0 else { continue }
             let peer = ControlPeer(pid: pid, uid: uid, gid: gid)
-            guard policy.allows(peer) else {
+            guard policy().allows(peer) else {
                 logger.warning("refused a control connection from uid \(uid) (pid \(pid)): not root, the daemon's user or its group",
                                metadata: ["peer_uid": "\(uid)", "peer_pid": "\(pid)"])
                 sendAndClose(connection, .failure("permission denied: uid \(uid) may not control mnistd"))
