@@ -140,6 +140,50 @@ final class ServiceTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// A service manager that reads nothing (the kernel then keeps a couple of its messages
+    /// and makes further senders wait) holds the daemon up a few seconds at most: status
+    /// lines are dropped, and a stop still ends. Once, the status thread and the stop waited
+    /// on it for ever.
+    func testAManagerThatReadsNothingCannotHoldTheDaemon() throws {
+        guard getuid() == 0 else { throw XCTSkip("shortening the datagram queue (net.unix.max_dgram_qlen) needs root") }
+        let sysctl = "/proc/sys/net/unix/max_dgram_qlen"
+        let original = try String(contentsOfFile: sysctl, encoding: .utf8)
+        try "2\n".write(toFile: sysctl, atomically: false, encoding: .utf8)
+        // The limit is the socket's from its creation on.
+        let deaf = daemon.root + "/deaf.sock"
+        let socket = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(socket) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in deaf.utf8.enumerated() { raw[i] = byte } }
+        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        try original.write(toFile: sysctl, atomically: false, encoding: .utf8)
+        XCTAssertEqual(bound, 0)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: builtBinary("mnistd"))
+        process.arguments = ["--state-dir", daemon.state, "--log-target", "stderr"]
+        process.environment = ProcessInfo.processInfo.environment.merging(["NOTIFY_SOCKET": deaf]) { $1 }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: daemon.logPath))
+        process.standardError = log
+        try process.run()
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() } }
+        XCTAssertTrue(waitUntil(timeout: 30) { self.daemon.log.contains("mnistd started") }, daemon.log)
+        // Each CSV changes the counters: a status line each second, none of them read.
+        for index in 0..<5 {
+            let name = "file-\(index).png"
+            try FileManager.default.copyItem(atPath: repositoryRoot + "/samples/digit-7-mnist-28px-gray.png", toPath: daemon.staging + "/" + name)
+            XCTAssertEqual(rename(daemon.staging + "/" + name, daemon.inbox + "/" + name), 0)
+            XCTAssertTrue(daemon.waitForOutcomes([name]), daemon.log)
+            usleep(1_100_000)
+        }
+        let stopped = Date()
+        process.terminate()
+        XCTAssertTrue(waitUntil(timeout: 20) { !process.isRunning }, "the daemon did not stop: it waits on its service manager")
+        XCTAssertLessThan(Date().timeIntervalSince(stopped), 12)
+        if !process.isRunning { XCTAssertEqual(process.terminationStatus, 0) }
+    }
+
     func testSocketActivationTakesThePassedSocket() throws {
         let activate = "/usr/bin/systemd-socket-activate"
         guard FileManager.default.isExecutableFile(atPath: activate) else { throw XCTSkip("\(activate) not installed") }

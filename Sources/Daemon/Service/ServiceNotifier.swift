@@ -1,10 +1,13 @@
 import CSystemd
+import SystemResources
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Tells the service manager how the daemon is doing (`sd_notify`): a no-op unless it was
-/// started with `NOTIFY_SOCKET` set, as systemd does for `Type=notify` units.
+/// Tells the service manager how the daemon is doing (the `sd_notify` protocol): a no-op unless
+/// it was started with `NOTIFY_SOCKET` set, as systemd does for `Type=notify` units. A manager
+/// that does not read its messages (the kernel keeps a few unread, then a sender waits) holds
+/// the daemon up a few seconds at most, and a status line not at all: it is dropped.
 public struct ServiceNotifier: Sendable {
     public init() {}
 
@@ -14,8 +17,8 @@ public struct ServiceNotifier: Sendable {
 
     public func stopping() { send("STOPPING=1\nSTATUS=stopping") }
 
-    /// The line `systemctl status` shows.
-    public func status(_ text: String) { send("STATUS=\(text)") }
+    /// The line `systemctl status` shows; the next one will do if this one finds no room.
+    public func status(_ text: String) { send("STATUS=\(text)", waitingAtMost: 0) }
 
     /// Tells the watchdog the daemon is alive.
     public func watchdog() { send("WATCHDOG=1") }
@@ -29,7 +32,8 @@ public struct ServiceNotifier: Sendable {
         return sd_watchdog_enabled(0, &microseconds) > 0 ? Int64(microseconds) : nil
     }
 
-    private func send(_ state: String) {
-        _ = sd_notify(0, state)
+    private func send(_ state: String, waitingAtMost seconds: Double = 5) {
+        guard let socket = getenv("NOTIFY_SOCKET") else { return }
+        _ = sendDatagram(Array(state.utf8), to: String(cString: socket), waitingAtMost: seconds)
     }
 }
