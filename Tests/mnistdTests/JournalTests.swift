@@ -28,8 +28,19 @@ final class JournalTests: XCTestCase {
         startedJournald?.waitUntilExit()
     }
 
+    /// Whether this machine's journald answers on its socket: a socket left by one that is gone
+    /// refuses the connection, and pgrep would also count a container's journald (SystemdServiceTests').
     func journaldRunning() -> Bool {
-        (try? runCommand("/usr/bin/pgrep", ["-x", "systemd-journal"]).status == 0) ?? false
+        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            for (i, byte) in "/run/systemd/journal/socket".utf8.enumerated() { raw[i] = byte }
+        }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
+        }
     }
 
     /// mnistd's entries for one file, as journalctl prints them.
