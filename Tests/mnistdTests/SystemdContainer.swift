@@ -112,11 +112,13 @@ final class SystemdContainer {
         try run(user.map { ["/usr/sbin/runuser", "-u", $0, "--", "/bin/sh", "-c", script] } ?? ["/bin/sh", "-c", script])
     }
 
-    /// Powers the container off (it is killed if it does not stop within 30 s).
+    /// Powers the container off (it is killed if it does not stop within 30 s: its PID 1 too,
+    /// which would outlive a killed nspawn, and with it everything inside).
     func shutDown() {
         guard let process, process.isRunning else { return }
         _ = try? run(["systemctl", "poweroff", "--no-block"])
         if !waitUntil(timeout: 30, { !process.isRunning }) {
+            kill(leader, SIGKILL)
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
