@@ -163,6 +163,7 @@ final class PackagingTests: XCTestCase {
         XCTAssertEqual(remove.status, 0, remove.stderr)
         XCTAssertNil(try? FileManager.default.destinationOfSymbolicLink(atPath: Self.textfiles + "/mnistd.prom"), "dpkg -r leaves the link to the metrics")
         XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/mnistd-metrics"), "dpkg -r leaves the metrics directory")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: "/run/mnistd"), "dpkg -r leaves the socket's directory")
         for path in Self.installed where path != "etc/mnistd/mnistd.conf" {
             XCTAssertFalse(FileManager.default.fileExists(atPath: "/" + path), "/\(path) left after dpkg -r")
         }

@@ -188,7 +188,7 @@ final class SystemdServiceTests: XCTestCase {
     func removeKeepsTheConfigurationAndPurgeKeepsOnlyTheState() throws {
         XCTAssertEqual(try container.run(["dpkg", "-r", "mnistd"]).status, 0)
         for gone in ["/usr/bin/mnistd", "/usr/bin/mnistctl", "/lib/systemd/system/mnistd.service", "/lib/systemd/system/mnistd.socket",
-                     "/usr/share/mnistd", "/run/mnistd-metrics"] {
+                     "/usr/share/mnistd", "/run/mnistd-metrics", "/run/mnistd"] {
             XCTAssertFalse(exists(gone), "\(gone) left after dpkg -r")
         }
         XCTAssertNotEqual(try systemctl("is-active", "mnistd.service"), "active")
