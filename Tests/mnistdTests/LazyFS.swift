@@ -142,10 +142,11 @@ final class LazyFS {
     /// mount stays, answering ENOTCONN, until unmounted.
     fileprivate static func abortConnection(_ connection: String, mountedAt mountPoint: String) {
         let connections = "/sys/fs/fuse/connections"
-        // fusectl is there where systemd mounted it, not in every container.
-        if !FileManager.default.fileExists(atPath: "\(connections)/\(connection)") {
-            _ = try? runCommand("/bin/mount", ["-t", "fusectl", "fusectl", connections])
-        }
+        // fusectl is there where systemd mounted it, not in every container; one mounted here
+        // is unmounted again, so that the test leaves the machine's mounts as it found them.
+        let mountedHere = !FileManager.default.fileExists(atPath: "\(connections)/\(connection)")
+            && (try? runCommand("/bin/mount", ["-t", "fusectl", "fusectl", connections]))?.status == 0
+        defer { if mountedHere { _ = try? runCommand("/bin/umount", [connections]) } }
         do {
             try "1".write(toFile: "\(connections)/\(connection)/abort", atomically: false, encoding: .utf8)
         } catch {
