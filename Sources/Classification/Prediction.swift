@@ -4,7 +4,7 @@ import Tensor
 /// What is said about one image: the most probable class, unless the picture holds no ink
 /// or the model is not confident enough to be trusted.
 public struct Prediction: Equatable, Sendable {
-    public enum Status: String, Sendable, Codable {
+    public enum Status: String, Sendable, Codable, CaseIterable {
         /// `label` is the answer.
         case ok
         /// The top probability is below the configured minimum: no answer.

@@ -48,7 +48,7 @@ public struct DaemonConfiguration: Sendable {
             ("metrics-interval", "\(live.metricsIntervalSeconds)", true),
             ("socket-group", words(live.socketGroup), true),
             ("inbox", directories.inbox, false), ("outbox", directories.outbox, false), ("failed", directories.failed, false),
-            ("processed", directories.processed, false), ("state-dir", String(directories.models.dropLast("/models".count)), false),
+            ("processed", directories.processed, false), ("state-dir", directories.stateDirectory, false),
             ("delete-processed", "\(deleteProcessed)", false), ("weights", words(weightsPath), false),
             ("socket", socketPath, false), ("metrics-file", words(metricsFile), false),
         ]

@@ -5,6 +5,8 @@ import SystemResources
 
 /// The directories the daemon works in.
 public struct StateDirectories: Sendable {
+    /// Where the others are by default, and models/ and datasets/ always.
+    public let stateDirectory: String
     public var inbox: String
     public var outbox: String
     public var failed: String
@@ -15,6 +17,7 @@ public struct StateDirectories: Sendable {
     public var datasets: String
 
     public init(stateDirectory: String, inbox: String? = nil, outbox: String? = nil, failed: String? = nil, processed: String? = nil) {
+        self.stateDirectory = stateDirectory
         self.inbox = inbox ?? "\(stateDirectory)/inbox"
         self.outbox = outbox ?? "\(stateDirectory)/outbox"
         self.failed = failed ?? "\(stateDirectory)/failed"

@@ -41,7 +41,7 @@ final class MetricsReport: Sendable {
         out.counter("mnistd_files_failed_total", help: "Input files rejected, by reason: moved to failed/ beside a .error file.",
                     FailureClass.allCases.map { ([("reason", $0.label)], Double(snapshot.filesFailed[$0] ?? 0)) })
         out.counter("mnistd_images_total", help: "Images classified, by status: ok (labelled), uncertain (below the minimum confidence), empty (no ink).",
-                    [Prediction.Status.ok, .uncertain, .empty].map { ([("status", $0.rawValue)], Double(snapshot.images[$0] ?? 0)) })
+                    Prediction.Status.allCases.map { ([("status", $0.rawValue)], Double(snapshot.images[$0] ?? 0)) })
         out.counter("mnistd_input_bytes_total", help: "Bytes of the input files classified.", Double(snapshot.inputBytes))
         out.histogram("mnistd_file_latency_seconds", help: "From an input's claim to its published report, in seconds.", snapshot.fileLatency)
         out.histogram("mnistd_forward_pass_seconds", help: "Classifying one batch of decoded inputs (the network's forward passes), in seconds.",

@@ -23,7 +23,7 @@ public final class DaemonCounters: @unchecked Sendable {
     public struct Snapshot: Sendable {
         public var filesClassified = 0
         public var filesFailed: [FailureClass: Int] = Dictionary(uniqueKeysWithValues: FailureClass.allCases.map { ($0, 0) })
-        public var images: [Prediction.Status: Int] = [.ok: 0, .uncertain: 0, .empty: 0]
+        public var images: [Prediction.Status: Int] = Dictionary(uniqueKeysWithValues: Prediction.Status.allCases.map { ($0, 0) })
         public var inputBytes = 0
         public var fileLatency = Histogram(upperBounds: DaemonCounters.fileLatencyBounds)
         public var forwardPass = Histogram(upperBounds: DaemonCounters.forwardPassBounds)
