@@ -1,4 +1,5 @@
 import Foundation
+import SystemResources
 import TestSupport
 import XCTest
 
@@ -33,14 +34,7 @@ final class JournalTests: XCTestCase {
     func journaldRunning() -> Bool {
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            for (i, byte) in "/run/systemd/journal/socket".utf8.enumerated() { raw[i] = byte }
-        }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0 }
-        }
+        return (try? UnixSocketAddress(path: "/run/systemd/journal/socket").connect(fd)) == 0
     }
 
     /// mnistd's entries for one file, as journalctl prints them.

@@ -2,6 +2,7 @@ import ControlProtocol
 import Daemon
 import Formats
 import Foundation
+import SystemResources
 import TestSupport
 import XCTest
 @testable import mnistd
@@ -153,10 +154,7 @@ final class ServiceTests: XCTestCase {
         let deaf = daemon.root + "/deaf.sock"
         let socket = Glibc.socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(socket) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in for (i, byte) in deaf.utf8.enumerated() { raw[i] = byte } }
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) } }
+        let bound = try UnixSocketAddress(path: deaf).bind(socket)
         try original.write(toFile: sysctl, atomically: false, encoding: .utf8)
         XCTAssertEqual(bound, 0)
 
