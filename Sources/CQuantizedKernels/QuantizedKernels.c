@@ -1,8 +1,9 @@
 // 8-bit products for inference. Swift has no way to reach the VNNI dot-product instruction
 // (vpdpbusd: 64 unsigned × signed byte products summed into 16 lanes in one step, four times
-// the multiply rate of float FMAs), so these kernels are C with per-function targets: the
-// binary runs anywhere, and uses VNNI where the CPU has it, AVX2 16-bit products where it
-// has that, and plain C otherwise.
+// the multiply rate of float FMAs) nor AVX2's vpmaddubsw, so these kernels are C with
+// per-function targets: the binary runs anywhere, and uses AVX-512 VNNI where the CPU has it,
+// AVX-VNNI (the same on 256 bits) where it has that, AVX2 byte-pair products where it has
+// that, and plain C otherwise.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 // The requantisation must round identically on every path: no fused multiply-adds.
 #pragma clang fp contract(off)
 
-enum { LANES = 16, TILE_ROWS = 8, WIDE_LANES = 8, WIDE_TILE_ROWS = 4 };
+enum { LANES = 16, TILE_ROWS = 8, WIDE_LANES = 8, WIDE_TILE_ROWS = 6 };
 
 static inline const uint8_t *row_start(const qk_rows *rows, ptrdiff_t m) {
     return rows->base + (m / rows->rows_per_line) * rows->line_stride + (m % rows->rows_per_line) * rows->row_stride;
@@ -22,10 +23,10 @@ static inline const uint8_t *row_start(const qk_rows *rows, ptrdiff_t m) {
 
 static inline ptrdiff_t total_quads(const qk_rows *rows) { return rows->segment_count * rows->segment_quads; }
 
-static inline float requantized(int32_t sum, float scale, float offset) {
+static inline float requantized(int32_t sum, float scale, float offset, float ceiling) {
     float value = (float)sum * scale;
     value = value + offset;
-    value = fminf(fmaxf(value, 0.0f), 255.0f);
+    value = fminf(fmaxf(value, 0.0f), ceiling);
     return nearbyintf(value);
 }
 
@@ -48,15 +49,14 @@ static int32_t portable_sum(const qk_rows *rows, const uint8_t *row, const int8_
     return sum;
 }
 
-static void portable_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
-                             const int8_t *packed, ptrdiff_t columns, const float *scale, const float *offset,
+static void portable_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights,
                              uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
     for (ptrdiff_t m = row_begin; m < row_end; m++) {
         const uint8_t *row = row_start(rows, m);
-        for (ptrdiff_t n = 0; n < columns; n++) {
-            int32_t sum = portable_sum(rows, row, packed, n);
-            if (out_u8) out_u8[m * out_stride + n] = (uint8_t)requantized(sum, scale[n], offset[n]);
-            else out_f32[m * out_stride + n] = rescaled(sum, scale[n], offset[n]);
+        for (ptrdiff_t n = 0; n < weights->columns; n++) {
+            int32_t sum = portable_sum(rows, row, weights->packed, n);
+            if (out_u8) out_u8[m * out_stride + n] = (uint8_t)requantized(sum, weights->scale[n], weights->offset[n], weights->ceiling);
+            else out_f32[m * out_stride + n] = rescaled(sum, weights->scale[n], weights->offset[n]);
         }
     }
 }
@@ -66,14 +66,14 @@ static void portable_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t
 
 // Stores one tile's sums: requantised bytes or rescaled floats, columns past `columns` masked.
 static inline __attribute__((always_inline)) VNNI_TARGET
-void vnni_store(__m512i sum, ptrdiff_t m, ptrdiff_t column, ptrdiff_t columns, const float *scale, const float *offset,
+void vnni_store(__m512i sum, ptrdiff_t m, ptrdiff_t column, const qk_weights *weights,
                 uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
-    const ptrdiff_t left = columns - column;
+    const ptrdiff_t left = weights->columns - column;
     const __mmask16 mask = left >= LANES ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-    __m512 value = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_loadu_ps(scale + column)),
-                                 _mm512_loadu_ps(offset + column));
+    __m512 value = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), _mm512_loadu_ps(weights->scale + column)),
+                                 _mm512_loadu_ps(weights->offset + column));
     if (out_u8) {
-        value = _mm512_min_ps(_mm512_max_ps(value, _mm512_setzero_ps()), _mm512_set1_ps(255.0f));
+        value = _mm512_min_ps(_mm512_max_ps(value, _mm512_setzero_ps()), _mm512_set1_ps(weights->ceiling));
         _mm512_mask_cvtusepi32_storeu_epi8(out_u8 + m * out_stride + column, mask, _mm512_cvtps_epi32(value));
     } else {
         _mm512_mask_storeu_ps(out_f32 + m * out_stride + column, mask, value);
@@ -84,9 +84,8 @@ void vnni_store(__m512i sum, ptrdiff_t m, ptrdiff_t column, ptrdiff_t columns, c
 // register over the whole K loop (an array of sums is kept in memory by the compiler). Rows
 // past row_end repeat the last row and are not stored.
 #define VNNI_TILE(NAME, BLOCKS)                                                                          \
-static VNNI_TARGET void NAME(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_end, const int8_t *packed,  \
-                             ptrdiff_t block0, ptrdiff_t columns, const float *scale, const float *offset, \
-                             uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {                      \
+static VNNI_TARGET void NAME(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_end, const qk_weights *packing, \
+                             ptrdiff_t block0, uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {    \
     const int blocks = BLOCKS;                                                                             \
     const ptrdiff_t quads = total_quads(rows), next_block = quads * LANES * 4;                              \
     const uint8_t *r0, *r1, *r2, *r3, *r4, *r5, *r6, *r7;                                                  \
@@ -99,7 +98,7 @@ static VNNI_TARGET void NAME(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_en
     r7 = row_start(rows, m0 + 7 < row_end ? m0 + 7 : row_end - 1);                                         \
     __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;   \
     __m512i b0 = a0, b1 = a0, b2 = a0, b3 = a0, b4 = a0, b5 = a0, b6 = a0, b7 = a0;                        \
-    const int8_t *weights = packed + block0 * next_block;                                                  \
+    const int8_t *weights = packing->packed + block0 * next_block;                                         \
     for (ptrdiff_t segment = 0; segment < rows->segment_count; segment++) {                                \
         const ptrdiff_t skip = segment * rows->segment_stride;                                             \
         for (ptrdiff_t q = 0; q < rows->segment_quads; q++, weights += LANES * 4) {                        \
@@ -113,10 +112,9 @@ static VNNI_TARGET void NAME(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_en
     const __m512i first[TILE_ROWS] = {a0, a1, a2, a3, a4, a5, a6, a7};                                     \
     const __m512i second[TILE_ROWS] = {b0, b1, b2, b3, b4, b5, b6, b7};                                    \
     for (int r = 0; r < TILE_ROWS && m0 + r < row_end; r++) {                                              \
-        vnni_store(first[r], m0 + r, block0 * LANES, columns, scale, offset, out_u8, out_f32, out_stride); \
+        vnni_store(first[r], m0 + r, block0 * LANES, packing, out_u8, out_f32, out_stride);                \
         if (blocks == 2)                                                                                   \
-            vnni_store(second[r], m0 + r, (block0 + 1) * LANES, columns, scale, offset,                    \
-                       out_u8, out_f32, out_stride);                                                       \
+            vnni_store(second[r], m0 + r, (block0 + 1) * LANES, packing, out_u8, out_f32, out_stride);     \
     }                                                                                                      \
 }
 
@@ -132,112 +130,173 @@ static VNNI_TARGET void NAME(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_en
 VNNI_TILE(vnni_tile_one_block, 1)
 VNNI_TILE(vnni_tile_two_blocks, 2)
 
-static VNNI_TARGET void vnni_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
-                                     const int8_t *packed, ptrdiff_t columns, const float *scale, const float *offset,
+static VNNI_TARGET void vnni_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights,
                                      uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
-    const ptrdiff_t blocks = (columns + LANES - 1) / LANES;
+    const ptrdiff_t blocks = (weights->columns + LANES - 1) / LANES;
     for (ptrdiff_t block = 0; block < blocks; block += 2) {
         for (ptrdiff_t m0 = row_begin; m0 < row_end; m0 += TILE_ROWS) {
             if (blocks - block >= 2)
-                vnni_tile_two_blocks(rows, m0, row_end, packed, block, columns, scale, offset, out_u8, out_f32, out_stride);
+                vnni_tile_two_blocks(rows, m0, row_end, weights, block, out_u8, out_f32, out_stride);
             else
-                vnni_tile_one_block(rows, m0, row_end, packed, block, columns, scale, offset, out_u8, out_f32, out_stride);
+                vnni_tile_one_block(rows, m0, row_end, weights, block, out_u8, out_f32, out_stride);
         }
     }
 }
 
 #endif
 
-// The AVX2 path multiplies 16-bit pairs (vpmaddwd), exact where vpmaddubsw would saturate:
-// weights widened to [block of 8 columns][pair of K][8 columns][2 × int16].
-ptrdiff_t qk_wide_count(ptrdiff_t columns, ptrdiff_t quads) {
-    return (columns + LANES - 1) / LANES * LANES * quads * 4;
+// The longest chunk for which every 16-bit lane's sum is bounded, for `qk_chunk_quads`.
+enum { LONGEST_CHUNK = 16, INT16_LIMIT = 32767 };
+
+static int chunk_is_exact(const int8_t *packed, ptrdiff_t columns, ptrdiff_t segment_count, ptrdiff_t segment_quads,
+                          ptrdiff_t chunk, int input_ceiling) {
+    const ptrdiff_t quads = segment_count * segment_quads;
+    for (ptrdiff_t column = 0; column < columns; column++) {
+        const int8_t *weights = packed + (column / LANES) * quads * LANES * 4 + (column % LANES) * 4;
+        // Chunks restart at each segment's first quad, as the kernels walk them.
+        for (ptrdiff_t segment = 0; segment < segment_count; segment++) {
+            for (ptrdiff_t q0 = 0; q0 < segment_quads; q0 += chunk) {
+                const ptrdiff_t q1 = q0 + chunk < segment_quads ? q0 + chunk : segment_quads;
+                for (int half = 0; half < 2; half++) {
+                    int32_t positive = 0, negative = 0;
+                    for (ptrdiff_t q = q0; q < q1; q++) {
+                        for (int t = 0; t < 2; t++) {
+                            const int32_t w = weights[(segment * segment_quads + q) * LANES * 4 + half * 2 + t];
+                            if (w > 0) positive += w; else negative -= w;
+                        }
+                    }
+                    const int32_t largest = positive > negative ? positive : negative;
+                    if ((int64_t)largest * input_ceiling > INT16_LIMIT) return 0;
+                }
+            }
+        }
+    }
+    return 1;
 }
 
-void qk_widen(const int8_t *packed, ptrdiff_t columns, ptrdiff_t quads, int16_t *wide) {
-    const ptrdiff_t padded = (columns + LANES - 1) / LANES * LANES;
-    for (ptrdiff_t column = 0; column < padded; column++) {
-        const int8_t *source = packed + (column / LANES) * quads * LANES * 4 + (column % LANES) * 4;
-        int16_t *target = wide + (column / WIDE_LANES) * quads * 2 * WIDE_LANES * 2 + (column % WIDE_LANES) * 2;
-        for (ptrdiff_t k = 0; k < quads * 4; k++)
-            target[(k / 2) * WIDE_LANES * 2 + k % 2] = source[(k / 4) * LANES * 4 + k % 4];
-    }
+ptrdiff_t qk_chunk_quads(const int8_t *packed, ptrdiff_t columns, ptrdiff_t segment_count, ptrdiff_t segment_quads,
+                         int input_ceiling) {
+    for (ptrdiff_t chunk = segment_quads < LONGEST_CHUNK ? segment_quads : LONGEST_CHUNK; chunk >= 1; chunk--)
+        if (chunk_is_exact(packed, columns, segment_count, segment_quads, chunk, input_ceiling)) return chunk;
+    return 0;
 }
 
 #if defined(__x86_64__)
+// The AVX2 and AVX-VNNI paths work on 256-bit registers: the first and the second eight columns
+// of a packed block of 16 (32 bytes each per quad).
 #define AVX2_TARGET __attribute__((target("avx2")))
+#define AVX_VNNI_TARGET __attribute__((target("avx2,avxvnni")))
 
 // Eight sums of a row: requantised or rescaled as `requantized` and `rescaled` do, lane by lane.
 static inline __attribute__((always_inline)) AVX2_TARGET
-void avx2_store(__m256i sum, ptrdiff_t m, ptrdiff_t column, ptrdiff_t columns, const float *scale, const float *offset,
+void avx2_store(__m256i sum, ptrdiff_t m, ptrdiff_t column, const qk_weights *weights,
                 uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
-    const ptrdiff_t left = columns - column;
-    if (left <= 0) return;
-    const ptrdiff_t count = left < WIDE_LANES ? left : WIDE_LANES;
-    __m256 value = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(scale + column)),
-                                 _mm256_loadu_ps(offset + column));
+    const ptrdiff_t left = weights->columns - column;
+    __m256 value = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(weights->scale + column)),
+                                 _mm256_loadu_ps(weights->offset + column));
     if (out_u8) {
-        value = _mm256_min_ps(_mm256_max_ps(value, _mm256_setzero_ps()), _mm256_set1_ps(255.0f));
+        value = _mm256_min_ps(_mm256_max_ps(value, _mm256_setzero_ps()), _mm256_set1_ps(weights->ceiling));
         const __m256i words = _mm256_packus_epi32(_mm256_cvtps_epi32(value), _mm256_setzero_si256());
         const __m256i bytes = _mm256_packus_epi16(words, _mm256_setzero_si256());
         // Each 128-bit lane holds four of the eight bytes at its start.
-        uint8_t eight[16];
-        _mm_storeu_si128((__m128i *)eight, _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))));
-        memcpy(out_u8 + m * out_stride + column, eight, (size_t)count);
+        const __m128i eight = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
+        uint8_t *target = out_u8 + m * out_stride + column;
+        if (left >= WIDE_LANES) {
+            _mm_storel_epi64((__m128i *)target, eight);
+        } else {
+            uint8_t bytes_out[16];
+            _mm_storeu_si128((__m128i *)bytes_out, eight);
+            memcpy(target, bytes_out, (size_t)left);
+        }
     } else {
-        float eight[WIDE_LANES];
-        _mm256_storeu_ps(eight, value);
-        memcpy(out_f32 + m * out_stride + column, eight, (size_t)count * sizeof(float));
-    }
-}
-
-#define AVX2_ROW(ROW, FIRST, SECOND)                                                                     \
-    {                                                                                                    \
-        int32_t four;                                                                                    \
-        memcpy(&four, ROW + at, 4);                                                                      \
-        const __m256i pairs = _mm256_cvtepu8_epi16(_mm_set1_epi32(four));                                \
-        const __m256i low = _mm256_shuffle_epi32(pairs, 0x00), high = _mm256_shuffle_epi32(pairs, 0x55); \
-        FIRST = _mm256_add_epi32(FIRST, _mm256_add_epi32(_mm256_madd_epi16(low, w00), _mm256_madd_epi16(high, w01))); \
-        SECOND = _mm256_add_epi32(SECOND, _mm256_add_epi32(_mm256_madd_epi16(low, w10), _mm256_madd_epi16(high, w11))); \
-    }
-
-// One tile: four rows × 16 columns (two blocks of 8), the sums in named registers.
-static AVX2_TARGET void avx2_tile(const qk_rows *rows, ptrdiff_t m0, ptrdiff_t row_end, const int16_t *wide,
-                                  ptrdiff_t block, ptrdiff_t columns, const float *scale, const float *offset,
-                                  uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
-    const ptrdiff_t pairs_total = total_quads(rows) * 2, next_block = pairs_total * WIDE_LANES * 2;
-    const uint8_t *r0 = row_start(rows, m0);
-    const uint8_t *r1 = row_start(rows, m0 + 1 < row_end ? m0 + 1 : row_end - 1);
-    const uint8_t *r2 = row_start(rows, m0 + 2 < row_end ? m0 + 2 : row_end - 1);
-    const uint8_t *r3 = row_start(rows, m0 + 3 < row_end ? m0 + 3 : row_end - 1);
-    __m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
-    const int16_t *weights = wide + 2 * block * next_block;
-    for (ptrdiff_t segment = 0; segment < rows->segment_count; segment++) {
-        const ptrdiff_t skip = segment * rows->segment_stride;
-        for (ptrdiff_t q = 0; q < rows->segment_quads; q++, weights += 2 * WIDE_LANES * 2) {
-            const ptrdiff_t at = skip + q * 4;
-            const __m256i w00 = _mm256_loadu_si256((const __m256i *)weights);
-            const __m256i w01 = _mm256_loadu_si256((const __m256i *)(weights + WIDE_LANES * 2));
-            const __m256i w10 = _mm256_loadu_si256((const __m256i *)(weights + next_block));
-            const __m256i w11 = _mm256_loadu_si256((const __m256i *)(weights + next_block + WIDE_LANES * 2));
-            AVX2_ROW(r0, a0, b0) AVX2_ROW(r1, a1, b1) AVX2_ROW(r2, a2, b2) AVX2_ROW(r3, a3, b3)
+        float *target = out_f32 + m * out_stride + column;
+        if (left >= WIDE_LANES) {
+            _mm256_storeu_ps(target, value);
+        } else {
+            float eight[WIDE_LANES];
+            _mm256_storeu_ps(eight, value);
+            memcpy(target, eight, (size_t)left * sizeof(float));
         }
     }
-    const __m256i first[WIDE_TILE_ROWS] = {a0, a1, a2, a3}, second[WIDE_TILE_ROWS] = {b0, b1, b2, b3};
-    for (int r = 0; r < WIDE_TILE_ROWS && m0 + r < row_end; r++) {
-        avx2_store(first[r], m0 + r, block * LANES, columns, scale, offset, out_u8, out_f32, out_stride);
-        avx2_store(second[r], m0 + r, block * LANES + WIDE_LANES, columns, scale, offset, out_u8, out_f32, out_stride);
-    }
 }
 
-static AVX2_TARGET void avx2_product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
-                                     const int16_t *wide, ptrdiff_t columns, const float *scale, const float *offset,
-                                     uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
-    const ptrdiff_t blocks = (columns + LANES - 1) / LANES;
-    for (ptrdiff_t block = 0; block < blocks; block++)
-        for (ptrdiff_t m0 = row_begin; m0 < row_end; m0 += WIDE_TILE_ROWS)
-            avx2_tile(rows, m0, row_end, wide, block, columns, scale, offset, out_u8, out_f32, out_stride);
+// One tile: six rows × eight columns (half of a packed block of 16), the sums in named
+// registers (an array of sums is kept in memory by the compiler). Each segment is walked in
+// chunks of `chunk` quads: STEP adds a row's products for one quad to its chunk sum, WIDEN adds
+// the chunk sum to the row's 32-bit sums. `starts` holds the rows' first bytes; rows past
+// row_end repeat the last row and are not stored.
+#define TILE256(NAME, TARGET, STEP, WIDEN)                                                                 \
+static TARGET void NAME(const qk_rows *rows, const uint8_t *const *starts, ptrdiff_t m0, ptrdiff_t row_end,  \
+                        const qk_weights *weights, ptrdiff_t half_block, ptrdiff_t chunk,                    \
+                        uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {                             \
+    const uint8_t *r0 = starts[0], *r1 = starts[1], *r2 = starts[2], *r3 = starts[3], *r4 = starts[4];     \
+    const uint8_t *r5 = starts[5];                                                                         \
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;                      \
+    const __m256i ones = _mm256_set1_epi16(1);                                                             \
+    (void)ones;                                                                                            \
+    const ptrdiff_t segment_quads = rows->segment_quads;                                                   \
+    const int8_t *block_weights = weights->packed + (half_block / 2) * total_quads(rows) * LANES * 4       \
+                                + (half_block % 2) * WIDE_LANES * 4;                                       \
+    for (ptrdiff_t segment = 0; segment < rows->segment_count; segment++) {                                \
+        const ptrdiff_t skip = segment * rows->segment_stride;                                             \
+        const int8_t *segment_weights = block_weights + segment * segment_quads * LANES * 4;               \
+        for (ptrdiff_t q0 = 0; q0 < segment_quads; q0 += chunk) {                                          \
+            const ptrdiff_t q1 = q0 + chunk < segment_quads ? q0 + chunk : segment_quads;                  \
+            __m256i t0 = _mm256_setzero_si256(), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0;              \
+            for (ptrdiff_t q = q0; q < q1; q++) {                                                          \
+                const __m256i w = _mm256_loadu_si256((const __m256i *)(segment_weights + q * LANES * 4));   \
+                const ptrdiff_t at = skip + q * 4;                                                         \
+                STEP(r0, t0) STEP(r1, t1) STEP(r2, t2) STEP(r3, t3) STEP(r4, t4) STEP(r5, t5)              \
+            }                                                                                              \
+            WIDEN(t0, s0) WIDEN(t1, s1) WIDEN(t2, s2) WIDEN(t3, s3) WIDEN(t4, s4) WIDEN(t5, s5)            \
+        }                                                                                                  \
+    }                                                                                                      \
+    const __m256i sums[WIDE_TILE_ROWS] = {s0, s1, s2, s3, s4, s5};                                         \
+    for (int r = 0; r < WIDE_TILE_ROWS && m0 + r < row_end; r++)                                           \
+        avx2_store(sums[r], m0 + r, half_block * WIDE_LANES, weights, out_u8, out_f32, out_stride);        \
 }
+
+#define BROADCAST_FOUR(ROW)                                                                                \
+    ({                                                                                                     \
+        int32_t four;                                                                                      \
+        memcpy(&four, ROW + at, 4);                                                                        \
+        _mm256_set1_epi32(four);                                                                           \
+    })
+
+// AVX2: vpmaddubsw sums byte pairs into 16-bit lanes, which add up over the chunk (exact: see
+// qk_weights); vpmaddwd with ones then widens them to 32 bits, once a chunk.
+#define AVX2_STEP(ROW, T) T = _mm256_add_epi16(T, _mm256_maddubs_epi16(BROADCAST_FOUR(ROW), w));
+#define AVX2_WIDEN(T, S) S = _mm256_add_epi32(S, _mm256_madd_epi16(T, ones));
+TILE256(avx2_tile, AVX2_TARGET, AVX2_STEP, AVX2_WIDEN)
+
+// AVX-VNNI: vpdpbusd sums four byte products straight into 32-bit lanes; a chunk is a segment.
+#define AVX_VNNI_STEP(ROW, T) T = _mm256_dpbusd_avx_epi32(T, BROADCAST_FOUR(ROW), w);
+#define AVX_VNNI_WIDEN(T, S) S = _mm256_add_epi32(S, T);
+TILE256(avx_vnni_tile, AVX_VNNI_TARGET, AVX_VNNI_STEP, AVX_VNNI_WIDEN)
+
+// Tiles of six rows, each over every eight columns; the rows' starts found once a tile.
+#define PRODUCT256(NAME, TARGET, TILE, CHUNK)                                                              \
+static TARGET void NAME(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights, \
+                        uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {                             \
+    const ptrdiff_t halves = (weights->columns + WIDE_LANES - 1) / WIDE_LANES;                             \
+    /* The rows' starts walk the lines without a division per row. */                                      \
+    ptrdiff_t line = row_begin / rows->rows_per_line, in_line = row_begin % rows->rows_per_line;           \
+    const uint8_t *next = row_start(rows, row_begin);                                                      \
+    for (ptrdiff_t m0 = row_begin; m0 < row_end; m0 += WIDE_TILE_ROWS) {                                   \
+        const uint8_t *starts[WIDE_TILE_ROWS];                                                             \
+        for (int r = 0; r < WIDE_TILE_ROWS; r++) {                                                         \
+            starts[r] = m0 + r < row_end ? next : starts[r - 1];                                           \
+            if (m0 + r >= row_end) continue;                                                               \
+            if (++in_line == rows->rows_per_line) { in_line = 0; line++; }                                 \
+            next = rows->base + line * rows->line_stride + in_line * rows->row_stride;                     \
+        }                                                                                                  \
+        for (ptrdiff_t half = 0; half < halves; half++)                                                    \
+            TILE(rows, starts, m0, row_end, weights, half, CHUNK, out_u8, out_f32, out_stride);             \
+    }                                                                                                      \
+}
+
+PRODUCT256(avx2_product, AVX2_TARGET, avx2_tile, weights->chunk_quads)
+PRODUCT256(avx_vnni_product, AVX_VNNI_TARGET, avx_vnni_tile, rows->segment_quads)
 
 #endif
 
@@ -247,26 +306,45 @@ int qk_vnni_available(void) {
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 }
 
+int qk_avx_vnni_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avxvnni") && __builtin_cpu_supports("avx2");
+}
+
 int qk_avx2_available(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2");
 }
 #else
 int qk_vnni_available(void) { return 0; }
+int qk_avx_vnni_available(void) { return 0; }
 int qk_avx2_available(void) { return 0; }
 #endif
+
+static int path_available(qk_path path) {
+    switch (path) {
+    case QK_VNNI: return qk_vnni_available();
+    case QK_AVX_VNNI: return qk_avx_vnni_available();
+    case QK_AVX2: return qk_avx2_available();
+    default: return 1;
+    }
+}
 
 qk_path qk_automatic_path(void) {
     static int chosen = 0;
     int path = __atomic_load_n(&chosen, __ATOMIC_RELAXED);
     if (path == 0) {
-        // MNISTD_QUANTIZED_KERNEL=avx2 or portable measures or checks a slower path on this CPU.
+        // MNISTD_QUANTIZED_KERNEL names a slower path, to measure or check it on this CPU.
         const char *forced = getenv("MNISTD_QUANTIZED_KERNEL");
-        const int avx2_only = forced && strcmp(forced, "avx2") == 0;
-        const int portable = forced && strcmp(forced, "portable") == 0;
-        path = portable ? QK_PORTABLE
-             : qk_vnni_available() && !avx2_only ? QK_VNNI
-             : qk_avx2_available() ? QK_AVX2 : QK_PORTABLE;
+        const qk_path fastest_first[] = {QK_VNNI, QK_AVX_VNNI, QK_AVX2, QK_PORTABLE};
+        const char *names[] = {"vnni", "avx_vnni", "avx2", "portable"};
+        size_t first = 0;
+        for (size_t i = 0; forced && i < sizeof names / sizeof names[0]; i++)
+            if (strcmp(forced, names[i]) == 0) first = i;
+        path = QK_PORTABLE;
+        for (size_t i = first; i < sizeof fastest_first / sizeof fastest_first[0]; i++) {
+            if (path_available(fastest_first[i])) { path = fastest_first[i]; break; }
+        }
         __atomic_store_n(&chosen, path, __ATOMIC_RELAXED);
     }
     return (qk_path)path;
@@ -276,17 +354,15 @@ static void product(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end,
                     uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride, qk_path path) {
     if (row_begin >= row_end || weights->columns <= 0) return;
     if (path == QK_AUTOMATIC) path = qk_automatic_path();
+    if (!path_available(path)) path = QK_PORTABLE;
+    switch (path) {
 #if defined(__x86_64__)
-    if (path == QK_VNNI && qk_vnni_available())
-        vnni_product(rows, row_begin, row_end, weights->packed, weights->columns, weights->scale, weights->offset,
-                     out_u8, out_f32, out_stride);
-    else if (path == QK_AVX2 && qk_avx2_available())
-        avx2_product(rows, row_begin, row_end, weights->wide, weights->columns, weights->scale, weights->offset,
-                     out_u8, out_f32, out_stride);
-    else
+    case QK_VNNI: vnni_product(rows, row_begin, row_end, weights, out_u8, out_f32, out_stride); break;
+    case QK_AVX_VNNI: avx_vnni_product(rows, row_begin, row_end, weights, out_u8, out_f32, out_stride); break;
+    case QK_AVX2: avx2_product(rows, row_begin, row_end, weights, out_u8, out_f32, out_stride); break;
 #endif
-        portable_product(rows, row_begin, row_end, weights->packed, weights->columns, weights->scale, weights->offset,
-                         out_u8, out_f32, out_stride);
+    default: portable_product(rows, row_begin, row_end, weights, out_u8, out_f32, out_stride); break;
+    }
 }
 
 void qk_product_u8(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights,
@@ -321,30 +397,59 @@ static VNNI_TARGET int64_t vnni_peak(int64_t iterations) {
     return iterations * 12 * 64;
 }
 
-// The AVX2 path's instructions: vpmaddwd (8 lanes × a pair of 16-bit products) and vpaddd.
+#define SUM256(A)                                                                                          \
+    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),  \
+                                   _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));  \
+    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));  \
+    __asm__ volatile("" : : "x"(sum));
+
+// vpdpbusd on 256 bits: 8 lanes × 4 byte products.
+static AVX_VNNI_TARGET int64_t avx_vnni_peak(int64_t iterations) {
+    __m256i a0 = _mm256_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    __m256i a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    __m256i x = _mm256_set1_epi8(3), w = _mm256_set1_epi8(-2);
+    for (int64_t i = 0; i < iterations; i++) {
+        __asm__ volatile("" : "+x"(x), "+x"(w));
+#define AVX_VNNI_PEAK_STEP(A) A = _mm256_dpbusd_avx_epi32(A, x, w);
+        PEAK_ROUND(AVX_VNNI_PEAK_STEP)
+    }
+    SUM256()
+    return iterations * 12 * 32;
+}
+
+// The AVX2 path on a chunk of four quads: four vpmaddubsw (16 lanes × a pair of byte products)
+// summed with vpaddw, widened by one vpmaddwd with ones and added with vpaddd.
 static AVX2_TARGET int64_t avx2_peak(int64_t iterations) {
     __m256i a0 = _mm256_set1_epi32(1), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
     __m256i a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
-    __m256i w = _mm256_set1_epi16(-2);
+    __m256i x = _mm256_set1_epi8(3), w = _mm256_set1_epi8(-2), ones = _mm256_set1_epi16(1);
     for (int64_t i = 0; i < iterations; i++) {
-        __asm__ volatile("" : "+x"(w));
-// Each product reads its own accumulator: twelve products, not one added twelve times.
-#define AVX2_PEAK_STEP(A) A = _mm256_add_epi32(A, _mm256_madd_epi16(A, w));
+        __asm__ volatile("" : "+x"(x), "+x"(w), "+x"(ones));
+// Each chunk reads its own accumulator: twelve chunks, not one added twelve times.
+#define AVX2_PEAK_STEP(A)                                                                                  \
+        {                                                                                                  \
+            __m256i chunk = _mm256_maddubs_epi16(A, w);                                                    \
+            chunk = _mm256_add_epi16(chunk, _mm256_maddubs_epi16(x, A));                                   \
+            chunk = _mm256_add_epi16(chunk, _mm256_maddubs_epi16(A, x));                                   \
+            chunk = _mm256_add_epi16(chunk, _mm256_maddubs_epi16(x, w));                                   \
+            A = _mm256_add_epi32(A, _mm256_madd_epi16(chunk, ones));                                       \
+        }
         PEAK_ROUND(AVX2_PEAK_STEP)
     }
-    __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),
-                                   _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));
-    sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));
-    __asm__ volatile("" : : "x"(sum));
-    return iterations * 12 * 16;
+    SUM256()
+    return iterations * 12 * 4 * 32;
 }
 #endif
 
 int64_t qk_peak_multiply_adds(qk_path path, int64_t iterations) {
     if (path == QK_AUTOMATIC) path = qk_automatic_path();
+    if (!path_available(path)) return 0;
+    switch (path) {
 #if defined(__x86_64__)
-    if (path == QK_VNNI && qk_vnni_available()) return vnni_peak(iterations);
-    if (path == QK_AVX2 && qk_avx2_available()) return avx2_peak(iterations);
+    case QK_VNNI: return vnni_peak(iterations);
+    case QK_AVX_VNNI: return avx_vnni_peak(iterations);
+    case QK_AVX2: return avx2_peak(iterations);
 #endif
-    return 0;
+    default: return 0;
+    }
 }

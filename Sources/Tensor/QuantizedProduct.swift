@@ -3,10 +3,13 @@ import CQuantizedKernels
 /// Which code runs the 8-bit products: the same bits either way (integer sums are exact and the
 /// requantisation rounds identically), so tests compare the paths and users need not care.
 public enum QuantizedKernelPath: Sendable {
-    /// VNNI where the CPU has it, else AVX2, else portable.
+    /// AVX-512 VNNI where the CPU has it, else AVX-VNNI, else AVX2, else portable.
     case automatic
     case portable
+    /// AVX-512 VNNI.
     case vnni
+    /// The same instruction on 256-bit registers (CPUs with AVX-VNNI but no AVX-512).
+    case avxVNNI
     case avx2
 
     var cValue: qk_path {
@@ -14,13 +17,24 @@ public enum QuantizedKernelPath: Sendable {
         case .automatic: QK_AUTOMATIC
         case .portable: QK_PORTABLE
         case .vnni: QK_VNNI
+        case .avxVNNI: QK_AVX_VNNI
         case .avx2: QK_AVX2
         }
     }
 
+    /// Every path, slowest first.
+    public static let all: [QuantizedKernelPath] = [.portable, .avx2, .avxVNNI, .vnni]
+
     /// The paths this CPU can run, slowest first.
     public static var available: [QuantizedKernelPath] {
-        [.portable] + (qk_avx2_available() != 0 ? [.avx2] : []) + (qk_vnni_available() != 0 ? [.vnni] : [])
+        all.filter { path in
+            switch path {
+            case .avx2: qk_avx2_available() != 0
+            case .avxVNNI: qk_avx_vnni_available() != 0
+            case .vnni: qk_vnni_available() != 0
+            case .portable, .automatic: true
+            }
+        }
     }
 
     /// The multiply-adds `rounds` rounds of this path's product instructions do on registers
@@ -34,15 +48,17 @@ public enum QuantizedKernelPath: Sendable {
     public static var automaticName: String {
         switch qk_automatic_path() {
         case QK_VNNI: "AVX-512 VNNI"
+        case QK_AVX_VNNI: "AVX-VNNI"
         case QK_AVX2: "AVX2"
         default: "portable C"
         }
     }
 
-    /// The same in a word, for labels: avx512_vnni, avx2 or portable.
+    /// The same in a word, for labels: avx512_vnni, avx_vnni, avx2 or portable.
     public static var automaticIdentifier: String {
         switch qk_automatic_path() {
         case QK_VNNI: "avx512_vnni"
+        case QK_AVX_VNNI: "avx_vnni"
         case QK_AVX2: "avx2"
         default: "portable"
         }
@@ -79,26 +95,35 @@ public struct QuantizedRows {
 /// Signed 8-bit weights with one scale and offset per output column, packed the way the
 /// product kernels read them: for a convolution, the weight of column n at kernel row s and
 /// byte j of that row (kx · channels + c); for a dense layer, one run (s = 0).
+///
+/// The AVX2 path sums byte-pair products in 16 bits, which is exact only when the weights and
+/// the input bytes are small enough: the bytes the rows hold must not exceed `inputCeiling`, and
+/// the weights must keep every pair's products within 16 bits then (|w| ≤ 63 does with bytes up
+/// to 255). From these the packing finds how many quads the kernels may sum before widening.
 public struct QuantizedWeights: Sendable {
     public let columns: Int
     public let segments: Int
     public let segmentLength: Int
     private let packed: [Int8]
-    /// The same weights as 16-bit pairs, for the AVX2 path.
-    private let wide: [Int16]
+    /// How many consecutive quads of a kernel row the AVX2 path sums in 16 bits (≥ 1).
+    public let chunkQuads: Int
     /// Per column: the factor turning an integer sum into the output's units, and the offset
     /// added after it (padded to whole blocks of 16).
     private let scale: [Float]
     private let offset: [Float]
+    /// The largest byte an 8-bit product writes.
+    private let outputCeiling: UInt8
 
     static let lanes = 16
 
     public init(columns: Int, segments: Int, segmentLength: Int, scale: [Float], offset: [Float],
+                inputCeiling: UInt8, outputCeiling: UInt8,
                 weight: (_ column: Int, _ segment: Int, _ byte: Int) -> Int8) {
         precondition(scale.count == columns && offset.count == columns)
         self.columns = columns
         self.segments = segments
         self.segmentLength = segmentLength
+        self.outputCeiling = outputCeiling
         let blocks = (columns + Self.lanes - 1) / Self.lanes
         let quads = quadCount(segmentLength)
         var packed = [Int8](repeating: 0, count: blocks * segments * quads * Self.lanes * 4)
@@ -112,18 +137,17 @@ public struct QuantizedWeights: Sendable {
             }
         }
         self.packed = packed
-        var wide = [Int16](repeating: 0, count: qk_wide_count(columns, segments * quads))
-        packed.withUnsafeBufferPointer { packed in
-            wide.withUnsafeMutableBufferPointer { qk_widen(packed.baseAddress!, columns, segments * quads, $0.baseAddress!) }
+        chunkQuads = packed.withUnsafeBufferPointer {
+            qk_chunk_quads($0.baseAddress!, columns, segments, quads, Int32(inputCeiling))
         }
-        self.wide = wide
+        precondition(chunkQuads >= 1, "weights whose byte-pair products can leave 16 bits for inputs up to \(inputCeiling)")
         let padding = [Float](repeating: 0, count: blocks * Self.lanes - columns)
         self.scale = scale + padding
         self.offset = offset + padding
     }
 
     /// Rows `rows` of the product, each sum s of column n stored as the byte
-    /// clamp(round(s · scale[n] + offset[n]), 0, 255): a ReLU and the next layer's quantisation.
+    /// clamp(round(s · scale[n] + offset[n]), 0, outputCeiling): a ReLU and the next layer's quantisation.
     public func product(_ a: QuantizedRows, rows: Range<Int>, into out: UnsafeMutablePointer<UInt8>, stride: Int,
                         path: QuantizedKernelPath = .automatic) {
         withArguments(a) { qk_product_u8($0, rows.lowerBound, rows.upperBound, $1, out, stride, path.cValue) }
@@ -141,13 +165,12 @@ public struct QuantizedWeights: Sendable {
                      "rows of \(a.layout.segment_count)×\(a.layout.segment_quads) quads for weights of \(segments)×\(quadCount(segmentLength))")
         var layout = a.layout
         packed.withUnsafeBufferPointer { packed in
-            wide.withUnsafeBufferPointer { wide in
-                scale.withUnsafeBufferPointer { scale in
-                    offset.withUnsafeBufferPointer { offset in
-                        var weights = qk_weights(packed: packed.baseAddress!, wide: wide.baseAddress!, columns: columns,
-                                                 scale: scale.baseAddress!, offset: offset.baseAddress!)
-                        body(&layout, &weights)
-                    }
+            scale.withUnsafeBufferPointer { scale in
+                offset.withUnsafeBufferPointer { offset in
+                    var weights = qk_weights(packed: packed.baseAddress!, columns: columns, chunk_quads: chunkQuads,
+                                             scale: scale.baseAddress!, offset: offset.baseAddress!,
+                                             ceiling: Float(outputCeiling))
+                    body(&layout, &weights)
                 }
             }
         }

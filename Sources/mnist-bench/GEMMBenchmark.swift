@@ -72,7 +72,8 @@ func fmaPeakPerCore() -> Double {
 }
 
 /// Billions of multiply-adds per second on one core from a register-only loop of the 8-bit
-/// path's product instructions (vpmaddwd + vpaddd on AVX2, vpdpbusd with VNNI); nil on the
+/// path's product instructions (on AVX2 vpmaddubsw and vpaddw over a chunk of four quads, then
+/// vpmaddwd and vpaddd; vpdpbusd with VNNI); nil on the
 /// portable path, which has no instructions of its own to be measured against.
 func eightBitPeakPerCore() -> Double? {
     let start = seconds()

@@ -8,7 +8,7 @@ struct BenchOptions {
     var data = "../shared/datasets/mnist"
     var python = "/tmp/torch-ref/bin/python"
     var reference = "../shared/reference"
-    var sections: Set<String> = ["gemm", "seed", "cnn", "daemon"]
+    var sections: Set<String> = ["gemm", "seed", "cnn", "inference", "daemon"]
     /// Where the daemon benchmark keeps its state: a disk (the default) or a tmpfs.
     var daemonDirectory = "/tmp"
 
@@ -22,7 +22,7 @@ struct BenchOptions {
             case "--reference": reference = value
             case "--sections": sections = Set(value.split(separator: ",").map(String.init))
             case "--daemon-dir": daemonDirectory = value
-            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn,daemon,load,metrics, --daemon-dir DIR)")
+            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn,inference,daemon,load,metrics, --daemon-dir DIR)")
             }
         }
     }

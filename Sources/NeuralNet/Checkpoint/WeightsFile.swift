@@ -34,16 +34,19 @@ public struct WeightsFile: Sendable {
     }
 
     /// A stable identifier of the weights (64-bit FNV-1a of parameters, statistics, a
-    /// temperature other than 1 and the activation ranges, hex): identical training gives the
-    /// identical id whatever the metadata says, and models whose outputs differ have different ids.
+    /// temperature other than 1, and the activation ranges with the name of the 8-bit form they
+    /// are used in, hex): identical training gives the identical id whatever the metadata says,
+    /// and models whose outputs differ have different ids.
     public var modelID: String {
         var hash: UInt64 = 0xCBF2_9CE4_8422_2325
         let temperature = network.temperature == 1 ? [] : [network.temperature]
+        let eightBitForm = network.activationRanges == nil ? [] : Array(QuantizationForm.name.utf8)
         for values in [network.parameters, network.statistics, temperature, network.activationRanges ?? []] {
             values.withUnsafeBytes { bytes in
                 for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
             }
         }
+        for byte in eightBitForm { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01B3 }
         let hex = String(hash, radix: 16)
         return "\(network.kind.rawValue)-" + String(repeating: "0", count: 16 - hex.count) + hex
     }
