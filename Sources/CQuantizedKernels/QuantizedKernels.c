@@ -15,7 +15,7 @@
 // The requantisation must round identically on every path: no fused multiply-adds.
 #pragma clang fp contract(off)
 
-enum { LANES = 16, TILE_ROWS = 8, WIDE_LANES = 8, WIDE_TILE_ROWS = 6 };
+enum { LANES = 16, TILE_ROWS = 8, WIDE_LANES = 8, WIDE_TILE_ROWS = 3 };
 
 static inline const uint8_t *row_start(const qk_rows *rows, ptrdiff_t m) {
     return rows->base + (m / rows->rows_per_line) * rows->line_stride + (m % rows->rows_per_line) * rows->row_stride;
@@ -187,74 +187,87 @@ ptrdiff_t qk_chunk_quads(const int8_t *packed, ptrdiff_t columns, ptrdiff_t segm
 #define AVX2_TARGET __attribute__((target("avx2")))
 #define AVX_VNNI_TARGET __attribute__((target("avx2,avxvnni")))
 
-// Eight sums of a row: requantised or rescaled as `requantized` and `rescaled` do, lane by lane.
+// A row's eight sums, requantised (`out_u8`) or rescaled as `requantized` and `rescaled` do,
+// lane by lane, stored at `at` (the first `count` of them).
 static inline __attribute__((always_inline)) AVX2_TARGET
-void avx2_store(__m256i sum, ptrdiff_t m, ptrdiff_t column, const qk_weights *weights,
-                uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {
-    const ptrdiff_t left = weights->columns - column;
-    __m256 value = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), _mm256_loadu_ps(weights->scale + column)),
-                                 _mm256_loadu_ps(weights->offset + column));
+void avx2_store(__m256i sum, __m256 scale, __m256 offset, __m256 ceiling, uint8_t *out_u8, float *out_f32,
+                ptrdiff_t at, ptrdiff_t count) {
+    __m256 value = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), scale), offset);
     if (out_u8) {
-        value = _mm256_min_ps(_mm256_max_ps(value, _mm256_setzero_ps()), _mm256_set1_ps(weights->ceiling));
+        value = _mm256_min_ps(_mm256_max_ps(value, _mm256_setzero_ps()), ceiling);
         const __m256i words = _mm256_packus_epi32(_mm256_cvtps_epi32(value), _mm256_setzero_si256());
         const __m256i bytes = _mm256_packus_epi16(words, _mm256_setzero_si256());
         // Each 128-bit lane holds four of the eight bytes at its start.
-        const __m128i eight = _mm256_castsi256_si128(_mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7)));
-        uint8_t *target = out_u8 + m * out_stride + column;
-        if (left >= WIDE_LANES) {
-            _mm_storel_epi64((__m128i *)target, eight);
+        const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
+        if (count == WIDE_LANES) {
+            _mm_storel_epi64((__m128i *)(out_u8 + at), eight);
         } else {
-            uint8_t bytes_out[16];
-            _mm_storeu_si128((__m128i *)bytes_out, eight);
-            memcpy(target, bytes_out, (size_t)left);
+            uint8_t some[16];
+            _mm_storeu_si128((__m128i *)some, eight);
+            memcpy(out_u8 + at, some, (size_t)count);
         }
+    } else if (count == WIDE_LANES) {
+        _mm256_storeu_ps(out_f32 + at, value);
     } else {
-        float *target = out_f32 + m * out_stride + column;
-        if (left >= WIDE_LANES) {
-            _mm256_storeu_ps(target, value);
-        } else {
-            float eight[WIDE_LANES];
-            _mm256_storeu_ps(eight, value);
-            memcpy(target, eight, (size_t)left * sizeof(float));
-        }
+        float some[WIDE_LANES];
+        _mm256_storeu_ps(some, value);
+        memcpy(out_f32 + at, some, (size_t)count * sizeof(float));
     }
 }
 
-// One tile: six rows × eight columns (half of a packed block of 16), the sums in named
-// registers (an array of sums is kept in memory by the compiler). Each segment is walked in
-// chunks of `chunk` quads: STEP adds a row's products for one quad to its chunk sum, WIDEN adds
-// the chunk sum to the row's 32-bit sums. `starts` holds the rows' first bytes; rows past
-// row_end repeat the last row and are not stored.
+// One tile: three rows × sixteen columns (a packed block: its first and second eight columns
+// in two registers), the sums in named registers (an array of sums is kept in memory by the
+// compiler). Each segment is walked in chunks of `chunk` quads: STEP adds a row's products for
+// one quad to its chunk sums, WIDEN adds a chunk sum to the row's 32-bit sums. `starts` holds
+// the rows' first bytes; rows past row_end repeat the last row and are not stored.
 #define TILE256(NAME, TARGET, STEP, WIDEN)                                                                 \
-static TARGET void NAME(const qk_rows *rows, const uint8_t *const *starts, ptrdiff_t m0, ptrdiff_t row_end,  \
-                        const qk_weights *weights, ptrdiff_t half_block, ptrdiff_t chunk,                    \
-                        uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {                             \
-    const uint8_t *r0 = starts[0], *r1 = starts[1], *r2 = starts[2], *r3 = starts[3], *r4 = starts[4];     \
-    const uint8_t *r5 = starts[5];                                                                         \
-    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, s3 = s0, s4 = s0, s5 = s0;                      \
+static inline __attribute__((always_inline)) TARGET void NAME(const qk_rows *rows, const uint8_t *const *starts, \
+                        ptrdiff_t m0, ptrdiff_t row_end, const qk_weights *weights, ptrdiff_t block,         \
+                        ptrdiff_t chunk, uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {            \
+    const uint8_t *r0 = starts[0], *r1 = starts[1], *r2 = starts[2];                                       \
+    __m256i s0 = _mm256_setzero_si256(), s1 = s0, s2 = s0, h0 = s0, h1 = s0, h2 = s0;                      \
     const __m256i ones = _mm256_set1_epi16(1);                                                             \
     (void)ones;                                                                                            \
     const ptrdiff_t segment_quads = rows->segment_quads;                                                   \
-    const int8_t *block_weights = weights->packed + (half_block / 2) * total_quads(rows) * LANES * 4       \
-                                + (half_block % 2) * WIDE_LANES * 4;                                       \
+    const int8_t *block_weights = weights->packed + block * total_quads(rows) * LANES * 4;                 \
     for (ptrdiff_t segment = 0; segment < rows->segment_count; segment++) {                                \
         const ptrdiff_t skip = segment * rows->segment_stride;                                             \
         const int8_t *segment_weights = block_weights + segment * segment_quads * LANES * 4;               \
-        for (ptrdiff_t q0 = 0; q0 < segment_quads; q0 += chunk) {                                          \
-            const ptrdiff_t q1 = q0 + chunk < segment_quads ? q0 + chunk : segment_quads;                  \
-            __m256i t0 = _mm256_setzero_si256(), t1 = t0, t2 = t0, t3 = t0, t4 = t0, t5 = t0;              \
-            for (ptrdiff_t q = q0; q < q1; q++) {                                                          \
-                const __m256i w = _mm256_loadu_si256((const __m256i *)(segment_weights + q * LANES * 4));   \
-                const ptrdiff_t at = skip + q * 4;                                                         \
-                STEP(r0, t0) STEP(r1, t1) STEP(r2, t2) STEP(r3, t3) STEP(r4, t4) STEP(r5, t5)              \
-            }                                                                                              \
-            WIDEN(t0, s0) WIDEN(t1, s1) WIDEN(t2, s2) WIDEN(t3, s3) WIDEN(t4, s4) WIDEN(t5, s5)            \
-        }                                                                                                  \
+        /* Whole chunks (a constant count when `chunk` is one), then what is left of the segment. */        \
+        ptrdiff_t q0 = 0;                                                                                  \
+        for (; q0 + chunk <= segment_quads; q0 += chunk) CHUNK256(STEP, WIDEN, q0, chunk)                  \
+        if (q0 < segment_quads) CHUNK256(STEP, WIDEN, q0, segment_quads - q0)                              \
     }                                                                                                      \
-    const __m256i sums[WIDE_TILE_ROWS] = {s0, s1, s2, s3, s4, s5};                                         \
-    for (int r = 0; r < WIDE_TILE_ROWS && m0 + r < row_end; r++)                                           \
-        avx2_store(sums[r], m0 + r, half_block * WIDE_LANES, weights, out_u8, out_f32, out_stride);        \
+    const ptrdiff_t column = block * LANES, left = weights->columns - column;                              \
+    const __m256 ceiling = _mm256_set1_ps(weights->ceiling);                                               \
+    const __m256 scale = _mm256_loadu_ps(weights->scale + column), offset = _mm256_loadu_ps(weights->offset + column); \
+    const __m256 scale_high = _mm256_loadu_ps(weights->scale + column + WIDE_LANES);                       \
+    const __m256 offset_high = _mm256_loadu_ps(weights->offset + column + WIDE_LANES);                     \
+    STORE_ROW(s0, h0, 0) STORE_ROW(s1, h1, 1) STORE_ROW(s2, h2, 2)                                         \
 }
+
+// One chunk of `count` quads from q0: every row's products summed by STEP, then widened by WIDEN.
+#define CHUNK256(STEP, WIDEN, Q0, COUNT)                                                                   \
+    {                                                                                                      \
+        __m256i t0 = _mm256_setzero_si256(), t1 = t0, t2 = t0, u0 = t0, u1 = t0, u2 = t0;                  \
+        for (ptrdiff_t q = Q0; q < Q0 + COUNT; q++) {                                                      \
+            const int8_t *quad = segment_weights + q * LANES * 4;                                          \
+            const __m256i w = _mm256_loadu_si256((const __m256i *)quad);                                   \
+            const __m256i w_high = _mm256_loadu_si256((const __m256i *)(quad + WIDE_LANES * 4));           \
+            const ptrdiff_t at = skip + q * 4;                                                             \
+            STEP(r0, t0, u0) STEP(r1, t1, u1) STEP(r2, t2, u2)                                             \
+        }                                                                                                  \
+        WIDEN(t0, s0) WIDEN(t1, s1) WIDEN(t2, s2) WIDEN(u0, h0) WIDEN(u1, h1) WIDEN(u2, h2)                \
+    }
+
+#define STORE_ROW(LOW, HIGH, R)                                                                            \
+    if (m0 + R < row_end) {                                                                                \
+        const ptrdiff_t at = (m0 + R) * out_stride + column;                                               \
+        avx2_store(LOW, scale, offset, ceiling, out_u8, out_f32, at, left < WIDE_LANES ? left : WIDE_LANES); \
+        if (left > WIDE_LANES)                                                                             \
+            avx2_store(HIGH, scale_high, offset_high, ceiling, out_u8, out_f32, at + WIDE_LANES,           \
+                       left < LANES ? left - WIDE_LANES : WIDE_LANES);                                     \
+    }
 
 #define BROADCAST_FOUR(ROW)                                                                                \
     ({                                                                                                     \
@@ -265,20 +278,30 @@ static TARGET void NAME(const qk_rows *rows, const uint8_t *const *starts, ptrdi
 
 // AVX2: vpmaddubsw sums byte pairs into 16-bit lanes, which add up over the chunk (exact: see
 // qk_weights); vpmaddwd with ones then widens them to 32 bits, once a chunk.
-#define AVX2_STEP(ROW, T) T = _mm256_add_epi16(T, _mm256_maddubs_epi16(BROADCAST_FOUR(ROW), w));
+#define AVX2_STEP(ROW, LOW, HIGH)                                                                          \
+    {                                                                                                      \
+        const __m256i a = BROADCAST_FOUR(ROW);                                                             \
+        LOW = _mm256_add_epi16(LOW, _mm256_maddubs_epi16(a, w));                                           \
+        HIGH = _mm256_add_epi16(HIGH, _mm256_maddubs_epi16(a, w_high));                                   \
+    }
 #define AVX2_WIDEN(T, S) S = _mm256_add_epi32(S, _mm256_madd_epi16(T, ones));
 TILE256(avx2_tile, AVX2_TARGET, AVX2_STEP, AVX2_WIDEN)
 
 // AVX-VNNI: vpdpbusd sums four byte products straight into 32-bit lanes; a chunk is a segment.
-#define AVX_VNNI_STEP(ROW, T) T = _mm256_dpbusd_avx_epi32(T, BROADCAST_FOUR(ROW), w);
+#define AVX_VNNI_STEP(ROW, LOW, HIGH)                                                                      \
+    {                                                                                                      \
+        const __m256i a = BROADCAST_FOUR(ROW);                                                             \
+        LOW = _mm256_dpbusd_avx_epi32(LOW, a, w);                                                          \
+        HIGH = _mm256_dpbusd_avx_epi32(HIGH, a, w_high);                                                   \
+    }
 #define AVX_VNNI_WIDEN(T, S) S = _mm256_add_epi32(S, T);
 TILE256(avx_vnni_tile, AVX_VNNI_TARGET, AVX_VNNI_STEP, AVX_VNNI_WIDEN)
 
-// Tiles of six rows, each over every eight columns; the rows' starts found once a tile.
+// Tiles of three rows, each over every block of sixteen columns; the rows' starts found once a tile.
 #define PRODUCT256(NAME, TARGET, TILE, CHUNK)                                                              \
 static TARGET void NAME(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_end, const qk_weights *weights, \
                         uint8_t *out_u8, float *out_f32, ptrdiff_t out_stride) {                             \
-    const ptrdiff_t halves = (weights->columns + WIDE_LANES - 1) / WIDE_LANES;                             \
+    const ptrdiff_t blocks = (weights->columns + LANES - 1) / LANES;                                       \
     /* The rows' starts walk the lines without a division per row. */                                      \
     ptrdiff_t line = row_begin / rows->rows_per_line, in_line = row_begin % rows->rows_per_line;           \
     const uint8_t *next = row_start(rows, row_begin);                                                      \
@@ -290,8 +313,16 @@ static TARGET void NAME(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_
             if (++in_line == rows->rows_per_line) { in_line = 0; line++; }                                 \
             next = rows->base + line * rows->line_stride + in_line * rows->row_stride;                     \
         }                                                                                                  \
-        for (ptrdiff_t half = 0; half < halves; half++)                                                    \
-            TILE(rows, starts, m0, row_end, weights, half, CHUNK, out_u8, out_f32, out_stride);             \
+        /* Short chunks as constants, so that their loops unroll. */                                       \
+        for (ptrdiff_t block = 0; block < blocks; block++) {                                               \
+            switch (CHUNK) {                                                                               \
+            case 1: TILE(rows, starts, m0, row_end, weights, block, 1, out_u8, out_f32, out_stride); break; \
+            case 2: TILE(rows, starts, m0, row_end, weights, block, 2, out_u8, out_f32, out_stride); break; \
+            case 3: TILE(rows, starts, m0, row_end, weights, block, 3, out_u8, out_f32, out_stride); break; \
+            case 4: TILE(rows, starts, m0, row_end, weights, block, 4, out_u8, out_f32, out_stride); break; \
+            default: TILE(rows, starts, m0, row_end, weights, block, CHUNK, out_u8, out_f32, out_stride); break; \
+            }                                                                                              \
+        }                                                                                                  \
     }                                                                                                      \
 }
 
