@@ -14,14 +14,24 @@ import Glibc
 /// queued, a 10,000-image IDX batch end to end, idle CPU and peak memory; then the same latency
 /// and throughput again while the daemon retrains on `data` in the background.
 func benchmarkDaemon(test: LabeledImages, data: String, under directory: String) {
-    // Before the daemon starts: nothing else on the cores, and no writeback from its files.
-    let forwardMilliseconds = shippedWeights().flatMap { QuantizedNetwork($0.network) }.map { 1000 * Double(test.count) / inferenceRate($0, test) }
+    let network = shippedWeights().flatMap { QuantizedNetwork($0.network) }
     let daemon = BenchedDaemon(test: test, pngCount: 1000, under: "\(directory)/mnistd-bench-\(getpid())")
     defer { daemon.remove() }
     let (p50, p99) = daemon.latency("idle")
     let filesPerSecond = daemon.burst("idle")
     let sustainedFilesPerSecond = daemon.sustained("idle")
-    let batchMilliseconds = daemon.idxBatch(test)
+    // The batch end to end, each time just after its forward passes alone in this process: this
+    // VM's speed drifts by a fifth from minute to minute, so the two are measured side by side.
+    var batchMilliseconds: [Double] = [], forwardMilliseconds: [Double] = []
+    for round in 0..<5 {
+        if let network {
+            let pixels = test.bytes
+            let start = seconds()
+            _ = pixels.withUnsafeBufferPointer { network.probabilities(forPixels: $0.baseAddress!, count: test.count) }
+            forwardMilliseconds.append((seconds() - start) * 1000)
+        }
+        batchMilliseconds.append(daemon.idxBatch(test, name: "t10k-\(round).idx3"))
+    }
     // Idle starts once the writer has settled the last batch (it waits a second for more).
     sleep(2)
     let idleTicks = daemon.ticksSpent(over: 5)
@@ -39,8 +49,9 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
 
     print("\n== mnistd end to end (real daemon, shipped cnn, state on \(daemon.root)) ==")
     print("against the machine's own limits, measured in this run (goal):")
-    if let forwardMilliseconds {
-        print("  10,000-image IDX batch / its forward passes alone in process (\(Int(forwardMilliseconds)) ms): \(fixed(batchMilliseconds / forwardMilliseconds, 2))×  (≤ 1.15)")
+    if !forwardMilliseconds.isEmpty {
+        let ratios = zip(batchMilliseconds, forwardMilliseconds).map { $0 / $1 }.sorted()
+        print("  10,000-image IDX batch / its forward passes alone in process, each pair side by side: median \(fixed(ratios[ratios.count / 2], 2))× (\(ratios.map { fixed($0, 2) }.joined(separator: ", ")); forward alone \(Int(forwardMilliseconds.min()!))–\(Int(forwardMilliseconds.max()!)) ms)  (≤ 1.15)")
     }
     print("  1,000 PNGs at once / the Spool alone:   \(fixed(filesPerSecond / disk.filesPerSecond, 2))×  (≥ 0.9)")
     print("  latency p99 / the Spool alone's p99:    \(fixed(p99 / disk.p99, 2))×  (≤ 1.2)")
@@ -48,7 +59,7 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     print("latency, close → CSV, single 28×28 PNG:  p50 \(fixed(p50, 2)) ms  p99 \(fixed(p99, 2)) ms  (goal p99 ≤ 2 ms)")
     print("throughput, 1,000 PNGs queued at once:   \(Int(filesPerSecond)) files/s  (goal ≥ 5,000)")
     print("throughput sustained, 1,000 kept queued: \(Int(sustainedFilesPerSecond)) files/s over 20,000 files  (goal ≥ 5,000)")
-    print("10,000-image IDX batch, end to end:      \(Int(batchMilliseconds)) ms  (goal ≤ 100 ms)")
+    print("10,000-image IDX batch, end to end:      \(Int(batchMilliseconds.min()!))–\(Int(batchMilliseconds.max()!)) ms over 5  (goal ≤ 100 ms)")
     print("idle CPU over 5 s:                       \(idleTicks) ticks  (goal 0)")
     print("peak RSS before retraining:              \(peakRSS / 1024) MB  (goal ≤ 50 MB)")
     print("while retraining\(stillTraining ? "" : " (it ended before the measures did)"):")
@@ -139,13 +150,16 @@ final class BenchedDaemon {
         return rate
     }
 
-    /// The whole test set as one IDX batch, end to end; milliseconds.
-    func idxBatch(_ test: LabeledImages) -> Double {
+    /// The whole test set as one IDX batch named `name`, end to end; milliseconds.
+    func idxBatch(_ test: LabeledImages, name: String) -> Double {
         let batch = IDXArray(dimensions: [test.count, 28, 28], bytes: test.bytes)
-        writeWhole("\(staging)/t10k.idx3", batch.encoded)
+        writeWhole("\(staging)/\(name)", batch.encoded)
+        // Flushed first, as a producer that wrote it a while ago would have: the end-to-end time
+        // is the daemon's, not the write-back of 7.8 MB the benchmark has just written.
+        sync()
         let start = seconds()
-        rename("\(staging)/t10k.idx3", "\(inbox)/t10k.idx3")
-        arrivals.wait(for: ["t10k.idx3.csv"])
+        rename("\(staging)/\(name)", "\(inbox)/\(name)")
+        arrivals.wait(for: ["\(name).csv"])
         return (seconds() - start) * 1000
     }
 

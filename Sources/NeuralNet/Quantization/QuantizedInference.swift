@@ -1,8 +1,8 @@
 import Tensor
 
 /// Per-thread memory for running a quantized network on batches of up to `batchCapacity`
-/// images: two image buffers for each kernel thread (the image steps run image-parallel) and
-/// two batch matrices.
+/// images: each kernel thread runs whole images through every step on its share of a call's
+/// images, with two image buffers and two batch matrices of its own.
 public final class QuantizedWorkspace {
     public let batchCapacity: Int
     let parts: Int
@@ -16,7 +16,7 @@ public final class QuantizedWorkspace {
         // Each buffer may be read a few bytes past its end (see QuantizedRows.readSlack).
         imageBufferCount = network.largestImageActivation + QuantizedRows.readSlack
         batchBufferCount = batchCapacity * network.largestBatchRow + QuantizedRows.readSlack
-        let total = 2 * parts * imageBufferCount + 2 * batchBufferCount
+        let total = 2 * parts * (imageBufferCount + batchBufferCount)
         storage = .allocate(capacity: total)
         storage.initialize(repeating: 0, count: total)
     }
@@ -29,14 +29,16 @@ public final class QuantizedWorkspace {
             && batchBufferCount >= batchCapacity * network.largestBatchRow + QuantizedRows.readSlack
     }
 
-    func imageBuffers(part: Int) -> (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>) {
-        let first = storage + 2 * part * imageBufferCount
-        return (first, first + imageBufferCount)
+    /// Part `part`'s buffers: two for an image's steps, two for the batch's.
+    func buffers(part: Int) -> PartBuffers {
+        let first = storage + 2 * part * (imageBufferCount + batchBufferCount)
+        return PartBuffers(image: (first, first + imageBufferCount),
+                           batch: (first + 2 * imageBufferCount, first + 2 * imageBufferCount + batchBufferCount))
     }
 
-    var batchBuffers: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>) {
-        let first = storage + 2 * parts * imageBufferCount
-        return (first, first + batchBufferCount)
+    struct PartBuffers {
+        let image: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>)
+        let batch: (UnsafeMutablePointer<UInt8>, UnsafeMutablePointer<UInt8>)
     }
 }
 
@@ -56,46 +58,44 @@ extension QuantizedNetwork {
         probabilities(forPixels: pixels, count: count, workspace: QuantizedWorkspace(network: self, batchCapacity: Network.inferenceBatchSize))
     }
 
-    /// The raw class scores (count × classes), before softmax and temperature.
+    /// The raw class scores (count × classes), before softmax and temperature. The images are
+    /// split once between the kernel threads, each running its share through every step in
+    /// batches: one parallel region per call, not one per step and batch.
     public func logits(forPixels pixels: UnsafePointer<UInt8>, count: Int, workspace: QuantizedWorkspace) -> [Float] {
         precondition(workspace.fits(self), "workspace made for a larger network")
         var result = [Float](repeating: 0, count: count * classCount)
         result.withUnsafeMutableBufferPointer { out in
-            for start in stride(from: 0, to: count, by: workspace.batchCapacity) {
-                let batch = min(workspace.batchCapacity, count - start)
-                forward(pixels + start * inputShape.count, batch: batch, into: out.baseAddress! + start * classCount, workspace)
+            let parts = min(workspace.parts, count)
+            let shared = UncheckedSendable((pixels, out.baseAddress!))
+            parallelFor(parts) { part in
+                let (pixels, logits) = shared.value
+                let share = partRange(part, of: parts, count: count)
+                for start in stride(from: share.lowerBound, to: share.upperBound, by: workspace.batchCapacity) {
+                    let batch = min(workspace.batchCapacity, share.upperBound - start)
+                    forward(pixels + start * inputShape.count, batch: batch, into: logits + start * classCount,
+                            workspace.buffers(part: part))
+                }
             }
         }
         return result
     }
 
-    private func forward(_ pixels: UnsafePointer<UInt8>, batch: Int, into logits: UnsafeMutablePointer<Float>, _ workspace: QuantizedWorkspace) {
-        let (flat, _) = workspace.batchBuffers
-        let shared = UncheckedSendable((pixels, flat))
-        let parts = min(workspace.parts, batch)
-        parallelFor(parts) { part in
-            let (pixels, flat) = shared.value
-            for image in partRange(part, of: parts, count: batch) {
-                runImageSteps(pixels + image * inputShape.count, into: flat + image * flatCount, workspace.imageBuffers(part: part))
-            }
+    /// One batch through every step, on the calling thread.
+    private func forward(_ pixels: UnsafePointer<UInt8>, batch: Int, into logits: UnsafeMutablePointer<Float>,
+                         _ buffers: QuantizedWorkspace.PartBuffers) {
+        var (input, output) = buffers.batch
+        for image in 0..<batch {
+            runImageSteps(pixels + image * inputShape.count, into: input + image * flatCount, buffers.image)
         }
-        var (input, output) = workspace.batchBuffers
         for step in batchSteps {
-            let target = UncheckedSendable((input, output, logits))
             switch step {
             case .dense(let weights, let inputs):
-                parallelFor(parts) { part in
-                    let (input, output, _) = target.value
-                    weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
-                                    rows: partRange(part, of: parts, count: batch), into: output, stride: weights.columns)
-                }
+                weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
+                                rows: 0..<batch, into: output, stride: weights.columns)
                 swap(&input, &output)
             case .logits(let weights, let inputs):
-                parallelFor(parts) { part in
-                    let (input, _, logits) = target.value
-                    weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
-                                    rows: partRange(part, of: parts, count: batch), into: logits, stride: classCount)
-                }
+                weights.product(QuantizedRows(matrix: input, stride: inputs, length: inputs),
+                                rows: 0..<batch, into: logits, stride: classCount)
             case .convolution, .maxPool:
                 preconditionFailure("image steps run image by image")
             }
