@@ -36,7 +36,7 @@ let package = Package(
         // Optimised in debug builds too, as the Swift kernels are; per-function targets pick
         // the instructions, so no -march.
         .target(name: "CQuantizedKernels", cSettings: [.unsafeFlags(["-O2"])]),
-        .target(name: "Tensor", dependencies: ["CQuantizedKernels"], swiftSettings: kernelSettings),
+        .target(name: "Tensor", dependencies: ["CQuantizedKernels", "CLinux"], swiftSettings: kernelSettings),
         .target(name: "NeuralNet", dependencies: ["Tensor"], exclude: ["DefaultWeights"], swiftSettings: checkedOptimisedSettings),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng16", providers: [.apt(["libpng-dev"])]),
         .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
@@ -59,7 +59,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "Classification", "InputSpool", "ControlProtocol", "Metrics", "NeuralNet", "Formats", "SystemResources",
+                "Classification", "InputSpool", "ControlProtocol", "Metrics", "NeuralNet", "Tensor", "Formats", "SystemResources",
                 "CSystemd", "CLinux", .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -1,3 +1,4 @@
+import CLinux
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -17,9 +18,19 @@ public let kernelThreadCount: Int = {
 /// busy (a nested region, or another thread's kernels), so callers never wait for each other.
 @inline(__always)
 public func parallelFor(_ parts: Int, _ body: (Int) -> Void) {
-    if parts <= 1 || kernelThreadCount == 1 || !KernelThreadPool.shared.run(parts, body) {
+    if parts <= 1 || kernelThreadCount == 1 || !KernelThreadPool.current.run(parts, body) {
         for part in 0..<parts { body(part) }
     }
+}
+
+/// Runs `body` with this thread's kernels split over threads that run at nice 10, as background
+/// work does (a retraining beside the daemon's classification): the caller lowers its own
+/// priority, and the threads that take parts of its products must not do that work at nice 0.
+public func withBackgroundKernelThreads<Result>(_ body: () throws -> Result) rethrows -> Result {
+    let previous = pthread_getspecific(KernelThreadPool.backgroundKey)
+    pthread_setspecific(KernelThreadPool.backgroundKey, UnsafeRawPointer(bitPattern: 1))
+    defer { pthread_setspecific(KernelThreadPool.backgroundKey, previous) }
+    return try body()
 }
 
 /// Splits 0..<count into one contiguous range per core and runs body on each in parallel;
@@ -55,7 +66,20 @@ public struct UncheckedSendable<Value>: @unchecked Sendable {
 /// touched it last, instead of pulling it from the other core. A thread with none of its own
 /// parts left takes any unclaimed one, so a descheduled worker never holds a region up.
 final class KernelThreadPool: @unchecked Sendable {
-    static let shared = KernelThreadPool(workers: kernelThreadCount - 1)
+    static let shared = KernelThreadPool(workers: kernelThreadCount - 1, niceness: 0)
+    /// For background work (`withBackgroundKernelThreads`); started at its first use.
+    static let background = KernelThreadPool(workers: kernelThreadCount - 1, niceness: 10)
+    /// Set on a thread whose kernels run in the background.
+    static let backgroundKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// The pool the calling thread's kernels use.
+    @inline(__always) static var current: KernelThreadPool {
+        pthread_getspecific(backgroundKey) == nil ? shared : background
+    }
 
     /// Spin iterations (a few hundred microseconds) before a worker sleeps: longer than the
     /// serial stretches between the regions of a training step, so the workers stay awake
@@ -81,8 +105,12 @@ final class KernelThreadPool: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
     private let wakeUp = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
 
-    private init(workers: Int) {
+    /// The workers' nice value.
+    private let niceness: Int32
+
+    private init(workers: Int, niceness: Int32) {
         threads = workers + 1
+        self.niceness = niceness
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(wakeUp, nil)
         for worker in 0..<workers {
@@ -152,6 +180,7 @@ final class KernelThreadPool: @unchecked Sendable {
     }
 
     private func workerLoop(thread: Int) -> Never {
+        if niceness != 0 { setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(linux_thread_id()), niceness) }
         var seen = 0
         while true {
             var spins = 0

@@ -125,6 +125,42 @@ final class RetrainingTests: XCTestCase {
         XCTAssertEqual(daemon.stop(), 0)
     }
 
+    /// A retraining is background work: every thread that computes for it runs at nice 10, the
+    /// kernel threads that split its products included, so that classification (nice 0) keeps
+    /// the cores on a busy machine.
+    func testEveryThreadTheRetrainingKeepsBusyRunsAtNiceTen() throws {
+        let mnist = repositoryRoot + "/../shared/datasets/mnist"
+        _ = try mnistTestSet()
+        try daemon.start()
+        let pid = try XCTUnwrap(daemon.process?.processIdentifier)
+        try runCommand("/bin/cp", ["-r", mnist, daemon.datasets + "/digits"])
+        XCTAssertEqual(try daemon.mnistctl("retrain", ["--dataset", "digits", "--epochs", "1"]).status, 0)
+        XCTAssertTrue(waitUntil(timeout: 60) { ((try? self.status().retraining?.loss) ?? nil) != nil }, "training did not start")
+        let before = threadFigures(pid)
+        usleep(1_500_000)
+        let after = threadFigures(pid)
+        let busy = after.filter { thread, figures in figures.ticks - (before[thread]?.ticks ?? 0) >= 15 }
+        XCTAssertFalse(busy.isEmpty, "no thread was busy training")
+        for (thread, figures) in busy {
+            XCTAssertEqual(figures.nice, 10, "thread \(thread) (\(figures.name)) spent \(figures.ticks - (before[thread]?.ticks ?? 0)) ticks of 150 at nice \(figures.nice) while the daemon only retrained")
+        }
+        daemon.killHard()
+    }
+
+    /// Per thread of `pid`: its name, CPU clock ticks so far (user + system) and nice value.
+    func threadFigures(_ pid: pid_t) -> [String: (name: String, ticks: Int, nice: Int)] {
+        var figures: [String: (name: String, ticks: Int, nice: Int)] = [:]
+        for thread in daemon.entries("/proc/\(pid)/task") {
+            guard let stat = try? String(contentsOfFile: "/proc/\(pid)/task/\(thread)/stat", encoding: .utf8),
+                  let open = stat.firstIndex(of: "("), let close = stat.lastIndex(of: ")") else { continue }
+            // Fields after the name: state is field 3; utime 14, stime 15, nice 19.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            guard fields.count > 17, let user = Int(fields[11]), let system = Int(fields[12]), let nice = Int(fields[16]) else { continue }
+            figures[thread] = (String(stat[stat.index(after: open)..<close]), user + system, nice)
+        }
+        return figures
+    }
+
     func testBadDatasetsAreRefusedAndTheActiveModelStays() throws {
         try daemon.start()
         let active = try status().model.id

@@ -6,6 +6,7 @@ import Formats
 import Logging
 import NeuralNet
 import SystemResources
+import Tensor
 #endif
 
 /// What a retraining request asks for.
@@ -88,9 +89,12 @@ public final class Retrainer: Service, @unchecked Sendable {
 
     /// Trains what `start` asks for, one at a time, until `stop()`.
     public func run() {
-        // Nice 10 for this thread: the inbox's classification comes first.
+        // Nice 10 for this thread and the kernel threads it splits its work over: the inbox's
+        // classification comes first.
         setpriority(__priority_which_t(PRIO_PROCESS.rawValue), id_t(linux_thread_id()), 10)
-        while let next = nextRequest() { retrain(next.request, directory: next.directory, name: next.name) }
+        withBackgroundKernelThreads {
+            while let next = nextRequest() { retrain(next.request, directory: next.directory, name: next.name) }
+        }
     }
 
     private func nextRequest() -> (request: RetrainingRequest, directory: String, name: String)? {
