@@ -67,6 +67,33 @@ public struct Verdict: Sendable {
         PredictionCSV.appendRows(to: &csv, source: source, predictions: predictions, probabilities: probabilities,
                                  classes: classes, model: model)
     }
+
+    /// Its prediction CSV under `source`, header first. The rows of a large input (an IDX batch
+    /// of thousands of images) are formatted on every kernel thread, each part into a buffer
+    /// of its own, then joined in order: the same bytes as one writer gives.
+    public func csv(source: String) -> [UInt8] {
+        var csv = CSVWriter(header: PredictionCSV.header(classes: classes))
+        let parts = predictions.count >= Self.rowsWorthSplitting ? kernelThreadCount : 1
+        guard parts > 1 else {
+            appendRows(to: &csv, source: source)
+            return csv.bytes
+        }
+        var pieces = [[UInt8]](repeating: [], count: parts)
+        pieces.withUnsafeMutableBufferPointer { pieces in
+            let target = UncheckedSendable(pieces.baseAddress!)
+            parallelFor(parts) { part in
+                var piece = CSVWriter()
+                PredictionCSV.appendRows(to: &piece, source: source, predictions: predictions, probabilities: probabilities,
+                                         classes: classes, model: model,
+                                         images: partRange(part, of: parts, count: predictions.count))
+                target.value[part] = piece.bytes
+            }
+        }
+        return csv.bytes + pieces.joined()
+    }
+
+    /// Below this many images one thread formats the rows: splitting costs more than it saves.
+    static let rowsWorthSplitting = 1024
 }
 
 /// Why an input got no predictions although it was decoded.
@@ -94,12 +121,14 @@ public enum PredictionCSV {
         return "'" + name
     }
 
-    /// Appends a row per image of `source`: its prediction, then its probabilities.
+    /// Appends a row per image of `source` (those of `images`, all by default): its prediction,
+    /// then its probabilities.
     public static func appendRows(to csv: inout CSVWriter, source: String, predictions: [Prediction],
-                                  probabilities: ArraySlice<Float>, classes: Int, model: String) {
+                                  probabilities: ArraySlice<Float>, classes: Int, model: String, images: Range<Int>? = nil) {
         let base = probabilities.startIndex
         let source = spreadsheetSafe(source)
-        for (index, prediction) in predictions.enumerated() {
+        for index in images ?? predictions.indices {
+            let prediction = predictions[index]
             csv.appendField(source)
             csv.appendField(index)
             if let label = prediction.label { csv.appendField(label) } else { csv.appendField("") }

@@ -9,6 +9,9 @@ public struct CSVWriter {
 
     public init(header: [String]) { appendRow(header) }
 
+    /// A writer without a header: rows to join to another writer's.
+    public init() {}
+
     public mutating func appendRow(_ fields: [String]) {
         for field in fields { appendField(field) }
         endRow()

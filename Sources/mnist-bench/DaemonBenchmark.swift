@@ -209,6 +209,9 @@ final class BenchedDaemon {
             guard let bytes = try? readFile("\(data)/\(file)") else { fail("cannot read \(data)/\(file) (the daemon benchmark retrains on gzip MNIST)") }
             writeWhole("\(dataset)/\(file)", bytes)
         }
+        // Flushed before the measures: the daemon's first flushes would otherwise write back the
+        // 50 MB just copied, which is not the retraining's cost.
+        sync()
         guard (try? control.send(ControlRequest(command: .retrain, dataset: "bench", epochs: 1)))?.ok == true else { fail("retraining did not start") }
         while (try? control.send(ControlRequest(command: .status)))?.status?.retraining?.phase != .training { usleep(100_000) }
     }

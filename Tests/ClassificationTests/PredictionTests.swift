@@ -88,4 +88,20 @@ final class PredictionTests: XCTestCase {
                                  probabilities: row[...], classes: 10, model: "cnn-1")
         XCTAssertEqual(parseCSV(csv.text)[1][0], "'=HYPERLINK(\"http://x\",\"y\").png")
     }
+
+    /// A large input's CSV, formatted in parts on the kernel threads, is byte for byte what one
+    /// writer makes: rows in order, each image's index its own, one header.
+    func testALargeInputsCSVFormattedInPartsIsTheSameAsInOne() {
+        var random = SystemRandomNumberGenerator()
+        for count in [1, Verdict.rowsWorthSplitting - 1, Verdict.rowsWorthSplitting, 3001] {
+            let probabilities = (0..<count * 10).map { _ in Float.random(in: 0...1, using: &random) }
+            let predictions = (0..<count).map {
+                Prediction(probabilities: probabilities[$0 * 10..<($0 + 1) * 10], hasInk: $0 % 7 != 0, minimumConfidence: 0.5)
+            }
+            let verdict = Verdict(predictions: predictions, probabilities: probabilities[...], classes: 10, model: "cnn-0123456789abcdef")
+            var whole = CSVWriter(header: PredictionCSV.header(classes: 10))
+            verdict.appendRows(to: &whole, source: "=batch.idx3")
+            XCTAssertEqual(verdict.csv(source: "=batch.idx3"), whole.bytes, "\(count) images")
+        }
+    }
 }

@@ -146,9 +146,8 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
             case .success(let decodedInput):
                 do {
                     let verdict = try verdicts.next()!.get()
-                    var csv = CSVWriter(header: PredictionCSV.header(classes: verdict.classes))
-                    verdict.appendRows(to: &csv, source: input.name)
-                    classified.append(.classified(input, csv: csv.bytes, predictions: verdict.predictions, byteCount: decodedInput.byteCount))
+                    classified.append(.classified(input, csv: verdict.csv(source: input.name), predictions: verdict.predictions,
+                                                  byteCount: decodedInput.byteCount))
                 } catch {
                     classified.append(.rejected(input, because: error))
                 }
