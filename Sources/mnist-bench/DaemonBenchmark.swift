@@ -17,8 +17,19 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     let network = shippedWeights().flatMap { QuantizedNetwork($0.network) }
     let daemon = BenchedDaemon(test: test, pngCount: 1000, under: "\(directory)/mnistd-bench-\(getpid())")
     defer { daemon.remove() }
-    let (p50, p99) = daemon.latency("idle")
-    let filesPerSecond = daemon.burst("idle")
+    // Three rounds, each the Spool alone just before the daemon on the same files: this VM's disk
+    // changes pace from minute to minute, so each ratio compares neighbours, and the median of
+    // three is reported.
+    var rounds: [(p50: Double, p99: Double, filesPerSecond: Double, disk: SpoolFigures)] = []
+    for round in 0..<3 {
+        let disk = spoolAlone(daemon.pngs, under: "\(daemon.root)/spool-idle-\(round)")
+        let (p50, p99) = daemon.latency("idle-\(round)")
+        rounds.append((p50, p99, daemon.burst("idle-\(round)"), disk))
+    }
+    let burstRatios = rounds.map { $0.filesPerSecond / $0.disk.filesPerSecond }.sorted()
+    let p99Ratios = rounds.map { $0.p99 / $0.disk.p99 }.sorted()
+    let (p50, p99) = (rounds.map(\.p50).sorted()[1], rounds.map(\.p99).sorted()[1])
+    let filesPerSecond = rounds.map(\.filesPerSecond).sorted()[1]
     let sustainedFilesPerSecond = daemon.sustained("idle")
     // The batch end to end, each time just after its forward passes alone in this process: this
     // VM's speed drifts by a fifth from minute to minute, so the two are measured side by side.
@@ -62,12 +73,12 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
         let ratios = zip(batchMilliseconds, forwardMilliseconds).map { $0 / $1 }.sorted()
         print("  10,000-image IDX batch / its forward passes alone in process, each pair side by side: median \(fixed(ratios[ratios.count / 2], 2))× (\(ratios.map { fixed($0, 2) }.joined(separator: ", ")); forward alone \(Int(forwardMilliseconds.min()!))–\(Int(forwardMilliseconds.max()!)) ms)  (≤ 1.15)")
     }
-    print("  1,000 PNGs at once / the Spool alone:   \(fixed(filesPerSecond / disk.filesPerSecond, 2))×  (≥ 0.9)")
-    print("  latency p99 / the Spool alone's p99:    \(fixed(p99 / disk.p99, 2))×  (≤ 1.2)")
+    print("  1,000 PNGs at once / the Spool alone just before: median \(fixed(burstRatios[1], 2))× (\(burstRatios.map { fixed($0, 2) }.joined(separator: ", ")))  (≥ 0.9)")
+    print("  latency p99 / the Spool alone's p99 just before: median \(fixed(p99Ratios[1], 2))× (\(p99Ratios.map { fixed($0, 2) }.joined(separator: ", ")))  (≤ 1.2)")
     print("  another program spinning on each core: throughput \(fixed(busyFilesPerSecond / busyDisk.filesPerSecond, 2))× the Spool alone's under it, p99 \(fixed(busyP99 / busyDisk.p99, 2))× its p99  (≥ 0.9, ≤ 1.2)")
     print("  while retraining: throughput \(fixed(trainingFilesPerSecond / trainingDisk.filesPerSecond, 2))× the Spool alone's beside the retraining, p99 \(fixed(trainingP99 / trainingDisk.p99, 2))× its p99  (≥ 0.9, ≤ 1.2)")
-    print("latency, close → CSV, single 28×28 PNG:  p50 \(fixed(p50, 2)) ms  p99 \(fixed(p99, 2)) ms  (goal p99 ≤ 2 ms)")
-    print("throughput, 1,000 PNGs queued at once:   \(Int(filesPerSecond)) files/s  (goal ≥ 5,000)")
+    print("latency, close → CSV, single 28×28 PNG:  p50 \(fixed(p50, 2)) ms  p99 \(fixed(p99, 2)) ms, medians of 3 rounds  (goal p99 ≤ 2 ms)")
+    print("throughput, 1,000 PNGs queued at once:   \(Int(filesPerSecond)) files/s, median of 3 rounds  (goal ≥ 5,000)")
     print("throughput sustained, 1,000 kept queued: \(Int(sustainedFilesPerSecond)) files/s over 20,000 files  (goal ≥ 5,000)")
     print("10,000-image IDX batch, end to end:      \(Int(batchMilliseconds.min()!))–\(Int(batchMilliseconds.max()!)) ms over 5  (goal ≤ 100 ms)")
     print("idle CPU over 5 s:                       \(idleTicks) ticks  (goal 0)")
