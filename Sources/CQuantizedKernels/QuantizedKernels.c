@@ -428,7 +428,7 @@ static VNNI_TARGET int64_t vnni_peak(int64_t iterations) {
     return iterations * 12 * 64;
 }
 
-#define SUM256(A)                                                                                          \
+#define SUM256()                                                                                           \
     __m256i sum = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(a0, a1), _mm256_add_epi32(a2, a3)),  \
                                    _mm256_add_epi32(_mm256_add_epi32(a4, a5), _mm256_add_epi32(a6, a7)));  \
     sum = _mm256_add_epi32(sum, _mm256_add_epi32(_mm256_add_epi32(a8, a9), _mm256_add_epi32(a10, a11)));  \
