@@ -45,10 +45,12 @@ let package = Package(
         .target(name: "SystemResources", dependencies: ["CLinux"]),
         .target(name: "Formats", dependencies: ["CZlib", "CPNG", "SystemResources"]),
         .target(name: "Drawing", dependencies: ["Formats"]),
+        // The ways real digits differ from MNIST's, as seeded picture transforms (for measuring only).
+        .target(name: "DigitVariants", dependencies: ["Formats"]),
         // A file becomes predictions, the same way for the daemon and for mnistctl.
         .target(
             name: "Classification",
-            dependencies: ["NeuralNet", "Tensor", "Formats", "SystemResources", .product(name: "Logging", package: "swift-log")]
+            dependencies: ["NeuralNet", "Tensor", "Formats", "DigitVariants", "SystemResources", .product(name: "Logging", package: "swift-log")]
         ),
         // The inbox's files on disk: claimed, reported, moved, never lost.
         .target(name: "InputSpool", dependencies: ["SystemResources", "CLinux", .product(name: "Logging", package: "swift-log")]),
@@ -99,13 +101,14 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DrawingTests", dependencies: ["Drawing", "Formats"]),
+        .testTarget(name: "DigitVariantsTests", dependencies: ["DigitVariants", "Formats", "NeuralNet"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .target(name: "TestSupport", dependencies: ["SystemResources"], path: "Tests/TestSupport"),
         .testTarget(name: "mnistctlTests", dependencies: ["mnistctl", "TestSupport"]),
         .testTarget(
             name: "mnistdTests",
-            dependencies: ["mnistd", "mnistctl", "Daemon", "Classification", "ControlProtocol", "InputSpool", "Formats", "Drawing",
-                           "SystemResources", "TestSupport"]
+            dependencies: ["mnistd", "mnistctl", "Daemon", "Classification", "DigitVariants", "NeuralNet", "ControlProtocol", "InputSpool",
+                           "Formats", "Drawing", "SystemResources", "TestSupport"]
         ),
     ]
 )

@@ -1,3 +1,4 @@
+import Classification
 import Formats
 import NeuralNet
 import SystemResources
@@ -102,6 +103,16 @@ func benchmarkShippedInference(test: LabeledImages) {
     if let peak = eightBitPeakPerCore() {
         print("         8-bit forward \(fixed(rate * work, 1)) G multiply-adds/s per core, \(percentage(rate * work / peak)) of its path's peak (\(fixed(peak, 1)), register-only loop; goal ≥ 60%)")
     }
+}
+
+/// The shipped cnn on the test digits made to look like real-world ones (`DigitVariant`),
+/// through the daemon's preprocessing: one accuracy per variant, the mean and the worst.
+func benchmarkRobustness(test: LabeledImages) {
+    guard let shipped = shippedWeights(), let model = try? LoadedModel(weights: shipped, path: "shipped") else { return }
+    print("\n== Robustness, shipped cnn (\(shipped.modelID)), \(test.count) test digits per variant (goal: each ≥ 98.5%, mean ≥ 99.0%)")
+    let start = seconds()
+    let results = Robustness.evaluate(model, on: test) { print($0.tableRow) }
+    print(RobustnessResult.summary(results) + "; \(fixed(seconds() - start, 1)) s")
 }
 
 /// Seconds one call of `pass` takes.

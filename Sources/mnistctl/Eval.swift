@@ -20,6 +20,9 @@ struct Eval: ParsableCommand {
             completion: .directory)
     var report: String?
 
+    @Flag(help: "Also measure accuracy on the test digits made to look like real-world ones (thick and thin strokes, blur, low resolution, rotation, shear, elastic distortion, a photographed page, JPEG blocks, touching the frame, a ruled line), each through the daemon's preprocessing.")
+    var robustness = false
+
     func run() throws {
         let weights = try weightsOptions.load()
         let test = try LabeledImages.readMNIST(directory: dataset.data, split: .test)
@@ -39,6 +42,11 @@ struct Eval: ParsableCommand {
         }
         if let report {
             for path in try pictures.write(to: report) { print("wrote \(path)") }
+        }
+        if robustness {
+            print("\nrobustness: the \(test.count) test digits made to look like real-world ones, through the daemon's preprocessing")
+            let model = try LoadedModel(weights: weights, path: weightsOptions.path())
+            print(RobustnessResult.summary(Robustness.evaluate(model, on: test) { print($0.tableRow) }))
         }
     }
 }

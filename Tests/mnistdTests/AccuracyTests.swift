@@ -1,5 +1,8 @@
+import Classification
+import DigitVariants
 import Formats
 import Foundation
+import NeuralNet
 import TestSupport
 import XCTest
 
@@ -40,5 +43,36 @@ final class AccuracyThroughTheDaemonTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(accuracy, 0.995)
         let model = try XCTUnwrap(eval.stdout.split(separator: "\n").first { $0.hasPrefix("model: ") }).dropFirst("model: ".count)
         XCTAssertEqual(Set(batchRows.map { $0.last! }), [String(model)])
+    }
+
+    /// The robustness benchmark's pictures, saved as PNGs and dropped into the daemon, get the
+    /// labels the benchmark computes in process: what it measures is what the daemon's own
+    /// preprocessing and classifier make of such a picture, with no loss on the way.
+    func testVariantPicturesAsPNGsGetTheLabelsTheRobustnessBenchmarkCounts() throws {
+        let digits = try mnistTestSet()
+        let count = 25
+        let sample = LabeledImages(shape: FeatureShape(channels: 1, height: 28, width: 28),
+                                   bytes: Array(digits.pixels.prefix(count * 784)), labels: Array(digits.labels.prefix(count)))
+        let model = try LoadedModel(weights: WeightsFile.read(from: repositoryRoot + "/Sources/NeuralNet/DefaultWeights/mnist-cnn.weights"),
+                                    path: "shipped")
+        let daemon = try DaemonHarness()
+        var expected: [String: String] = [:]
+        for (number, variant) in DigitVariant.allCases.enumerated() {
+            let (pixels, hasInk) = Robustness.preprocessed(sample, variant: variant)
+            let probabilities = Classifier().probabilities(model, pixels: pixels)
+            for image in 0..<count {
+                let name = "variant-\(number)-\(image).png"
+                try Data(encodePNG(Robustness.picture(variant, of: sample, image: image))).write(to: URL(fileURLWithPath: "\(daemon.staging)/\(name)"))
+                let row = probabilities[image * 10..<(image + 1) * 10]
+                expected[name] = hasInk[image] ? String(row.indices.max { row[$0] < row[$1] }! - row.startIndex) : ""
+            }
+        }
+        try daemon.start()
+        for name in expected.keys { XCTAssertEqual(rename("\(daemon.staging)/\(name)", "\(daemon.inbox)/\(name)"), 0) }
+        XCTAssertTrue(daemon.waitForOutcomes(Array(expected.keys), timeout: 120), "not all classified")
+        XCTAssertEqual(daemon.stop(), 0)
+        for (name, label) in expected.sorted(by: { $0.key < $1.key }) {
+            XCTAssertEqual(daemon.csv(for: name)?.last?[2], label, name)
+        }
     }
 }
