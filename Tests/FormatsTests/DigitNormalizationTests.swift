@@ -49,6 +49,77 @@ final class DigitNormalizationTests: XCTestCase {
         XCTAssertEqual(digit.pixels.max(), 255, "contrast is stretched to full ink")
     }
 
+    /// A sheet lit from one side: the paper's shade runs from 110 to 250 across it. The dark
+    /// side is paper, not ink: the digit comes out as it does on evenly lit paper.
+    func testUnevenlyLitPaperIsNotTakenForInk() {
+        let even = DigitNormalization.normalize(DigitStyle(ink: (30, 30, 30), paper: (230, 230, 230), width: 200, height: 200, channels: 1).render(bar))
+        let drawn = DigitStyle(ink: (30, 30, 30), paper: (255, 255, 255), width: 200, height: 200, channels: 1).render(bar)
+        var samples = drawn.samples
+        for y in 0..<200 {
+            for x in 0..<200 {
+                // Ink keeps its shade; the paper darkens towards the left.
+                let coverage = Float(255 - Int(drawn.samples[y * 200 + x])) / 225
+                let paper = 110 + 140 * Float(x) / 199
+                samples[y * 200 + x] = UInt8((paper + (30 - paper) * min(1, coverage)).rounded())
+            }
+        }
+        let digit = DigitNormalization.normalize(RasterImage(width: 200, height: 200, channels: 1, samples: samples))
+        XCTAssertTrue(digit.hasInk)
+        let inkPixels = { (pixels: [UInt8]) in Set(pixels.indices.filter { pixels[$0] >= 64 }) }
+        let shared = inkPixels(digit.pixels).intersection(inkPixels(even.pixels)).count
+        XCTAssertGreaterThanOrEqual(Double(shared), 0.9 * Double(inkPixels(even.pixels).count), "the bar where it is on even paper")
+        XCTAssertLessThanOrEqual(inkPixels(digit.pixels).count, inkPixels(even.pixels).count + 10, "no paper taken for ink")
+    }
+
+    /// The bar drawn dark on white at 200 px, then `change` applied to its samples.
+    func drawnBar(_ change: (inout [UInt8]) -> Void = { _ in }) -> DigitNormalization.Digit {
+        var samples = DigitStyle(ink: (30, 30, 30), paper: (230, 230, 230), width: 200, height: 200, channels: 1).render(bar).samples
+        change(&samples)
+        return DigitNormalization.normalize(RasterImage(width: 200, height: 200, channels: 1, samples: samples))
+    }
+
+    /// Ink pixels (at least a quarter of full ink) two normalised digits share, over those of `expected`.
+    func overlap(_ digit: DigitNormalization.Digit, _ expected: DigitNormalization.Digit) -> Double {
+        let ink = { (pixels: [UInt8]) in Set(pixels.indices.filter { pixels[$0] >= 64 }) }
+        return Double(ink(digit.pixels).intersection(ink(expected.pixels)).count) / Double(ink(expected.pixels).count)
+    }
+
+    /// A faint smudge (paper a little darker in a corner) and a speck of full ink far from the
+    /// digit are not ink: the digit is cropped, scaled and centred as without them.
+    func testSmudgesAndSpecksDoNotMoveTheDigit() {
+        let clean = drawnBar()
+        let smudged = drawnBar { samples in
+            for y in 150..<175 { for x in 150..<175 { samples[y * 200 + x] -= 70 } }
+        }
+        let specked = drawnBar { samples in
+            for y in 10..<12 { for x in 185..<187 { samples[y * 200 + x] = 0 } }
+        }
+        XCTAssertGreaterThanOrEqual(overlap(smudged, clean), 0.95)
+        XCTAssertGreaterThanOrEqual(overlap(specked, clean), 0.95)
+    }
+
+    /// A ruled line across the page goes, except where the stroke crosses it; a thick bar
+    /// across most of the page is a stroke and stays.
+    func testRuledLinesGoAndWideStrokesStay() {
+        let clean = drawnBar()
+        let ruled = drawnBar { samples in
+            for y in 120..<122 { for x in 0..<200 { samples[y * 200 + x] = min(samples[y * 200 + x], 90) } }
+        }
+        XCTAssertGreaterThanOrEqual(overlap(ruled, clean), 0.95)
+        XCTAssertGreaterThanOrEqual(overlap(clean, ruled), 0.95)
+        // A "7": a bar 20 px thick across 90% of the page, the stroke down from its end.
+        var seven = [UInt8](repeating: 230, count: 200 * 200)
+        for y in 20..<40 { for x in 10..<190 { seven[y * 200 + x] = 30 } }
+        for y in 40..<180 { for x in 160..<180 { seven[y * 200 + x] = 30 } }
+        let digit = DigitNormalization.normalize(RasterImage(width: 200, height: 200, channels: 1, samples: seven))
+        let widestRow = (0..<28).map { row in (0..<28).filter { digit.pixels[row * 28 + $0] >= 128 }.count }.max()!
+        XCTAssertGreaterThanOrEqual(widestRow, 15, "the bar of the 7 is still there")
+        // A ruled page with nothing written on it is blank.
+        var lined = [UInt8](repeating: 230, count: 200 * 200)
+        for y in stride(from: 30, to: 200, by: 40) { for x in 0..<200 { lined[y * 200 + x] = 90 } }
+        XCTAssertFalse(DigitNormalization.normalize(RasterImage(width: 200, height: 200, channels: 1, samples: lined)).hasInk)
+    }
+
     func testResampleKeepsTheMeanAndCopiesAtTheSameSize() {
         let pixels: [Float] = (0..<35).map { Float($0 % 9) }
         XCTAssertEqual(DigitNormalization.resample(pixels, width: 7, height: 5, toWidth: 7, toHeight: 5), pixels)
