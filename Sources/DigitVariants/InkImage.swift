@@ -125,14 +125,7 @@ public struct InkImage: Equatable, Sendable {
 
     /// The smallest rectangle holding ink of at least `threshold`, or nil for a blank picture.
     func inkBounds(threshold: Float = 0.125) -> (left: Int, top: Int, right: Int, bottom: Int)? {
-        var left = width, top = height, right = -1, bottom = -1
-        for y in 0..<height {
-            for x in 0..<width where ink[y * width + x] >= threshold {
-                left = min(left, x); right = max(right, x)
-                top = min(top, y); bottom = max(bottom, y)
-            }
-        }
-        return right < 0 ? nil : (left, top, right, bottom)
+        DigitNormalization.inkBounds(ink, width: width, height: height, threshold: threshold)
     }
 
     /// Shifted by whole pixels; what leaves the frame is lost, paper comes in.

@@ -4,7 +4,7 @@ public enum DigitNormalization {
     public static let side = 28
     static let box = 20
     /// Ink fainter than this (of 255, after background removal) counts as paper.
-    static let inkThreshold: Float = 32
+    public static let inkThreshold: Float = 32
 
     /// A normalised digit: `side`×`side` bytes, 255 = ink; `hasInk` is false for a blank or
     /// uniform picture, whose pixels are then all zero.
@@ -222,11 +222,13 @@ public enum DigitNormalization {
         return count == 0 ? 0 : sum / Float(count)
     }
 
-    /// The smallest rectangle holding every pixel brighter than the ink threshold; nil if none is.
-    static func inkBounds(_ gray: [Float], width: Int, height: Int) -> (Int, Int, Int, Int)? {
+    /// The smallest rectangle holding every pixel at `threshold` or above (by default the ink
+    /// threshold of 0…255 shades); nil if none is.
+    public static func inkBounds(_ gray: [Float], width: Int, height: Int,
+                                 threshold: Float = inkThreshold) -> (left: Int, top: Int, right: Int, bottom: Int)? {
         var x0 = width, y0 = height, x1 = -1, y1 = -1
         for y in 0..<height {
-            for x in 0..<width where gray[y * width + x] >= inkThreshold {
+            for x in 0..<width where gray[y * width + x] >= threshold {
                 x0 = min(x0, x); x1 = max(x1, x)
                 y0 = min(y0, y); y1 = max(y1, y)
             }
