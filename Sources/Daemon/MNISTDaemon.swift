@@ -161,7 +161,7 @@ public final class MNISTDaemon {
         let commands = ControlCommands(models: models, store: store, queue: queue, counters: counters, retrainer: retrainer,
                                        metrics: metrics, settings: settings, logger: logger, reload: { [self] in reload() })
         let listener: FileDescriptor
-        if let activated = try ControlServer.activatedListener() {
+        if let activated = ControlServer.activatedListener() {
             listener = activated
         } else {
             listener = try ControlServer.listen(at: configuration.socketPath, group: configuration.live.socketGroup)

@@ -18,7 +18,7 @@ final class CompletionTests: XCTestCase {
         for directory in ["digits", "runs"] {
             try FileManager.default.createDirectory(atPath: "\(work)/\(directory)", withIntermediateDirectories: true)
         }
-        for file in ["notes.txt", "model.weights", "seven.png"] { FileManager.default.createFile(atPath: "\(work)/\(file)", contents: Data()) }
+        for file in ["notes.txt", "model.weights", "seven.png"] { XCTAssertTrue(FileManager.default.createFile(atPath: "\(work)/\(file)", contents: Data())) }
     }
 
     override func tearDown() { daemon = nil }
