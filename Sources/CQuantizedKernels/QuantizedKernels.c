@@ -308,8 +308,8 @@ static TARGET void NAME(const qk_rows *rows, ptrdiff_t row_begin, ptrdiff_t row_
     for (ptrdiff_t m0 = row_begin; m0 < row_end; m0 += WIDE_TILE_ROWS) {                                   \
         const uint8_t *starts[WIDE_TILE_ROWS];                                                             \
         for (int r = 0; r < WIDE_TILE_ROWS; r++) {                                                         \
-            starts[r] = m0 + r < row_end ? next : starts[r - 1];                                           \
-            if (m0 + r >= row_end) continue;                                                               \
+            if (m0 + r >= row_end) { starts[r] = starts[r - 1]; continue; }                                \
+            starts[r] = next;                                                                              \
             if (++in_line == rows->rows_per_line) { in_line = 0; line++; }                                 \
             next = rows->base + line * rows->line_stride + in_line * rows->row_stride;                     \
         }                                                                                                  \

@@ -73,9 +73,11 @@ public enum Robustness {
             let (pixels, hasInk) = preprocessed(test, variant: variant)
             let probabilities = classifier.probabilities(model, pixels: pixels)
             var correct = 0
-            for image in 0..<test.count where hasInk[image] {
+            for image in 0..<test.count {
                 let row = probabilities[image * classes..<(image + 1) * classes]
-                if row.indices.max(by: { row[$0] < row[$1] })! - row.startIndex == Int(test.labels[image]) { correct += 1 }
+                if Prediction(probabilities: row, hasInk: hasInk[image], minimumConfidence: nil).label == Int(test.labels[image]) {
+                    correct += 1
+                }
             }
             let result = RobustnessResult(variant: variant, images: test.count, correct: correct)
             measured(result)

@@ -36,10 +36,9 @@ func benchmarkDaemon(test: LabeledImages, data: String, under directory: String)
     var batchMilliseconds: [Double] = [], forwardMilliseconds: [Double] = []
     for round in 0..<5 {
         if let network {
-            let pixels = test.bytes
-            let start = seconds()
-            _ = pixels.withUnsafeBufferPointer { network.probabilities(forPixels: $0.baseAddress!, count: test.count) }
-            forwardMilliseconds.append((seconds() - start) * 1000)
+            forwardMilliseconds.append(1000 * timed {
+                _ = test.bytes.withUnsafeBufferPointer { network.probabilities(forPixels: $0.baseAddress!, count: test.count) }
+            })
         }
         batchMilliseconds.append(daemon.idxBatch(test, name: "t10k-\(round).idx3"))
     }

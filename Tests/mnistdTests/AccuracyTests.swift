@@ -63,8 +63,9 @@ final class AccuracyThroughTheDaemonTests: XCTestCase {
             for image in 0..<count {
                 let name = "variant-\(number)-\(image).png"
                 try Data(encodePNG(Robustness.picture(variant, of: sample, image: image))).write(to: URL(fileURLWithPath: "\(daemon.staging)/\(name)"))
-                let row = probabilities[image * 10..<(image + 1) * 10]
-                expected[name] = hasInk[image] ? String(row.indices.max { row[$0] < row[$1] }! - row.startIndex) : ""
+                let prediction = Prediction(probabilities: probabilities[image * 10..<(image + 1) * 10], hasInk: hasInk[image],
+                                            minimumConfidence: nil)
+                expected[name] = prediction.label.map(String.init) ?? ""
             }
         }
         try daemon.start()
