@@ -20,6 +20,13 @@ public struct DaemonConfiguration: Sendable {
     public var controlLimits = ControlLimits()
     /// Where the metrics are kept, in the Prometheus text format; nil: no file.
     public var metricsFile: String?
+    public var watch = WatchMode.auto
+    /// Seconds between listings of the inbox, where it is polled.
+    public var pollIntervalSeconds = 1.0
+    /// This daemon's name among those sharing an inbox on one host (`mnistd@NAME`).
+    public var instance = "mnistd"
+    /// How long another instance's lease may stay unchanged before its claims are taken over.
+    public var leaseTimeoutSeconds = 60.0
     /// What a reload may change.
     public var live = LiveSettings.Values()
     /// Reads the configuration again, for a reload (the configuration file and the command line); nil: nothing to read.
@@ -50,7 +57,8 @@ public struct DaemonConfiguration: Sendable {
             ("inbox", directories.inbox, false), ("outbox", directories.outbox, false), ("failed", directories.failed, false),
             ("processed", directories.processed, false), ("state-dir", directories.stateDirectory, false),
             ("delete-processed", "\(deleteProcessed)", false), ("weights", words(weightsPath), false),
-            ("socket", socketPath, false), ("metrics-file", words(metricsFile), false),
+            ("socket", socketPath, false), ("metrics-file", words(metricsFile), false), ("watch", watch.rawValue, false),
+            ("poll-interval", "\(pollIntervalSeconds)", false), ("instance", instance, false), ("lease-timeout", "\(leaseTimeoutSeconds)", false),
         ]
     }
 }
@@ -72,6 +80,8 @@ public final class MNISTDaemon {
     let settings: LiveSettings
     let counters = DaemonCounters()
     let notifier = ServiceNotifier()
+    /// How the inbox is watched, chosen at start by its filesystem.
+    let watching: WatchMode.Choice
 
     /// The signals the main loop waits for.
     static let stopAndReloadSignals: sigset_t = {
@@ -99,8 +109,10 @@ public final class MNISTDaemon {
         appliedConfiguration = configuration
         store = try ModelStore(directory: configuration.directories.models)
         models = ModelHolder(try Self.startupModel(configuration.weightsPath, store: store, logger: logger))
-        spool = try Spool(directories: configuration.directories, deleteProcessed: configuration.deleteProcessed)
+        spool = try Spool(directories: configuration.directories, owner: .current(instance: configuration.instance),
+                          deleteProcessed: configuration.deleteProcessed)
         queue = WorkQueue(capacity: configuration.queueCapacity)
+        watching = configuration.watch.choice(forInbox: configuration.directories.inbox)
     }
 
     /// The model to start with: the one given, else the store's active one, else the shipped
@@ -127,6 +139,7 @@ public final class MNISTDaemon {
 
     /// Runs until a stop signal; returns once the batch in hand is committed.
     public func run() throws {
+        queueUnfinishedClaims()
         let services = ServiceGroup(try makeServices())
         services.start()
         let model = models.current
@@ -134,16 +147,32 @@ public final class MNISTDaemon {
         let inference = model.quantized == nil ? "float" : "8-bit, \(QuantizedNetwork.kernelName)"
         // Said, because which one the filesystems allow decides what a power failure can undo.
         let flushing = spool.flushMethod == .wholeFileSystem ? "one syncfs per batch" : "an fsync per file"
-        logger.notice("mnistd started: watching \(inbox) with model \(model.id) (\(inference) inference), flushing to disk with \(flushing)", metadata: [
-            "model": "\(model.id)", "file": "\(model.path)", "flush": "\(spool.flushMethod.rawValue)",
+        let watchers = [watching.inotify ? "inotify" : nil, watching.polling ? "listing it every \(configuration.pollIntervalSeconds) s" : nil]
+            .compactMap { $0 }.joined(separator: " and ")
+        logger.notice("mnistd started: watching \(inbox) with \(watchers) (\(watching.reason)) as \(spool.owner.directoryName), with model \(model.id) (\(inference) inference), flushing to disk with \(flushing)", metadata: [
+            "model": "\(model.id)", "file": "\(model.path)", "flush": "\(spool.flushMethod.rawValue)", "instance": "\(spool.owner.directoryName)",
         ])
         notifier.ready(status: statusLine())
         let signal = waitForStopSignal()
         logger.notice("stopping on signal \(signal): finishing the files in hand")
         notifier.stopping()
         services.stop()
-        spool.discardSpareClaimDirectory()
+        spool.retire()
         logger.notice("mnistd stopped")
+    }
+
+    /// Queues what the last run left claimed, before any other instance's claims can be taken
+    /// over into the same directory (`LeaseKeeper`), so that each is finished once.
+    private func queueUnfinishedClaims() {
+        do {
+            let unfinished = try spool.unfinished()
+            guard !unfinished.isEmpty else { return }
+            counters.claimed(unfinished.count)
+            logger.notice("finishing \(unfinished.count) input(s) claimed before the last stop")
+            queue.offerClaims(unfinished)
+        } catch {
+            logger.error("cannot look for unfinished inputs: \(error)", metadata: ["error": "\(error)"])
+        }
     }
 
     /// The long-running pieces, each after the ones it hands work to: the group stops them in
@@ -171,12 +200,18 @@ public final class MNISTDaemon {
                                        limits: configuration.controlLimits, logger: logger) { request, peer in
             commands.handle(request, from: peer)
         }
-        let watcher = try InboxWatcher(inbox: directories.inbox, queue: queue, counters: counters, logger: logger) {
-            try makeDirectories(spool.directories.inbox)
-            try makeDirectories(spool.directories.claimed)
-            try Spool.checkInputsCanMove(spool.directories, deleteProcessed: deleteProcessed)
+        var services: [any Service] = [writer, worker, retrainer, server,
+                                       LeaseKeeper(spool: spool, queue: queue, counters: counters, logger: logger, timeoutSeconds: configuration.leaseTimeoutSeconds)]
+        if watching.inotify {
+            services.append(try InboxWatcher(inbox: directories.inbox, queue: queue, counters: counters, logger: logger) {
+                try makeDirectories(spool.directories.inbox)
+                try spool.checkOwnership()
+                try Spool.checkInputsCanMove(spool.directories, deleteProcessed: deleteProcessed)
+            })
         }
-        var services: [any Service] = [writer, worker, retrainer, server, watcher]
+        if watching.polling {
+            services.append(InboxPoller(inbox: directories.inbox, queue: queue, logger: logger, intervalSeconds: configuration.pollIntervalSeconds))
+        }
         if let path = configuration.metricsFile {
             // Stopped last, so that the file's final word counts the last batch.
             services.insert(MetricsFileWriter(path: path, report: metrics, settings: settings, logger: logger), at: 0)

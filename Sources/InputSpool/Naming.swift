@@ -35,7 +35,9 @@ package func giveEscapedName(in directory: String, raw: [UInt8]) throws -> Strin
 package enum PlacementMethod {
     /// A second name (link): the source stays, so a crash can be told from a finished step.
     case link
-    /// renameat2(RENAME_NOREPLACE): atomic, the source name goes.
+    /// renameat2(RENAME_NOREPLACE): atomic, the source name goes. Where the filesystem cannot
+    /// (FUSE, some network filesystems), a link (which cannot replace a name either) and then
+    /// the source's unlink: a crash between them leaves the file under both names.
     case rename
 }
 
@@ -59,12 +61,19 @@ package func place(_ source: [CChar], into directory: String, preferred: String,
             if link(source, target) == 0 { return name }
         case .rename:
             if linux_rename_noreplace(source, target) == 0 { return name }
-            // Filesystems without RENAME_NOREPLACE: check, then rename (only the daemon
-            // writes in its directories, so nothing can take the name in between).
-            if errno == EINVAL && linkStatus(target) == nil {
-                if Glibc.rename(source, target) == 0 { return name }
-            } else if errno == EINVAL {
-                errno = EEXIST
+            if errno == EINVAL {
+                if link(source, target) == 0 {
+                    unlink(source)
+                    return name
+                }
+                // No hard links either (a directory, some SMB servers): check, then rename.
+                if errno != EEXIST {
+                    if linkStatus(target) != nil {
+                        errno = EEXIST
+                    } else if Glibc.rename(source, target) == 0 {
+                        return name
+                    }
+                }
             }
         }
         guard errno == EEXIST else {

@@ -27,7 +27,8 @@ public struct StateDirectories: Sendable {
     }
 
     /// Claimed inputs live inside the inbox (hidden, so never taken for a new arrival): a
-    /// rename there is atomic because it never leaves the inbox's filesystem.
+    /// rename there is atomic because it never leaves the inbox's filesystem. Each owner
+    /// (`ClaimOwner`) claims into a directory of its own there.
     public var claimed: String { "\(inbox)/.claimed" }
 }
 
@@ -36,6 +37,9 @@ public struct ClaimedInput: Sendable, Equatable {
     public let id: String
     public let name: String
     let directory: String
+    /// Which of this owner's claim directories it was claimed into: a new one is made when
+    /// another owner took the last one over (`Spool.ownership`).
+    var generation = 0
 
     public var path: String { "\(directory)/\(name)" }
 }
@@ -51,8 +55,10 @@ public enum Outcome: Sendable, Equatable {
 /// Where an input's report and the input itself ended up.
 public struct Committed: Sendable, Equatable {
     public let input: ClaimedInput
-    /// The published file: `outbox/<name>.csv` or `failed/<name>.error`, as a path.
-    public let report: String
+    /// The published file: `outbox/<name>.csv` or `failed/<name>.error`, as a path; nil when
+    /// another owner took the claim over (this one's lease had lapsed): the input is that
+    /// owner's to answer, and nothing was published here.
+    public let report: String?
     /// Where the input now is (nil when processed inputs are deleted).
     public let movedTo: String?
 }
@@ -66,8 +72,13 @@ public struct Committed: Sendable, Equatable {
 /// written twice. A batch's files are flushed together: one syncfs where the filesystem makes
 /// that a barrier, else an fdatasync per file after writeback has started for all of them
 /// (`FlushMethod`); a batch of one or two fsyncs its files on any filesystem.
+///
+/// Several daemons may share one inbox (a network filesystem): each claims into its owner's
+/// directory (`ClaimOwner`), keeps a lease there (`renewLease`), and takes over the directory
+/// of an owner whose lease lapsed (`adopt`), finishing its claims as a restart would.
 public final class Spool: @unchecked Sendable {
     public let directories: StateDirectories
+    public let owner: ClaimOwner
     let deleteProcessed: Bool
     /// syncfs only if it is a barrier for the inbox's filesystem and the outbox's.
     public let flushMethod: FlushMethod
@@ -82,18 +93,34 @@ public final class Spool: @unchecked Sendable {
     private var prepared: Set<String> = []
     /// A claim directory made ahead (`prepareClaimDirectory`), for the next `claim`.
     private var spareClaim: String?
+    /// The inode of the owner's directory this spool made, and how many it has made: when
+    /// another owner takes one over, a new one is made and the claims in the old one are no
+    /// longer this spool's to publish.
+    private var ownership: (inode: ino_t, generation: Int)
+
+    /// This owner's directory in `claimed`: its batches, its lease, and the directories of the
+    /// owners it took over.
+    public var ownClaims: String { "\(directories.claimed)/\(owner.directoryName)" }
+    /// Touched every few seconds while its owner lives.
+    public var lease: String { "\(ownClaims)/\(Self.leaseName)" }
+    static let leaseName = "lease"
 
     /// `flushMethod` nil: chosen by the filesystems (the benchmark compares both).
-    public init(directories: StateDirectories, deleteProcessed: Bool = false, flushMethod: FlushMethod? = nil) throws {
+    public init(directories: StateDirectories, owner: ClaimOwner = .current(instance: "mnistd"), deleteProcessed: Bool = false,
+                flushMethod: FlushMethod? = nil) throws {
         self.directories = directories
+        self.owner = owner
         self.deleteProcessed = deleteProcessed
-        for directory in [directories.inbox, directories.claimed, directories.outbox, directories.failed, directories.processed]
+        let ownClaims = "\(directories.claimed)/\(owner.directoryName)"
+        for directory in [directories.inbox, directories.claimed, ownClaims, directories.outbox, directories.failed, directories.processed]
         where linkStatus(directory) == nil {
             try makeDirectories(directory)
         }
+        ownership = (linkStatus(ownClaims)?.st_ino ?? 0, 0)
         try Self.checkInputsCanMove(directories, deleteProcessed: deleteProcessed)
         let chosen = [directories.inbox, directories.outbox].map(FlushMethod.forFileSystem(containing:))
         self.flushMethod = flushMethod ?? (chosen.allSatisfy { $0 == .wholeFileSystem } ? .wholeFileSystem : .eachFile)
+        _ = try renewLease()
     }
 
     /// Inputs move from the inbox to the claim directory, processed/ and failed/ by rename and
@@ -128,16 +155,17 @@ public final class Spool: @unchecked Sendable {
     /// that are gone (claimed already) or are directories are skipped; names that cannot be
     /// moved are returned with the reason.
     public func claim(_ names: [String]) throws -> (claimed: [ClaimedInput], refused: [(name: String, error: FileSystemError)]) {
+        let generation = try checkOwnership().generation
         let spare = lock.withLock { defer { spareClaim = nil }; return spareClaim }
         // A spare someone removed would make every rename fail as if its file were gone.
-        let batch = try spare.flatMap { linkStatus("\(directories.claimed)/\($0)") == nil ? nil : $0 } ?? makeClaimDirectory()
-        let directory = "\(directories.claimed)/\(batch)"
+        let batch = try spare.flatMap { linkStatus("\(ownClaims)/\($0)") == nil ? nil : $0 } ?? makeClaimDirectory()
+        let directory = "\(ownClaims)/\(batch)"
         var claimed: [ClaimedInput] = []
         var refused: [(name: String, error: FileSystemError)] = []
         for name in names {
             let source = "\(directories.inbox)/\(name)"
             guard let info = linkStatus(source), info.st_mode & S_IFMT != S_IFDIR else { continue }
-            let input = ClaimedInput(id: Self.claimID(batch: batch, name: name), name: name, directory: directory)
+            let input = ClaimedInput(id: Self.claimID(batch: batch, name: name), name: name, directory: directory, generation: generation)
             if rename(source, input.path) == 0 {
                 claimed.append(input)
             } else if errno != ENOENT {
@@ -159,18 +187,31 @@ public final class Spool: @unchecked Sendable {
     /// Removes the directory made ahead, at a clean stop.
     public func discardSpareClaimDirectory() {
         guard let spare = lock.withLock({ defer { spareClaim = nil }; return spareClaim }) else { return }
-        rmdir("\(directories.claimed)/\(spare)")
+        rmdir("\(ownClaims)/\(spare)")
+    }
+
+    /// Removes this owner's directory at a clean stop when nothing is left claimed in it, so
+    /// that no other owner waits for its lease to lapse.
+    public func retire() {
+        discardSpareClaimDirectory()
+        guard (try? directoryEntries(ownClaims)) == [Self.leaseName] else { return }
+        unlink(lease)
+        rmdir(ownClaims)
+        syncDirectory(directories.claimed)
     }
 
     private func makeClaimDirectory() throws -> String {
         while true {
-            // Time first, so that ids stay unique across restarts; the counter within one.
+            // The owner's tag, so that the claim ids (and the temporaries named after them) say
+            // whose they are; then time, so that ids stay unique across restarts; the counter within one.
             var now = timespec()
             clock_gettime(CLOCK_REALTIME, &now)
             let sequence = lock.withLock { claims += 1; return claims }
-            let id = String(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000, radix: 16) + "-" + String(sequence, radix: 16)
-            if mkdir("\(directories.claimed)/\(id)", 0o700) == 0 { return id }
-            guard errno == EEXIST else { throw FileSystemError("create claim directory in", directories.claimed) }
+            let time = String(Int64(now.tv_sec) * 1_000_000 + Int64(now.tv_nsec) / 1000, radix: 16)
+            let id = "\(owner.tag)_\(time)-\(String(sequence, radix: 16))"
+            if mkdir("\(ownClaims)/\(id)", 0o700) == 0 { return id }
+            if errno == ENOENT, try checkOwnership().takenOver { continue }
+            guard errno == EEXIST else { throw FileSystemError("create claim directory in", ownClaims) }
         }
     }
 
@@ -182,28 +223,71 @@ public final class Spool: @unchecked Sendable {
         return "\(batch)-\(String(hash, radix: 16))"
     }
 
-    /// Inputs claimed before a crash that still need finishing; removes what finished inputs
-    /// left behind (empty claim directories, published reports' temporary names).
+    /// Inputs this owner claimed before a crash that still need finishing (those of owners it
+    /// took over, and of the layout without owners, included); removes what finished inputs
+    /// left behind (empty claim directories, published reports' temporary names), but not
+    /// what other owners may still need.
     public func unfinished() throws -> [ClaimedInput] {
-        let batches = try directoryEntries(directories.claimed).sorted()
+        let top = try directoryEntries(directories.claimed).sorted()
+        let others = top.filter { $0 != owner.directoryName && ClaimOwner(directoryName: $0) != nil }
+        let unowned = top.filter { ClaimOwner(directoryName: $0) == nil }.map { "\(directories.claimed)/\($0)" }
+            .filter { linkStatus($0).map { $0.st_mode & S_IFMT == S_IFDIR } == true }
+        let batches = try unowned + batchDirectories(underOwner: ownClaims)
         // What the last run did is on disk before its leftovers are judged by it.
-        try flushDirectories(batches.map { "\(directories.claimed)/\($0)" })
-        var pending: [ClaimedInput] = []
-        for batch in batches {
-            let directory = "\(directories.claimed)/\(batch)"
-            guard linkStatus(directory).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
-            let names = try directoryEntries(directory).sorted()
-            if names.isEmpty { rmdir(directory) }
-            pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory) }
+        try flushDirectories(batches)
+        let pending = try inputs(inBatches: batches, generation: checkOwnership().generation)
+        removeEmptyOwners(under: ownClaims)
+        // A temporary stays while its claim lives, whoever holds it, and while its owner's
+        // directory is there: that owner may be alive, or someone may take its claims over.
+        let othersClaims = try others.flatMap { try batchDirectories(underOwner: "\(directories.claimed)/\($0)") }
+        let live = Set(pending.map(\.id)).union(try inputs(inBatches: othersClaims, generation: 0, removingEmpty: false).map(\.id))
+        let otherTags = Set(others.compactMap { ClaimOwner(directoryName: $0)?.tag })
+        removeTemporaries { id in !live.contains(id) && !(ClaimOwner.tag(ofClaim: id).map(otherTags.contains) ?? false) }
+        return pending
+    }
+
+    /// The batch directories under an owner's directory, those of the owners it took over
+    /// included, at any depth.
+    private func batchDirectories(underOwner directory: String) throws -> [String] {
+        var batches: [String] = []
+        for name in try directoryEntries(directory).sorted() {
+            let path = "\(directory)/\(name)"
+            guard linkStatus(path).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
+            if ClaimOwner(directoryName: name) == nil { batches.append(path) } else { batches += try batchDirectories(underOwner: path) }
         }
-        let live = Set(pending.map(\.id))
+        return batches
+    }
+
+    /// The inputs claimed in batch directories; empty ones are removed unless told otherwise.
+    private func inputs(inBatches batches: [String], generation: Int, removingEmpty: Bool = true) throws -> [ClaimedInput] {
+        var pending: [ClaimedInput] = []
+        for directory in batches {
+            let names = try directoryEntries(directory).sorted()
+            if names.isEmpty && removingEmpty { rmdir(directory) }
+            let batch = String(directory[directory.index(after: directory.lastIndex(of: "/")!)...])
+            pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory, generation: generation) }
+        }
+        return pending
+    }
+
+    /// Removes, below an owner's directory, the directories of owners taken over that hold nothing more.
+    private func removeEmptyOwners(under directory: String) {
+        for name in (try? directoryEntries(directory)) ?? [] where ClaimOwner(directoryName: name) != nil {
+            let taken = "\(directory)/\(name)"
+            removeEmptyOwners(under: taken)
+            unlink("\(taken)/\(Self.leaseName)")
+            rmdir(taken)
+        }
+    }
+
+    /// Removes the reports' temporaries in outbox/ and failed/ whose claim id `isLeftover` says.
+    private func removeTemporaries(where isLeftover: (String) -> Bool) {
         for directory in [directories.outbox, directories.failed] {
-            for name in try directoryEntries(directory) {
-                guard let id = Self.claimID(ofTemporary: name), !live.contains(id) else { continue }
+            for name in (try? directoryEntries(directory)) ?? [] {
+                guard let id = Self.claimID(ofTemporary: name), isLeftover(id) else { continue }
                 unlink("\(directory)/\(name)")
             }
         }
-        return pending
     }
 
     static func temporaryName(_ id: String) -> String { ".mnistd-\(id).tmp" }
@@ -244,8 +328,15 @@ public final class Spool: @unchecked Sendable {
 
     /// Publishes the outcomes of a batch of claimed inputs with one flush to disk for all: the
     /// reports are written, flushed with the inputs and linked under their names, then the
-    /// inputs leave their claims.
+    /// inputs leave their claims. Claims another owner took over are left to it.
     public func commit(_ batch: [(ClaimedInput, Outcome)]) throws -> [Committed] {
+        let generation = try checkOwnership().generation
+        var owned = try commitOwned(batch.filter { $0.0.generation == generation }).makeIterator()
+        return batch.map { input, _ in input.generation == generation ? owned.next()! : Committed(input: input, report: nil, movedTo: nil) }
+    }
+
+    private func commitOwned(_ batch: [(ClaimedInput, Outcome)]) throws -> [Committed] {
+        guard !batch.isEmpty else { return [] }
         var reports = try writeReports(batch)
         let reportDirectories = Set(reports.map(\.directory))
         // syncfs flushes everything dirty on the filesystem, ours or not: worth it for a
@@ -335,6 +426,12 @@ public final class Spool: @unchecked Sendable {
     /// Moves a claimed input into `directory` without replacing anything, atomically: it is
     /// either still claimed or moved, whenever a crash comes.
     private func move(_ input: ClaimedInput, into directory: String, preferred: String) throws -> String? {
+        // Moved by a link whose unlink a crash cut short: it is there already.
+        if let info = linkStatus(input.path), info.st_nlink > 1,
+           let moved = entry(in: directory, sameFileAs: info, excluding: "") {
+            unlink(input.path)
+            return "\(directory)/\(moved)"
+        }
         do {
             return "\(directory)/\(try place(input.path, into: directory, preferred: preferred, by: .rename))"
         } catch let error as FileSystemError where error.code == ENOENT {
@@ -369,6 +466,66 @@ public final class Spool: @unchecked Sendable {
         for temporary in temporaries { unlink(temporary) }
         // Fails, as it should, while other inputs of the same claim batch are still there.
         for directory in claims { rmdir(directory) }
+        // Batches of owners taken over leave those owners' directories empty at last.
+        if claims.contains(where: { !$0.hasPrefix(ownClaims + "/") || $0.dropFirst(ownClaims.count + 1).contains("/") }) {
+            removeEmptyOwners(under: ownClaims)
+        }
+    }
+
+    /// Whether this owner's directory is still the one it made; when another owner has taken it
+    /// over, a new one is made (with its lease) and the generation of claims moves on.
+    @discardableResult
+    public func checkOwnership() throws -> (generation: Int, takenOver: Bool) {
+        try lock.withLock {
+            let current = linkStatus(ownClaims)
+            if let current, current.st_ino == ownership.inode { return (ownership.generation, false) }
+            if current == nil { try makeDirectories(ownClaims) }
+            guard let made = linkStatus(ownClaims) else { throw FileSystemError("create", ownClaims) }
+            ownership = (made.st_ino, ownership.generation + 1)
+            spareClaim = nil
+            return (ownership.generation, true)
+        }
+    }
+
+    /// Touches this owner's lease, so that other owners see it alive. True when another owner
+    /// had taken its directory over meanwhile (its claims are that owner's now).
+    public func renewLease() throws -> Bool {
+        let takenOver = try checkOwnership().takenOver
+        let file = try FileDescriptor.open(lease, O_WRONLY | O_CREAT, mode: 0o644)
+        guard futimens(file.rawValue, nil) == 0 else { throw FileSystemError("renew the lease", lease) }
+        return takenOver
+    }
+
+    /// The other owners with a directory in `claimed`, each with when its lease was last
+    /// touched (by its own clock; nil without a lease).
+    public func otherOwners() throws -> [(owner: ClaimOwner, lease: LeaseStamp?)] {
+        try directoryEntries(directories.claimed).sorted().compactMap { name in
+            guard name != owner.directoryName, let other = ClaimOwner(directoryName: name) else { return nil }
+            return (other, linkStatus("\(directories.claimed)/\(name)/\(Self.leaseName)").map { LeaseStamp($0.st_mtim) })
+        }
+    }
+
+    /// Takes over the claims of `other`, whose lease lapsed: its directory moves into this
+    /// owner's by one rename, which only one of several owners trying at once can win; its
+    /// claims are returned to be finished as a restart finishes its own. Nil when another
+    /// owner won.
+    public func adopt(_ other: ClaimOwner) throws -> [ClaimedInput]? {
+        let generation = try checkOwnership().generation
+        let source = "\(directories.claimed)/\(other.directoryName)"
+        let taken = "\(ownClaims)/\(other.directoryName)"
+        guard rename(source, taken) == 0 else {
+            if errno == ENOENT { return nil }
+            throw FileSystemError("take over the claims in", source)
+        }
+        unlink("\(taken)/\(Self.leaseName)")
+        let batches = try batchDirectories(underOwner: taken)
+        try flushDirectories(batches + [taken, ownClaims])
+        let pending = try inputs(inBatches: batches, generation: generation)
+        removeEmptyOwners(under: ownClaims)
+        // The temporaries of the reports it had finished: nobody needs them any more.
+        let live = Set(pending.map(\.id))
+        removeTemporaries { ClaimOwner.tag(ofClaim: $0) == other.tag && !live.contains($0) }
+        return pending
     }
 
     /// Whether committed batches left anything for `settle` to remove.

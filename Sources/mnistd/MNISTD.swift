@@ -11,6 +11,7 @@ import Logging
 import SystemResources
 
 extension LogTarget: ExpressibleByArgument {}
+extension WatchMode: ExpressibleByArgument {}
 
 @main
 struct MNISTD: ParsableCommand {
@@ -42,7 +43,7 @@ struct MNISTD: ParsableCommand {
     static let configurationOptions: Set<String> = [
         "state-dir", "inbox", "outbox", "failed", "processed", "weights", "log-target", "socket", "socket-group",
         "min-confidence", "min-accuracy", "max-dataset-images", "max-file-bytes", "max-png-pixels", "max-idx-images",
-        "metrics-file", "metrics-interval",
+        "metrics-file", "metrics-interval", "watch", "poll-interval", "instance", "lease-timeout",
     ]
     static let configurationFlags: Set<String> = ["delete-processed"]
 
@@ -124,6 +125,18 @@ struct MNISTD: ParsableCommand {
     @Option(help: "Seconds between updates of the metrics file (when anything changed).")
     var metricsInterval = DaemonConfiguration.defaultMetricsIntervalSeconds
 
+    @Option(help: "How the inbox is watched: auto (inotify on a local filesystem; inotify and listing the inbox on NFS, CIFS/SMB, CephFS, FUSE such as GlusterFS, where inotify does not see what other hosts write), inotify, or poll (listing only).")
+    var watch: WatchMode = .auto
+
+    @Option(help: "Seconds between listings of the inbox where it is polled; a new file is taken once it looks the same in two listings (size, modification time) half a second apart, or the interval if shorter.")
+    var pollInterval = 1.0
+
+    @Option(help: "This daemon's name among the daemons sharing an inbox from one host (the systemd template's instance name); its claims go to inbox/.claimed/INSTANCE@HOST@BOOT.")
+    var instance = "mnistd"
+
+    @Option(help: "Seconds another daemon sharing the inbox may leave its lease unchanged before this one takes over its claims (it must exceed any pause of a live daemon).")
+    var leaseTimeout = 60.0
+
     @Option(help: "Where events go: auto (journald when reachable, else stderr), journal or stderr.")
     var logTarget: LogTarget = .auto
 
@@ -153,6 +166,15 @@ struct MNISTD: ParsableCommand {
         if let metricsFile, metricsFile.isEmpty || metricsFile.hasSuffix("/") {
             problems.append("--metrics-file must name a file, got \"\(metricsFile)\"")
         }
+        if !(pollInterval >= 0.01 && pollInterval <= 3600) {
+            problems.append("--poll-interval must be between 0.01 and 3600 seconds, got \(pollInterval)")
+        }
+        if !(leaseTimeout >= 1 && leaseTimeout <= 86_400) {
+            problems.append("--lease-timeout must be between 1 and 86400 seconds, got \(leaseTimeout)")
+        }
+        if instance.isEmpty || instance.contains(where: { $0 == "@" || $0 == "/" || $0.isWhitespace }) {
+            problems.append("--instance must be a name without @, / or spaces, got \"\(instance)\"")
+        }
         if !(0...1).contains(minAccuracy) { problems.append("--min-accuracy must be between 0 and 1, got \(minAccuracy)") }
         if let socketGroup, getgrnam(socketGroup) == nil { problems.append("--socket-group: no group named \(socketGroup)") }
         return problems
@@ -165,6 +187,10 @@ struct MNISTD: ParsableCommand {
             socketPath: socket ?? "\(stateDir)/mnistd.sock", weightsPath: weights)
         configuration.deleteProcessed = deleteProcessed
         configuration.metricsFile = metricsFile
+        configuration.watch = watch
+        configuration.pollIntervalSeconds = pollInterval
+        configuration.instance = instance
+        configuration.leaseTimeoutSeconds = leaseTimeout
         configuration.live = LiveSettings.Values(
             minimumConfidence: minConfidence,
             limits: InputLimits(maxFileBytes: maxFileBytes, maxPNGPixels: maxPNGPixels, maxIDXImages: maxIDXImages),

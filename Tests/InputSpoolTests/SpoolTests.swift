@@ -23,6 +23,11 @@ final class SpoolTests: XCTestCase {
         try FileManager.default.contentsOfDirectory(atPath: "\(root)/\(directory)").sorted()
     }
 
+    /// The claim batches of the spool's owner.
+    func batches() throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: spool.ownClaims).filter { $0 != "lease" }.sorted()
+    }
+
     func read(_ path: String) throws -> String { try String(contentsOfFile: path, encoding: .utf8) }
 
     /// Commits and settles, as the writer does once idle.
@@ -50,7 +55,9 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try contents("outbox"), ["digit.png.csv"])
         XCTAssertEqual(try contents("processed"), ["digit.png"])
         spool.settle()
-        XCTAssertEqual(try contents("inbox/.claimed"), [])
+        XCTAssertEqual(try batches(), [])
+        spool.retire()
+        XCTAssertEqual(try contents("inbox/.claimed"), [], "a clean stop leaves no owner behind")
         XCTAssertEqual(try read("\(root)/outbox/digit.png.csv"), "source,label\r\n")
     }
 
@@ -124,7 +131,7 @@ final class SpoolTests: XCTestCase {
                 spool.settle()
                 XCTAssertEqual(try contents("outbox"), ["digit.png.csv"], "\(stop)")
                 XCTAssertEqual(try contents("processed"), ["digit.png"], "\(stop)")
-                XCTAssertEqual(try contents("inbox/.claimed"), [], "\(stop)")
+                XCTAssertEqual(try batches(), [], "\(stop)")
                 XCTAssertEqual(try read("\(root)/outbox/digit.png.csv"), "source,label\r\n", "\(stop), \(method)")
             }
         }
@@ -150,13 +157,13 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(Set(claimed.map(\.directory)).count, 1)
         XCTAssertEqual(Set(claimed.map(\.id)).count, 3)
         _ = try commit([(claimed[1], csv)])
-        XCTAssertEqual(try contents("inbox/.claimed").count, 1)
+        XCTAssertEqual(try batches().count, 1)
         // A restart in between finds the other two, with the same ids.
         let pending = try Spool(directories: spool.directories).unfinished()
         XCTAssertEqual(pending.map(\.id), [claimed[0].id, claimed[2].id])
         XCTAssertEqual(pending.map(\.path), [claimed[0].path, claimed[2].path])
         _ = try commit(pending.map { ($0, csv) })
-        XCTAssertEqual(try contents("inbox/.claimed"), [])
+        XCTAssertEqual(try batches(), [])
         XCTAssertEqual(try contents("outbox"), ["a.png.csv", "b.png.csv", "c.png.csv"])
     }
 
@@ -193,7 +200,7 @@ final class SpoolTests: XCTestCase {
         XCTAssertEqual(try ["a", "b", "c", "d"].map { try read("\(root)/outbox/\($0).png.csv") },
                        ["source,label\r\n", "source,label\r\n", "source,label\r\n", "written by commit\r\n"])
         XCTAssertEqual(try contents("processed"), ["a.png", "b.png", "c.png", "d.png"])
-        XCTAssertEqual(try contents("inbox/.claimed"), [])
+        XCTAssertEqual(try batches(), [])
         // One or two files are fsynced one by one at commit: nothing to write ahead.
         try drop("e.png")
         let single = try XCTUnwrap(try claim("e.png"))
@@ -205,25 +212,25 @@ final class SpoolTests: XCTestCase {
     /// a clean stop removes it, and after a crash the next start does.
     func testAClaimDirectoryMadeAheadServesTheNextClaim() throws {
         spool.prepareClaimDirectory()
-        let spare = try XCTUnwrap(try contents("inbox/.claimed").first)
+        let spare = try XCTUnwrap(try batches().first)
         try drop("a.png")
-        XCTAssertEqual(try claim("a.png")?.directory, "\(root)/inbox/.claimed/\(spare)")
+        XCTAssertEqual(try claim("a.png")?.directory, "\(spool.ownClaims)/\(spare)")
 
         spool.prepareClaimDirectory()
-        let removed = try XCTUnwrap(try contents("inbox/.claimed").first { $0 != spare })
-        XCTAssertEqual(rmdir("\(root)/inbox/.claimed/\(removed)"), 0)
+        let removed = try XCTUnwrap(try batches().first { $0 != spare })
+        XCTAssertEqual(rmdir("\(spool.ownClaims)/\(removed)"), 0)
         try drop("b.png")
         let b = try XCTUnwrap(try claim("b.png"))
         XCTAssertTrue(FileManager.default.fileExists(atPath: b.path))
 
         spool.prepareClaimDirectory()
-        XCTAssertEqual(try contents("inbox/.claimed").count, 3)
+        XCTAssertEqual(try batches().count, 3)
         spool.discardSpareClaimDirectory()
-        XCTAssertEqual(try contents("inbox/.claimed").count, 2)
+        XCTAssertEqual(try batches().count, 2)
         spool.prepareClaimDirectory()
         let pending = try Spool(directories: spool.directories).unfinished()
         XCTAssertEqual(pending.map(\.name), ["a.png", "b.png"])
-        XCTAssertEqual(try contents("inbox/.claimed").count, 2, "the crash's empty spare is removed")
+        XCTAssertEqual(try batches().count, 2, "the crash's empty spare is removed")
     }
 
     func testDeleteProcessedRemovesClassifiedInputsOnly() throws {

@@ -95,6 +95,20 @@ final class DaemonHarness {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
     }
 
+    /// The names of the inputs claimed and not yet finished, whichever instance holds them.
+    func claimedInputs() -> Set<String> {
+        var names: Set<String> = []
+        var directories = ["\(inbox)/.claimed"]
+        while let directory = directories.popLast() {
+            for name in entries(directory) {
+                var isDirectory: ObjCBool = false
+                FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
+                if isDirectory.boolValue { directories.append("\(directory)/\(name)") } else if name != "lease" { names.insert(name) }
+            }
+        }
+        return names
+    }
+
     /// The CSV for an input, parsed (nil while it does not exist).
     func csv(for name: String) -> [[String]]? {
         guard let text = try? String(contentsOfFile: "\(outbox)/\(name).csv", encoding: .utf8) else { return nil }
@@ -106,8 +120,7 @@ final class DaemonHarness {
     func waitForOutcomes(_ names: [String], timeout: Double = 60) -> Bool {
         waitUntil(timeout: timeout) {
             let done = Set(self.entries(self.outbox)).union(self.entries(self.failed))
-            let claims = "\(self.inbox)/.claimed"
-            let inInbox = Set(self.entries(self.inbox) + self.entries(claims).flatMap { self.entries("\(claims)/\($0)") })
+            let inInbox = Set(self.entries(self.inbox)).union(self.claimedInputs())
             return names.allSatisfy { (done.contains("\($0).csv") || done.contains("\($0).error")) && !inInbox.contains($0) }
         }
     }

@@ -44,9 +44,7 @@ final class FaultTests: XCTestCase {
     /// Inputs not yet settled: still in the inbox, or claimed into one of its batch directories.
     /// How many were claimed before the writer's backlog stopped the classifier is timing.
     func waitingInputs() -> Set<String> {
-        let claimed = daemon.inbox + "/.claimed"
-        let inBatches = daemon.entries(claimed).flatMap { daemon.entries(claimed + "/" + $0) }
-        return Set(daemon.entries(daemon.inbox).filter { $0 != ".claimed" } + inBatches)
+        Set(daemon.entries(daemon.inbox).filter { $0 != ".claimed" }).union(daemon.claimedInputs())
     }
 
     func occurrences(_ text: String) -> Int { daemon.log.components(separatedBy: text).count - 1 }

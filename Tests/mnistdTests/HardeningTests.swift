@@ -290,7 +290,7 @@ final class HardeningTests: XCTestCase {
             usleep(700)
         }
         XCTAssertTrue(waitUntil(timeout: 20) {
-            self.daemon.entries(self.daemon.inbox) == [".claimed"] && self.daemon.entries(self.daemon.inbox + "/.claimed").count <= 1
+            self.daemon.entries(self.daemon.inbox) == [".claimed"] && self.daemon.claimedInputs().isEmpty
                 && (try? self.daemon.mnistctl("status", ["--json"]).stdout.contains("\"queue_depth\":0")) == true
         }, daemon.log)
         usleep(1_500_000)   // inputs still settling are decoded again after half a second

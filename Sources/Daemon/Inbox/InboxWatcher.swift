@@ -135,15 +135,7 @@ public final class InboxWatcher: Service, @unchecked Sendable {
         }
     }
 
-    /// Offers an arrived name; one that is not UTF-8 first takes its escaped form (its
-    /// rename is the arrival of that name).
-    private func arrived(_ name: [UInt8]) {
-        if escapedName(name) == nil {
-            queue.offer(String(decoding: name, as: UTF8.self))
-        } else {
-            InboxNames.escape(name, in: inbox, logger: logger)
-        }
-    }
+    private func arrived(_ name: [UInt8]) { offerArrival(name, inbox: inbox, queue: queue, logger: logger) }
 
     private func rewatch() {
         do {

@@ -56,6 +56,10 @@ final class MetricsReport: Sendable {
                     Double(snapshot.inotifyOverflows))
         out.counter("mnistd_inbox_rescans_total", help: "Scans of the whole inbox (at start, after an overflow, a full queue or the inbox's return).",
                     Double(snapshot.inboxRescans))
+        out.counter("mnistd_claims_adopted_total", help: "Inputs taken over from other instances on a shared inbox whose lease lapsed, to be finished here.",
+                    Double(snapshot.claimsAdopted))
+        out.counter("mnistd_claims_lost_total", help: "Inputs of this instance another one took over while this one's lease had lapsed (answered there, not here).",
+                    Double(snapshot.claimsLost))
         model(&out)
         retraining(&out)
         return out.text

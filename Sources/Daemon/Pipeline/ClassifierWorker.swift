@@ -52,21 +52,9 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
     /// stay in the inbox, for the next start).
     public func stop() { queue.close() }
 
-    /// Finishes what a previous run left claimed, scans the inbox, then serves the queue
-    /// until it is closed. The batch in hand is always finished.
+    /// Scans the inbox, then serves the queue until it is closed (claims left by the last run
+    /// come first: the daemon queues them before it starts). The batch in hand is always finished.
     public func run() {
-        do {
-            let unfinished = try spool.unfinished()
-            if !unfinished.isEmpty {
-                counters.claimed(unfinished.count)
-                logger.notice("finishing \(unfinished.count) input(s) claimed before the last stop")
-                for start in stride(from: 0, to: unfinished.count, by: batchLimit) {
-                    process(Array(unfinished[start..<min(start + batchLimit, unfinished.count)]))
-                }
-            }
-        } catch {
-            logger.error("cannot look for unfinished inputs: \(error)", metadata: ["error": "\(error)"])
-        }
         queue.requestRescan()
         while let work = queue.take(limit: batchLimit, waitingAtMost: unsettled.isEmpty ? nil : Double(Self.settleMicroseconds) / 1e6) {
             lock.withLock { workStarted = monotonicMicroseconds() }
@@ -79,6 +67,8 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
             switch work {
             case .rescan:
                 rescan()
+            case .claims(let inputs):
+                processInBatches(inputs)
             case .files(let names):
                 do {
                     let (claimed, refused) = try spool.claim(names)
@@ -95,6 +85,12 @@ public final class ClassifierWorker: Service, @unchecked Sendable {
         // Stopping: what is still unsettled is judged as it is now.
         if !unsettled.isEmpty { process(unsettled, settled: true) }
         unsettled.removeAll()
+    }
+
+    private func processInBatches(_ inputs: [ClaimedInput]) {
+        for start in stride(from: 0, to: inputs.count, by: batchLimit) {
+            process(Array(inputs[start..<min(start + batchLimit, inputs.count)]))
+        }
     }
 
     /// Whether the claimed file was modified less than `settleMicroseconds` ago.

@@ -33,6 +33,9 @@ public final class DaemonCounters: @unchecked Sendable {
         public var setAsideInputs = 0
         public var commitRefusals = 0
         public var inotifyOverflows = 0
+        /// Inputs taken over from instances whose lease lapsed, and inputs of this one taken over by another.
+        public var claimsAdopted = 0
+        public var claimsLost = 0
         public var inboxRescans = 0
 
         public var filesFailedInAll: Int { filesFailed.values.reduce(0, +) }
@@ -63,6 +66,20 @@ public final class DaemonCounters: @unchecked Sendable {
     }
 
     func claimed(_ count: Int) { record { $0.claimedInputs += count } }
+
+    func adopted(_ count: Int) {
+        record { snapshot in
+            snapshot.claimedInputs += count
+            snapshot.claimsAdopted += count
+        }
+    }
+
+    func takenOver() {
+        record { snapshot in
+            snapshot.claimedInputs -= 1
+            snapshot.claimsLost += 1
+        }
+    }
 
     func forwardPass(seconds: Double) { record { $0.forwardPass.observe(seconds) } }
 

@@ -207,6 +207,12 @@ public final class OutboxWriter: Service, @unchecked Sendable {
     private func log(_ batch: ClassifiedBatch, _ committed: [Committed]) {
         let duration = monotonicMicroseconds() - batch.startedMicroseconds
         for (entry, classified) in zip(committed, batch.inputs) {
+            guard let report = entry.report else {
+                counters.takenOver()
+                logger.warning("not answering \(entry.input.name): another instance took over its claim while this one's lease had lapsed",
+                               metadata: ["file": "\(entry.input.name)"])
+                continue
+            }
             let predictions = classified.predictions
             counters.committed(failure: classified.failure, statuses: predictions.map(\.status), bytes: classified.byteCount,
                                seconds: Double(duration) / 1e6)
@@ -214,7 +220,7 @@ public final class OutboxWriter: Service, @unchecked Sendable {
             case .classified:
                 var metadata: Logger.Metadata = [
                     "file": "\(entry.input.name)", "images": "\(predictions.count)", "duration_us": "\(duration)",
-                    "model": "\(batch.modelID)", "output": "\(entry.report)",
+                    "model": "\(batch.modelID)", "output": "\(report)",
                 ]
                 let summary: String
                 if predictions.count == 1, let prediction = predictions.first {
@@ -229,7 +235,7 @@ public final class OutboxWriter: Service, @unchecked Sendable {
                 logger.info("classified \(entry.input.name): \(summary)", metadata: metadata)
             case .failed(let reason):
                 logger.warning("rejected \(reason)", metadata: [
-                    "file": "\(entry.input.name)", "error": "\(reason)", "duration_us": "\(duration)", "output": "\(entry.report)",
+                    "file": "\(entry.input.name)", "error": "\(reason)", "duration_us": "\(duration)", "output": "\(report)",
                 ])
             }
         }

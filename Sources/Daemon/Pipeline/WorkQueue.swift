@@ -1,3 +1,4 @@
+import InputSpool
 import SystemResources
 
 /// The bounded hand-off between the watcher and the classifier worker. Offering never
@@ -9,6 +10,8 @@ public final class WorkQueue: @unchecked Sendable {
         case files([String])
         /// Look through the whole inbox: events were missed or not kept.
         case rescan
+        /// Claims to finish: left by the last run, or taken over from another instance whose lease lapsed.
+        case claims([ClaimedInput])
     }
 
     public let capacity: Int
@@ -16,6 +19,7 @@ public final class WorkQueue: @unchecked Sendable {
     private var names: [String] = []
     private var queued: Set<String> = []
     private var rescanOwed = false
+    private var claims: [[ClaimedInput]] = []
     private var closed = false
 
     public init(capacity: Int) {
@@ -47,18 +51,28 @@ public final class WorkQueue: @unchecked Sendable {
         }
     }
 
-    /// Waits for work: up to `limit` names, or a rescan once no names wait; no names when
-    /// `seconds` pass first. Nil once closed.
+    /// Hands over claims to finish; they go before new names, being older.
+    public func offerClaims(_ inputs: [ClaimedInput]) {
+        guard !inputs.isEmpty else { return }
+        lock.withLock {
+            claims.append(inputs)
+            lock.broadcast()
+        }
+    }
+
+    /// Waits for work: claims to finish, else up to `limit` names, or a rescan once no names
+    /// wait; no names when `seconds` pass first. Nil once closed.
     public func take(limit: Int, waitingAtMost seconds: Double? = nil) -> Work? {
         lock.withLock {
             let deadline = seconds.map { monotonicMicroseconds() + Int64($0 * 1e6) }
-            while !closed && names.isEmpty && !rescanOwed {
+            while !closed && names.isEmpty && !rescanOwed && claims.isEmpty {
                 guard let deadline else { lock.wait(); continue }
                 let left = deadline - monotonicMicroseconds()
                 if left <= 0 { return .files([]) }
                 lock.wait(seconds: Double(left) / 1e6)
             }
             if closed { return nil }
+            if !claims.isEmpty { return .claims(claims.removeFirst()) }
             if names.isEmpty {
                 rescanOwed = false
                 return .rescan
