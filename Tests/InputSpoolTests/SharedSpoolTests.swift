@@ -1,0 +1,147 @@
+@testable import InputSpool
+import SystemResources
+import XCTest
+
+/// Several owners (daemons on several hosts) on one spool's directories: claims are exclusive,
+/// a dead owner's claims are taken over once, and what a live owner needs is left alone.
+final class SharedSpoolTests: XCTestCase {
+    var root = ""
+    let csv = Outcome.classified(csv: Array("source,label\r\n".utf8))
+
+    override func setUpWithError() throws {
+        root = "/tmp/mnistd-shared-spool-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+    }
+
+    override func tearDown() {
+        try? FileManager.default.removeItem(atPath: root)
+    }
+
+    func spool(_ instance: String, host: String = "host-a", boot: String = "b00t") throws -> Spool {
+        try Spool(directories: StateDirectories(stateDirectory: root), owner: ClaimOwner(instance: instance, host: host, boot: boot))
+    }
+
+    func drop(_ names: [String]) throws {
+        for name in names { try Data("input".utf8).write(to: URL(fileURLWithPath: "\(root)/inbox/\(name)")) }
+    }
+
+    func contents(_ directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: "\(root)/\(directory)").sorted()
+    }
+
+    func testOwnersRacingForTheSameNamesClaimEachFileOnce() throws {
+        let names = (0..<200).map { "digit-\($0).png" }
+        let first = try spool("one"), second = try spool("two")
+        try drop(names)
+        final class Claims: @unchecked Sendable { var names: [[String]] = [[], []] }
+        let claims = Claims()
+        let spools = [first, second]
+        DispatchQueue.concurrentPerform(iterations: 2) { index in
+            // Opposite orders, so that the two meet in the middle and race for every name there.
+            for name in index == 0 ? names : names.reversed() {
+                claims.names[index] += ((try? spools[index].claim([name]).claimed) ?? []).map(\.name)
+            }
+        }
+        XCTAssertEqual(Set(claims.names[0]).intersection(claims.names[1]), [])
+        XCTAssertEqual(Set(claims.names[0] + claims.names[1]), Set(names))
+        XCTAssertFalse(claims.names[0].isEmpty || claims.names[1].isEmpty)
+    }
+
+    /// The dead owner had published one report and left another half-written: the owner that
+    /// takes over publishes each once; a second taker gets nothing; the first owner, back from a
+    /// pause longer than the lease, finds its claims gone and publishes nothing.
+    func testALapsedOwnersClaimsAreTakenOverOnceAndNotAnsweredByItAnyMore() throws {
+        let paused = try spool("paused"), taker = try spool("taker"), late = try spool("late")
+        try drop(["a.png", "b.png"])
+        let (claimed, _) = try paused.claim(["a.png", "b.png"])
+        XCTAssertEqual(claimed.count, 2)
+        let temporaryA = "\(root)/outbox/\(Spool.temporaryName(claimed[0].id))"
+        try Data("source,label\r\n".utf8).write(to: URL(fileURLWithPath: temporaryA))
+        XCTAssertEqual(link(temporaryA, "\(root)/outbox/a.png.csv"), 0)
+        try Data("sou".utf8).write(to: URL(fileURLWithPath: "\(root)/outbox/\(Spool.temporaryName(claimed[1].id))"))
+
+        let adopted = try XCTUnwrap(try taker.adopt(paused.owner))
+        XCTAssertEqual(adopted.map(\.name), ["a.png", "b.png"])
+        XCTAssertNil(try late.adopt(paused.owner), "one rename, one winner")
+        let committed = try taker.commit(adopted.map { ($0, csv) })
+        taker.settle()
+        XCTAssertEqual(committed.map(\.report), ["\(root)/outbox/a.png.csv", "\(root)/outbox/b.png.csv"])
+
+        // The paused owner wakes: its commit publishes nothing, and its lease renewal says why.
+        let stale = try paused.commit(claimed.map { ($0, csv) })
+        XCTAssertEqual(stale.map(\.report), [nil, nil])
+        XCTAssertEqual(try contents("outbox"), ["a.png.csv", "b.png.csv"])
+        XCTAssertEqual(try String(contentsOfFile: "\(root)/outbox/b.png.csv", encoding: .utf8), "source,label\r\n")
+        XCTAssertEqual(try contents("processed"), ["a.png", "b.png"])
+        XCTAssertFalse(try paused.renewLease(), "its new directory is its own")
+        // It goes on claiming into a new directory of its own.
+        try drop(["c.png"])
+        let next = try paused.claim(["c.png"]).claimed
+        XCTAssertEqual(try paused.commit(next.map { ($0, csv) }).map(\.report), ["\(root)/outbox/c.png.csv"])
+        // The taker's directory holds nothing of the dead owner's once settled.
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: taker.ownClaims).filter { $0 != "lease" }, [])
+    }
+
+    /// A daemon starting beside a live one removes its own leftovers only: the other's reports
+    /// written ahead under temporary names stay until it publishes them.
+    func testAStartingOwnerLeavesTheTemporariesOfALiveOneAlone() throws {
+        let live = try spool("live")
+        let names = ["a.png", "b.png", "c.png"]
+        try drop(names)
+        let (claimed, _) = try live.claim(names)
+        live.prepare(claimed.map { ($0, csv) })
+        let written = try contents("outbox")
+        XCTAssertEqual(written.count, 3)
+        // An earlier run of the starting owner left a temporary of a finished claim.
+        let starting = try spool("starting")
+        let leftover = ".mnistd-\(starting.owner.tag)_1-1-abc.tmp"
+        FileManager.default.createFile(atPath: "\(root)/outbox/\(leftover)", contents: Data())
+        XCTAssertEqual(try starting.unfinished(), [])
+        XCTAssertEqual(try contents("outbox"), written, "its own leftover removed, the live owner's kept")
+        XCTAssertEqual(try live.commit(claimed.map { ($0, csv) }).compactMap(\.report).count, 3)
+    }
+
+    /// An owner that took others over and then died is taken over in turn, with theirs.
+    func testClaimsTakenOverTwiceAreFinishedByTheLastTaker() throws {
+        let first = try spool("first"), second = try spool("second"), third = try spool("third")
+        try drop(["a.png", "b.png"])
+        XCTAssertEqual(try first.claim(["a.png"]).claimed.count, 1)
+        XCTAssertEqual(try second.claim(["b.png"]).claimed.count, 1)
+        XCTAssertEqual(try second.adopt(first.owner)?.count, 1)
+        // The second dies before finishing: a restart of the third, or its lease watch, finds both.
+        let adopted = try XCTUnwrap(try third.adopt(second.owner))
+        XCTAssertEqual(adopted.map(\.name).sorted(), ["a.png", "b.png"])
+        _ = try third.commit(adopted.map { ($0, csv) })
+        third.settle()
+        XCTAssertEqual(try contents("outbox"), ["a.png.csv", "b.png.csv"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: third.ownClaims), ["lease"])
+    }
+
+    func testALeaseLapsesOnlyWhenItStaysUnchangedForTheTimeout() {
+        let me = ClaimOwner(instance: "mnistd", host: "a", boot: "1")
+        let other = ClaimOwner(instance: "mnistd", host: "b", boot: "1")
+        var observer = LeaseObserver(timeoutSeconds: 60)
+        // The other host's clock is a day behind: only change counts.
+        let dayAgo = LeaseStamp(timespec(tv_sec: 1_000, tv_nsec: 0))
+        XCTAssertEqual(observer.lapsed([(other, dayAgo)], me: me, now: 0), [])
+        XCTAssertEqual(observer.lapsed([(other, dayAgo)], me: me, now: 59_000_000), [])
+        let renewed = LeaseStamp(timespec(tv_sec: 1_005, tv_nsec: 0))
+        XCTAssertEqual(observer.lapsed([(other, renewed)], me: me, now: 70_000_000), [], "renewed: the wait starts again")
+        XCTAssertEqual(observer.lapsed([(other, renewed)], me: me, now: 129_000_000), [])
+        XCTAssertEqual(observer.lapsed([(other, renewed)], me: me, now: 130_000_000), [other])
+        // No lease at all counts as unchanged too; an earlier boot of this owner is dead at once.
+        let earlierBoot = ClaimOwner(instance: "mnistd", host: "a", boot: "0")
+        var fresh = LeaseObserver(timeoutSeconds: 60)
+        XCTAssertEqual(fresh.lapsed([(other, nil), (earlierBoot, renewed)], me: me, now: 0), [earlierBoot])
+        XCTAssertEqual(fresh.lapsed([(other, nil)], me: me, now: 60_000_000), [other])
+    }
+
+    func testOwnerNamesRoundTripAndAreTolerantOfOddHostNames() {
+        let owner = ClaimOwner(instance: "scanner 2", host: "a@b/c", boot: "1f2e")
+        XCTAssertEqual(owner.directoryName, "scanner_2@a_b_c@1f2e")
+        XCTAssertEqual(ClaimOwner(directoryName: owner.directoryName), owner)
+        XCTAssertNil(ClaimOwner(directoryName: "18f3a-2"), "a batch of the layout without owners")
+        XCTAssertEqual(ClaimOwner.tag(ofClaim: "\(owner.tag)_18f3a-2-9c"), owner.tag)
+        XCTAssertNil(ClaimOwner.tag(ofClaim: "18f3a-2-9c"))
+        XCTAssertEqual(ClaimOwner.current(instance: "x").boot.count, 12)
+    }
+}
