@@ -100,6 +100,24 @@ final class SharedSpoolTests: XCTestCase {
         XCTAssertEqual(try live.commit(claimed.map { ($0, csv) }).compactMap(\.report).count, 3)
     }
 
+    /// A live owner's published report keeps its temporary until its input's move is on disk:
+    /// another owner starting meanwhile must not remove it, or a power failure that undoes the
+    /// move would have the input answered twice.
+    func testAStartingOwnerLeavesTheTemporariesOfACommitNotYetSettled() throws {
+        let live = try spool("live")
+        try drop(["a.png"])
+        let claimed = try live.claim(["a.png"]).claimed
+        _ = try live.commit(claimed.map { ($0, csv) })
+        XCTAssertEqual(try spool("starting").unfinished(), [])
+        // The power failure: the input's move to processed/ had not reached the disk.
+        XCTAssertEqual(rename("\(root)/processed/a.png", claimed[0].path), 0)
+        let restarted = try spool("live")
+        let pending = try restarted.unfinished()
+        XCTAssertEqual(pending.map(\.name), ["a.png"])
+        _ = try restarted.commit(pending.map { ($0, csv) })
+        XCTAssertEqual(try contents("outbox").filter { !$0.hasPrefix(".") }, ["a.png.csv"], "answered once")
+    }
+
     /// An owner that took others over and then died is taken over in turn, with theirs.
     func testClaimsTakenOverTwiceAreFinishedByTheLastTaker() throws {
         let first = try spool("first"), second = try spool("second"), third = try spool("third")
