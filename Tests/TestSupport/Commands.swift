@@ -45,3 +45,19 @@ public func runCommand(_ executable: String, _ arguments: [String], environment:
     return CommandResult(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                          stderr: String(decoding: stderr, as: UTF8.self))
 }
+
+/// Runs a shell script to its end with its output in `logFile`, waiting for it with waitpid
+/// alone: for scripts that leave daemons behind (FUSE clients, glusterd), which Foundation's
+/// Process was seen never to notice the end of. Returns the exit status.
+public func runScript(_ script: String, arguments: [String] = [], logFile: String, environment: [String: String] = [:]) -> Int32 {
+    let command = ["/bin/bash", "-c", script + " > '\(logFile)' 2>&1 < /dev/null", "bash"] + arguments
+    let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
+    var cArguments = command.map { strdup($0) } + [nil]
+    var cEnvironment = variables.map { strdup($0) } + [nil]
+    defer { (cArguments + cEnvironment).forEach { free($0) } }
+    var pid: pid_t = 0
+    guard posix_spawn(&pid, "/bin/bash", nil, nil, &cArguments, &cEnvironment) == 0 else { return -1 }
+    var status: Int32 = 0
+    while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+    return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+}
