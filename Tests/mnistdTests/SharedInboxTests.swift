@@ -155,8 +155,16 @@ final class SharedInboxTests: XCTestCase {
         let pair = [try daemon(on: volume.daemonMounts[0], instance: "first"), try daemon(on: volume.daemonMounts[1], instance: "second")]
         var generator = SystemRandomNumberGenerator()
         var names: [String] = []
+        // Started together, as hosts coming back from a power cut are: each must finish its own
+        // claims, not the other's.
+        func startBoth() {
+            nonisolated(unsafe) let daemons = pair
+            DispatchQueue.concurrentPerform(iterations: daemons.count) { index in
+                do { try daemons[index].start() } catch { XCTFail("\(error)") }
+            }
+        }
         for cycle in 0..<20 {
-            for daemon in pair { try daemon.start() }
+            startBoth()
             let writer = Process()
             writer.executableURL = URL(fileURLWithPath: "/bin/bash")
             writer.arguments = dropScript(through: volume.scannerMount, prefix: "c\(cycle)", 0..<40)
@@ -168,7 +176,7 @@ final class SharedInboxTests: XCTestCase {
             }
             writer.waitUntilExit()
         }
-        for daemon in pair { try daemon.start() }
+        startBoth()
         assertEachAnsweredOnce(names, timeout: 240)
         print("kill -9 cycles: \(pair.map { $0.log.components(separatedBy: "claimed before the last stop").count - 1 }) restarts found unfinished claims")
         for daemon in pair { XCTAssertEqual(daemon.stop(), 0) }
