@@ -66,6 +66,7 @@ install: build man completions
 	mkdir -p $(DESTDIR)$(UNITDIR)
 	sed 's#/usr/local/bin/mnistd#$(BINDIR)/mnistd#' systemd/mnistd.service > $(DESTDIR)$(UNITDIR)/mnistd.service
 	install -m 0644 systemd/mnistd.socket $(DESTDIR)$(UNITDIR)/mnistd.socket
+	sed -f 'systemd/mnistd@.service.sed' $(DESTDIR)$(UNITDIR)/mnistd.service > '$(DESTDIR)$(UNITDIR)/mnistd@.service'
 	install -D -m 0644 systemd/mnistd.sysusers $(DESTDIR)$(SYSUSERSDIR)/mnistd.conf
 	install -D -m 0644 systemd/mnistd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/mnistd.conf
 	# An administrator's configuration is never overwritten.
@@ -81,7 +82,7 @@ uninstall:
 	-rmdir $(DESTDIR)$(DATADIR)
 	rm -f $(DESTDIR)$(MANDIR)/man8/mnistd.8 $(DESTDIR)$(MANDIR)/man1/mnistctl.1
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/mnistctl $(DESTDIR)$(ZSHCOMPDIR)/_mnistctl $(DESTDIR)$(FISHCOMPDIR)/mnistctl.fish
-	rm -f $(DESTDIR)$(UNITDIR)/mnistd.service $(DESTDIR)$(UNITDIR)/mnistd.socket
+	rm -f $(DESTDIR)$(UNITDIR)/mnistd.service $(DESTDIR)$(UNITDIR)/mnistd.socket '$(DESTDIR)$(UNITDIR)/mnistd@.service'
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/mnistd.conf $(DESTDIR)$(TMPFILESDIR)/mnistd.conf
 	# The configuration goes only if it is still the shipped one; the state directory stays.
 	if cmp -s systemd/mnistd.conf $(DESTDIR)$(SYSCONFDIR)/mnistd/mnistd.conf; then rm -f $(DESTDIR)$(SYSCONFDIR)/mnistd/mnistd.conf; fi

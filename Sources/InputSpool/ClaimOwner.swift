@@ -41,13 +41,28 @@ public struct ClaimOwner: Sendable, Equatable, Hashable {
         var name = [CChar](repeating: 0, count: 256)
         let host = gethostname(&name, name.count - 1) == 0
             ? String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) : "unknown-host"
+        return ClaimOwner(instance: instance, host: host, boot: bootID() ?? bootMinute())
+    }
+
+    /// The kernel's boot id, shortened; nil where /proc/sys is hidden (systemd's ProcSubset=pid).
+    static func bootID() -> String? {
         // A proc file says its size is 0: read, not readFile.
-        var bootID = [UInt8](repeating: 0, count: 64)
+        var bytes = [UInt8](repeating: 0, count: 64)
         let file = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
-        let count = file < 0 ? 0 : max(0, read(file, &bootID, bootID.count))
-        if file >= 0 { close(file) }
-        let boot = String(String(decoding: bootID.prefix(count), as: UTF8.self).filter(\.isHexDigit).prefix(12))
-        return ClaimOwner(instance: instance, host: host, boot: boot.isEmpty ? "noboot" : boot)
+        guard file >= 0 else { return nil }
+        defer { close(file) }
+        let id = String(String(decoding: bytes.prefix(max(0, read(file, &bytes, bytes.count))), as: UTF8.self).filter(\.isHexDigit).prefix(12))
+        return id.isEmpty ? nil : id
+    }
+
+    /// The minute the system booted, from its clocks: a boot id where the kernel's cannot be
+    /// read. A clock step may change it between two starts in one boot; the new start then
+    /// takes its own earlier claims over at once (`isEarlierBoot`), which is what a restart does anyway.
+    static func bootMinute() -> String {
+        var now = timespec(), sinceBoot = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        clock_gettime(CLOCK_BOOTTIME, &sinceBoot)
+        return "t" + String((Int64(now.tv_sec) - Int64(sinceBoot.tv_sec)) / 60, radix: 16)
     }
 
     public var directoryName: String { "\(instance)\(Self.separator)\(host)\(Self.separator)\(boot)" }

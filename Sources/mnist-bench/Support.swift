@@ -22,7 +22,7 @@ struct BenchOptions {
             case "--reference": reference = value
             case "--sections": sections = Set(value.split(separator: ",").map(String.init))
             case "--daemon-dir": daemonDirectory = value
-            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn,inference,robustness,daemon,load,metrics, --daemon-dir DIR)")
+            default: fail("unknown option \(flag) (known: --data, --python, --reference, --sections gemm,seed,cnn,inference,robustness,daemon,load,metrics,shared, --daemon-dir DIR)")
             }
         }
     }

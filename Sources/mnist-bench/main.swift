@@ -1,7 +1,7 @@
 // Measures mnistd's kernels, training and inference, and runs the PyTorch reference programs
 // (../shared/reference) in the same run on the same machine, printing the ratios.
 //
-//     swift run -c release mnist-bench [--data DIR] [--python PYTHON] [--reference DIR] [--sections gemm,seed,cnn,inference,robustness,daemon,load,metrics] [--daemon-dir DIR]
+//     swift run -c release mnist-bench [--data DIR] [--python PYTHON] [--reference DIR] [--sections gemm,seed,cnn,inference,robustness,daemon,load,metrics,shared] [--daemon-dir DIR]
 //
 // Without a Python that imports torch, only mnistd's own figures are printed.
 
@@ -36,3 +36,4 @@ if options.sections.contains("robustness") { benchmarkRobustness(test: test) }
 if options.sections.contains("daemon") { benchmarkDaemon(test: test, data: options.data, under: options.daemonDirectory) }
 if options.sections.contains("load") { benchmarkDaemonLoad(test: test, under: options.daemonDirectory) }
 if options.sections.contains("metrics") { benchmarkMetricsCost(test: test, under: options.daemonDirectory) }
+if options.sections.contains("shared") { benchmarkSharedInbox(test: test, under: options.daemonDirectory) }

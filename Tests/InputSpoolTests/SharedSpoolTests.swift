@@ -160,6 +160,8 @@ final class SharedSpoolTests: XCTestCase {
         XCTAssertNil(ClaimOwner(directoryName: "18f3a-2"), "a batch of the layout without owners")
         XCTAssertEqual(ClaimOwner.tag(ofClaim: "\(owner.tag)_18f3a-2-9c"), owner.tag)
         XCTAssertNil(ClaimOwner.tag(ofClaim: "18f3a-2-9c"))
-        XCTAssertEqual(ClaimOwner.current(instance: "x").boot.count, 12)
+        XCTAssertEqual(ClaimOwner.current(instance: "x").boot, ClaimOwner.bootID())
+        XCTAssertEqual(ClaimOwner.bootID()?.count, 12)
+        XCTAssertEqual(ClaimOwner.bootMinute(), ClaimOwner.bootMinute())
     }
 }

@@ -16,7 +16,7 @@ final class PackagingTests: XCTestCase {
         "usr/share/man/man8/mnistd.8", "usr/share/man/man1/mnistctl.1",
         "usr/share/bash-completion/completions/mnistctl", "usr/share/zsh/vendor-completions/_mnistctl",
         "usr/share/fish/vendor_completions.d/mnistctl.fish",
-        "lib/systemd/system/mnistd.service", "lib/systemd/system/mnistd.socket",
+        "lib/systemd/system/mnistd.service", "lib/systemd/system/mnistd.socket", "lib/systemd/system/mnistd@.service",
         "usr/lib/sysusers.d/mnistd.conf", "usr/lib/tmpfiles.d/mnistd.conf", "etc/mnistd/mnistd.conf",
     ]
     /// What debhelper adds to what install places: manuals compressed, the documentation.
@@ -151,7 +151,7 @@ final class PackagingTests: XCTestCase {
             XCTAssertTrue(predict.stdout.contains("\(sample[0]),0,\(sample[1]),"), "\(sample[0]):\n\(predict.stdout)")
         }
         let verify = try runCommand("/usr/bin/systemd-analyze", ["verify", "--man=no", "/lib/systemd/system/mnistd.service",
-                                                                 "/lib/systemd/system/mnistd.socket"])
+                                                                 "/lib/systemd/system/mnistd.socket", "mnistd@verify.service"])
         XCTAssertEqual(verify.status, 0, verify.stderr)
         XCTAssertEqual(try runCommand("/usr/bin/getent", ["passwd", "mnistd"]).status, 0, "sysusers created the user")
         var inbox = stat()

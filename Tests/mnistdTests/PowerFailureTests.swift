@@ -161,7 +161,9 @@ final class PowerFailureTests: XCTestCase {
             ("report flushed", "fsync", temporary, nil),
             ("input flushed", "fsync", #"\.claimed/"#, nil),
             ("report published", "link", temporary, "outbox/f"),
-            ("input moved", "rename", #"\.claimed/"#, "processed/"),
+            // FUSE refuses RENAME_NOREPLACE: the input moves by a link, then its claim's unlink.
+            ("input linked", "link", #"\.claimed/"#, "processed/"),
+            ("claim unlinked", "unlink", #"\.claimed/"#, nil),
             ("temporary removed", "unlink", temporary, nil),
         ]
         let lazy = try LazyFS()

@@ -66,6 +66,7 @@ final class SystemdServiceTests: XCTestCase {
         XCTAssertTrue(waitUntil(timeout: 30) { (try? self.systemctl("is-active", "mnistd.service")) == "active" }, journal())
 
         try aGroupMemberDropsFilesAndReadsTheirCSVs()
+        try twoTemplateInstancesShareAnInbox()
         try socketActivationServesAGroupMemberAfterAReboot()
         try theWatchdogRestartsAStoppedDaemon()
         try aBadConfigurationFailsOnceWithItsPlace()
@@ -84,6 +85,48 @@ final class SystemdServiceTests: XCTestCase {
         let status = try container.shell("mnistctl status", as: "alice")
         XCTAssertEqual(status.status, 0, status.stderr)
         XCTAssertTrue(status.stdout.contains("3 classified"), status.stdout)
+    }
+
+    /// Two instances of the template unit, each with its configuration file, share one inbox
+    /// (as daemons on two hosts would on a network filesystem), under the unit's hardening:
+    /// each input answered once, each instance claiming into a directory of its own, reachable
+    /// on its own socket, and leaving nothing claimed when stopped.
+    func twoTemplateInstancesShareAnInbox() throws {
+        let shared = "/srv/shared", instances = ["alpha", "beta"]
+        let keys = ["inbox", "outbox", "failed", "processed"].map { "\($0) = \(shared)/\($0)" }.joined(separator: "\\n")
+        let setUp = try container.shell("""
+            mkdir -p \(shared) && chown mnistd:mnistd \(shared) && \
+            for name in \(instances.joined(separator: " ")); do printf '\(keys)\\n' > /etc/mnistd/$name.conf; done && \
+            mkdir -p /etc/systemd/system/mnistd@.service.d && \
+            printf '[Service]\\nReadWritePaths=\(shared)\\n' > /etc/systemd/system/mnistd@.service.d/shared.conf && \
+            systemctl daemon-reload && systemctl start \(instances.map { "mnistd@\($0)" }.joined(separator: " "))
+            """)
+        let units = instances.map { "mnistd@\($0).service" }
+        let journals = { (try? self.container.run(["journalctl"] + units.flatMap { ["-u", $0] } + ["--no-pager", "-n", "80"]))?.stdout ?? "" }
+        XCTAssertEqual(setUp.status, 0, setUp.stderr + journals())
+        let names = (0..<40).map { "shared-\($0).png" }
+        let dropped = try container.shell(names.map {
+            "cp /srv/samples/digit-7-mnist-28px-gray.png \(shared)/inbox/.\($0).tmp && mv \(shared)/inbox/.\($0).tmp \(shared)/inbox/\($0)"
+        }.joined(separator: " && "))
+        XCTAssertEqual(dropped.status, 0, dropped.stderr)
+        XCTAssertTrue(waitUntil(timeout: 60) {
+            let listed = (try? self.container.run(["ls", "\(shared)/outbox"]))?.stdout.split(separator: "\n").map(String.init) ?? []
+            return Set(names.map { "\($0).csv" }).isSubset(of: Set(listed))
+        }, journals())
+        XCTAssertEqual(try container.shell("ls \(shared)/outbox | wc -l; ls \(shared)/processed | wc -l").stdout, "40\n40\n", "each answered once")
+        let owners = try container.run(["ls", "\(shared)/inbox/.claimed"]).stdout
+        for instance in instances {
+            XCTAssertTrue(owners.contains("\(instance)@"), owners)
+            let status = try container.run(["mnistctl", "status", "--socket", "/run/mnistd-\(instance)/control.sock"])
+            XCTAssertEqual(status.status, 0, status.stderr)
+            XCTAssertTrue(journals().contains("as \(instance)@"), journals())
+        }
+        print("SystemdServiceTests: template instances claimed as \(owners.split(separator: "\n"))")
+        XCTAssertEqual(try container.shell("systemctl stop \(units.joined(separator: " ")) && ls -A \(shared)/inbox/.claimed").stdout, "",
+                       "stopped cleanly, nothing left claimed")
+        XCTAssertEqual(try container.shell("""
+            rm -r /etc/systemd/system/mnistd@.service.d \(instances.map { "/etc/mnistd/\($0).conf" }.joined(separator: " ")) && systemctl daemon-reload
+            """).status, 0)
     }
 
     /// Only the socket enabled, then a reboot: a fresh /run, no daemon until a group member
@@ -188,7 +231,7 @@ final class SystemdServiceTests: XCTestCase {
     func removeKeepsTheConfigurationAndPurgeKeepsOnlyTheState() throws {
         XCTAssertEqual(try container.run(["dpkg", "-r", "mnistd"]).status, 0)
         for gone in ["/usr/bin/mnistd", "/usr/bin/mnistctl", "/lib/systemd/system/mnistd.service", "/lib/systemd/system/mnistd.socket",
-                     "/usr/share/mnistd", "/run/mnistd-metrics", "/run/mnistd"] {
+                     "/lib/systemd/system/mnistd@.service", "/usr/share/mnistd", "/run/mnistd-metrics", "/run/mnistd"] {
             XCTAssertFalse(exists(gone), "\(gone) left after dpkg -r")
         }
         XCTAssertNotEqual(try systemctl("is-active", "mnistd.service"), "active")

@@ -1,13 +1,11 @@
 import Foundation
-import TestSupport
-import XCTest
 
 /// A real GlusterFS volume on this host (replica 2, both bricks here) mounted three times with
 /// FUSE: separate kernel caches, so each mount stands for another host — two run daemons, the
 /// third is a scanner's. Made with `../shared/tools/gluster-fixture.sh` (which installs the
 /// packages if missing), torn down whatever the test's outcome; one left by a crashed run is
 /// torn down first.
-final class GlusterVolume {
+public final class GlusterVolume {
     static let root = "/tmp/mnistd-gluster"
     static let mounts = ["a", "b", "c"].map { "/tmp/mnistd-gluster-mounts/\($0)" }
     static let volume = "mnistdtest"
@@ -17,13 +15,16 @@ final class GlusterVolume {
     }
 
     /// The two daemons' mounts and the scanner's.
-    var daemonMounts: [String] { Array(Self.mounts.prefix(2)) }
-    var scannerMount: String { Self.mounts[2] }
+    public var daemonMounts: [String] { Array(Self.mounts.prefix(2)) }
+    public var scannerMount: String { Self.mounts[2] }
 
-    init() throws {
-        guard getuid() == 0 else { throw XCTSkip("GlusterFS needs root (glusterd, FUSE mounts)") }
-        guard access("/dev/fuse", R_OK | W_OK) == 0 else { throw XCTSkip("GlusterFS needs /dev/fuse") }
-        guard FileManager.default.fileExists(atPath: Self.fixture) else { throw XCTSkip("no GlusterFS fixture at \(Self.fixture)") }
+    /// Why no volume can be made here (not root, no FUSE, no fixture): a test skips on it.
+    public struct Unavailable: Error { public let reason: String }
+
+    public init() throws {
+        guard getuid() == 0 else { throw Unavailable(reason: "GlusterFS needs root (glusterd, FUSE mounts)") }
+        guard access("/dev/fuse", R_OK | W_OK) == 0 else { throw Unavailable(reason: "GlusterFS needs /dev/fuse") }
+        guard FileManager.default.fileExists(atPath: Self.fixture) else { throw Unavailable(reason: "no GlusterFS fixture at \(Self.fixture)") }
         Self.tearDown()
         try FileManager.default.createDirectory(atPath: scannerMount, withIntermediateDirectories: true)
         let log = "/tmp/mnistd-gluster-fixture.log"
@@ -36,7 +37,7 @@ final class GlusterVolume {
         }
     }
 
-    struct GlusterError: Error, CustomStringConvertible { let description: String }
+    public struct GlusterError: Error, CustomStringConvertible { public let description: String }
 
     /// Unmounts the scanner's mount, then the fixture's down (mounts, volume, glusterd, bricks).
     static func tearDown() {
