@@ -51,7 +51,8 @@ public struct ClaimOwner: Sendable, Equatable, Hashable {
         let file = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC)
         guard file >= 0 else { return nil }
         defer { close(file) }
-        let id = String(String(decoding: bytes.prefix(max(0, read(file, &bytes, bytes.count))), as: UTF8.self).filter(\.isHexDigit).prefix(12))
+        let count = max(0, read(file, &bytes, bytes.count))
+        let id = String(String(decoding: bytes.prefix(count), as: UTF8.self).filter(\.isHexDigit).prefix(12))
         return id.isEmpty ? nil : id
     }
 

@@ -102,7 +102,7 @@ final class DaemonHarness {
         while let directory = directories.popLast() {
             for name in entries(directory) {
                 var isDirectory: ObjCBool = false
-                FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
+                _ = FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
                 if isDirectory.boolValue { directories.append("\(directory)/\(name)") } else if name != "lease" { names.insert(name) }
             }
         }

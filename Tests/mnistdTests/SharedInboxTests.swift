@@ -56,7 +56,7 @@ final class SharedInboxTests: XCTestCase {
         while let directory = directories.popLast() {
             for name in entries(directory) {
                 var isDirectory: ObjCBool = false
-                FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
+                _ = FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
                 if isDirectory.boolValue { directories.append("\(directory)/\(name)") } else if name != "lease" { names.append(name) }
             }
         }
@@ -101,14 +101,12 @@ final class SharedInboxTests: XCTestCase {
         DispatchQueue.concurrentPerform(iterations: writers.count + 1) { index in
             if index == writers.count {
                 // In place, a chunk every 0.3 s: never the same in two listings until done.
+                let file = open(slow, O_WRONLY | O_CREAT | O_EXCL, 0o644)
                 for chunk in chunks {
-                    if let handle = FileHandle(forWritingAtPath: slow) ?? { FileManager.default.createFile(atPath: slow, contents: nil); return FileHandle(forWritingAtPath: slow) }() {
-                        handle.seekToEndOfFile()
-                        handle.write(Data(chunk))
-                        try? handle.close()
-                    }
+                    _ = Data(chunk).withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
                     usleep(300_000)
                 }
+                close(file)
                 return
             }
             statuses[index] = (try? runCommand("/bin/bash", scripts[index]).status) ?? -1
