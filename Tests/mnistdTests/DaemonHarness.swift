@@ -96,18 +96,7 @@ final class DaemonHarness {
     }
 
     /// The names of the inputs claimed and not yet finished, whichever instance holds them.
-    func claimedInputs() -> Set<String> {
-        var names: Set<String> = []
-        var directories = ["\(inbox)/.claimed"]
-        while let directory = directories.popLast() {
-            for name in entries(directory) {
-                var isDirectory: ObjCBool = false
-                _ = FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
-                if isDirectory.boolValue { directories.append("\(directory)/\(name)") } else if name != "lease" { names.insert(name) }
-            }
-        }
-        return names
-    }
+    func claimedInputs() -> Set<String> { mnistdTests.claimedInputs(inbox: inbox) }
 
     /// The CSV for an input, parsed (nil while it does not exist).
     func csv(for name: String) -> [[String]]? {
@@ -124,6 +113,21 @@ final class DaemonHarness {
             return names.allSatisfy { (done.contains("\($0).csv") || done.contains("\($0).error")) && !inInbox.contains($0) }
         }
     }
+}
+
+/// The names of the inputs claimed in `inbox` and not yet finished, whichever instance holds
+/// them (claim directories hold batches, leases and the directories of instances taken over).
+func claimedInputs(inbox: String) -> Set<String> {
+    var names: Set<String> = []
+    var directories = ["\(inbox)/.claimed"]
+    while let directory = directories.popLast() {
+        for name in ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []) {
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
+            if isDirectory.boolValue { directories.append("\(directory)/\(name)") } else if name != "lease" { names.insert(name) }
+        }
+    }
+    return names
 }
 
 /// Polls `condition` every 20 ms until it holds or `timeout` seconds pass.

@@ -51,17 +51,7 @@ final class SharedInboxTests: XCTestCase {
     }
 
     /// Inputs still claimed by any instance (through the scanner's mount).
-    func claimedInputs() -> [String] {
-        var names: [String] = [], directories = ["\(scannerSpool)/inbox/.claimed"]
-        while let directory = directories.popLast() {
-            for name in entries(directory) {
-                var isDirectory: ObjCBool = false
-                _ = FileManager.default.fileExists(atPath: "\(directory)/\(name)", isDirectory: &isDirectory)
-                if isDirectory.boolValue { directories.append("\(directory)/\(name)") } else if name != "lease" { names.append(name) }
-            }
-        }
-        return names
-    }
+    func claimedInputs() -> [String] { mnistdTests.claimedInputs(inbox: "\(scannerSpool)/inbox").sorted() }
 
     /// Waits until every input has its CSV; then checks each was answered exactly once: one
     /// CSV of that name and no `-N` twin, the input once in processed/, nothing failed or
