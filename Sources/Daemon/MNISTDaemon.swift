@@ -210,7 +210,8 @@ public final class MNISTDaemon {
             })
         }
         if watching.polling {
-            services.append(InboxPoller(inbox: directories.inbox, queue: queue, logger: logger, intervalSeconds: configuration.pollIntervalSeconds))
+            services.append(InboxPoller(inbox: directories.inbox, queue: queue, logger: logger, intervalSeconds: configuration.pollIntervalSeconds,
+                                        fileSystemTime: spool.fileSystemTime))
         }
         if let path = configuration.metricsFile {
             // Stopped last, so that the file's final word counts the last batch.

@@ -99,6 +99,11 @@ public struct LeaseStamp: Sendable, Equatable {
         seconds = Int64(time.tv_sec)
         nanoseconds = Int64(time.tv_nsec)
     }
+
+    /// Whether this time is at least `seconds` before `later`.
+    public func isAtLeast(_ seconds: Double, before later: LeaseStamp) -> Bool {
+        Double(later.seconds - self.seconds) + Double(later.nanoseconds - nanoseconds) / 1e9 >= seconds
+    }
 }
 
 /// Tells which other owners are dead: those whose lease has not changed for `timeout` by this

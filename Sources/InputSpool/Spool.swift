@@ -491,9 +491,20 @@ public final class Spool: @unchecked Sendable {
     /// had taken its directory over meanwhile (its claims are that owner's now).
     public func renewLease() throws -> Bool {
         let takenOver = try checkOwnership().takenOver
-        let file = try FileDescriptor.open(lease, O_WRONLY | O_CREAT, mode: 0o644)
-        guard futimens(file.rawValue, nil) == 0 else { throw FileSystemError("renew the lease", lease) }
+        _ = try touchLease()
         return takenOver
+    }
+
+    /// The time now by the clock that stamps the inbox's files (the file server's, or the
+    /// writers' on filesystems whose clients stamp them): the lease touched and read back.
+    /// Nil when the lease cannot be touched.
+    public func fileSystemTime() -> LeaseStamp? { try? touchLease() }
+
+    private func touchLease() throws -> LeaseStamp {
+        let file = try FileDescriptor.open(lease, O_WRONLY | O_CREAT, mode: 0o644)
+        var info = stat()
+        guard futimens(file.rawValue, nil) == 0, fstat(file.rawValue, &info) == 0 else { throw FileSystemError("renew the lease", lease) }
+        return LeaseStamp(info.st_mtim)
     }
 
     /// The other owners with a directory in `claimed`, each with when its lease was last

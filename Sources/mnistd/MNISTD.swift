@@ -128,7 +128,7 @@ struct MNISTD: ParsableCommand {
     @Option(help: "How the inbox is watched: auto (inotify on a local filesystem; inotify and listing the inbox on NFS, CIFS/SMB, CephFS, FUSE such as GlusterFS, where inotify does not see what other hosts write), inotify, or poll (listing only).")
     var watch: WatchMode = .auto
 
-    @Option(help: "Seconds between listings of the inbox where it is polled; a new file is taken once it looks the same in two listings (size, modification time) half a second apart, or the interval if shorter.")
+    @Option(help: "Seconds between listings of the inbox where it is polled; a new file is taken once left alone for half a second (or the interval if shorter): unchanged in size and modification time between two listings that far apart, or modified that long ago by the filesystem's clock.")
     var pollInterval = 1.0
 
     @Option(help: "This daemon's name among the daemons sharing an inbox from one host (the systemd template's instance name); its claims go to inbox/.claimed/INSTANCE@HOST@BOOT.")

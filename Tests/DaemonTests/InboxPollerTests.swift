@@ -1,4 +1,5 @@
 @testable import Daemon
+import InputSpool
 import Logging
 import SystemResources
 import XCTest
@@ -13,7 +14,11 @@ final class InboxPollerTests: XCTestCase {
         inbox = "/tmp/mnistd-poller-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
         try FileManager.default.createDirectory(atPath: inbox, withIntermediateDirectories: true)
         queue = WorkQueue(capacity: 64)
-        poller = InboxPoller(inbox: inbox, queue: queue, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, intervalSeconds: 0.2)
+        poller = InboxPoller(inbox: inbox, queue: queue, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }, intervalSeconds: 0.2) {
+            var now = timespec()
+            clock_gettime(CLOCK_REALTIME, &now)
+            return LeaseStamp(now)
+        }
     }
 
     override func tearDown() {
@@ -34,6 +39,16 @@ final class InboxPollerTests: XCTestCase {
         XCTAssertFalse(poller.look())
         XCTAssertEqual(waiting(), ["digit.png"])
         XCTAssertFalse(poller.look(), "an unchanged folder")
+    }
+
+    /// A file written a while before it was renamed in is taken at the first listing that sees it.
+    func testAFileLeftAloneLongEnoughIsTakenAtTheFirstListing() throws {
+        FileManager.default.createFile(atPath: "\(inbox)/.old.png.tmp", contents: Data("x".utf8))
+        var times = [timespec(tv_sec: time(nil) - 10, tv_nsec: 0), timespec(tv_sec: time(nil) - 10, tv_nsec: 0)]
+        XCTAssertEqual(utimensat(AT_FDCWD, "\(inbox)/.old.png.tmp", &times, 0), 0)
+        XCTAssertEqual(rename("\(inbox)/.old.png.tmp", "\(inbox)/old.png"), 0)
+        _ = poller.look()
+        XCTAssertEqual(waiting(), ["old.png"])
     }
 
     /// A writer that breaks the contract and writes in place: nothing is taken while its size

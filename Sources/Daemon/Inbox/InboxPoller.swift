@@ -6,15 +6,20 @@ import SystemResources
 #endif
 
 /// Finds arrivals by listing the inbox every `intervalSeconds`: the only way to see files
-/// other hosts write to a shared filesystem. A file is taken once it looks the same — size,
-/// modification time, inode — in two listings `stableSeconds` apart, so that one still being
-/// written in place waits (the writer's rename into the visible name remains the contract; this
-/// guards those that break it). An unchanged folder costs one directory listing an interval.
+/// other hosts write to a shared filesystem. A file is taken once it has been left alone for
+/// `stableSeconds`: it looks the same — size, modification time, inode — in two listings that
+/// far apart, or its modification time is already that old by the filesystem's own clock
+/// (`fileSystemTime`), so that a file renamed in whole is taken at the first listing that sees
+/// it, and one still being written in place waits (the writer's rename into the visible name
+/// remains the contract; this guards those that break it). An unchanged folder costs one
+/// directory listing an interval.
 public final class InboxPoller: Service, @unchecked Sendable {
     public let threadName = "inbox-poller"
     private let inbox: String
     private let queue: WorkQueue
     private let logger: Logger
+    /// Now, by the clock that stamps the inbox's files; nil: unknown (only two listings tell).
+    private let fileSystemTime: () -> LeaseStamp?
     let intervalSeconds: Double
     /// How long a new or changed file must stay the same before it is taken.
     var stableSeconds: Double { min(intervalSeconds, 0.5) }
@@ -36,11 +41,12 @@ public final class InboxPoller: Service, @unchecked Sendable {
         }
     }
 
-    public init(inbox: String, queue: WorkQueue, logger: Logger, intervalSeconds: Double) {
+    public init(inbox: String, queue: WorkQueue, logger: Logger, intervalSeconds: Double, fileSystemTime: @escaping () -> LeaseStamp?) {
         self.inbox = inbox
         self.queue = queue
         self.logger = logger
         self.intervalSeconds = intervalSeconds
+        self.fileSystemTime = fileSystemTime
     }
 
     public func run() {
@@ -66,11 +72,18 @@ public final class InboxPoller: Service, @unchecked Sendable {
         }
         var seen: [[UInt8]: FileLook] = [:]
         var unsettled = false
+        // Read once a listing, and only when something new is there: it writes the lease.
+        var now: LeaseStamp?
+        var asked = false
         for name in names where InboxNames.isInput(escapedName(name) ?? String(decoding: name, as: UTF8.self)) {
             var info = stat()
             guard lstat(cPath(inbox, name), &info) == 0, info.st_mode & S_IFMT != S_IFDIR else { continue }
             let current = FileLook(info)
-            if lastSeen[name] == current {
+            if !asked && lastSeen[name] != current {
+                now = fileSystemTime()
+                asked = true
+            }
+            if lastSeen[name] == current || now.map({ current.modified.isAtLeast(stableSeconds, before: $0) }) == true {
                 offerArrival(name, inbox: inbox, queue: queue, logger: logger)
             } else {
                 unsettled = true
