@@ -63,8 +63,10 @@ final class MetricsExportTests: XCTestCase {
         try requirePromtool()
         try startDaemon(interval: "0.05")
         let exporter = try NodeExporter(directory: textfiles)
-        let first = scrape(exporter) { $0["mnistd_up"] == 1 }
+        // Idle only once its start scan is done (it runs after READY, and counts).
+        let first = scrape(exporter) { $0["mnistd_up"] == 1 && $0["mnistd_inbox_rescans_total"] == 1 }
         XCTAssertEqual(first["mnistd_up"], 1, "node_exporter never served mnistd_up 1:\n\(exporter.log)\n\(daemon.log)")
+        XCTAssertEqual(first["mnistd_inbox_rescans_total"], 1, "the start scan was never counted:\n\(daemon.log)")
         XCTAssertEqual(first["node_textfile_scrape_error"], 0)
         XCTAssertEqual(first["mnistd_files_classified_total"], 0)
         let builds = first.values.keys.filter { $0.hasPrefix("mnistd_build_info{") }
