@@ -57,7 +57,7 @@ public final class Trainer {
         let classes = network.classCount
         var order = Array(0..<data.count)
         var labels = [Int32](repeating: 0, count: batchSize)
-        var distortions = [Distortion](repeating: Distortion(cosine: 1, sine: 0, shiftX: 0, shiftY: 0), count: batchSize)
+        var distortions = [Distortion](repeating: .identity, count: batchSize)
         var probabilities = [Float](repeating: 0, count: batchSize * classes)
         var logitGradients = [Float](repeating: 0, count: batchSize * classes)
         var reports: [EpochReport] = []
