@@ -42,6 +42,7 @@ public enum DigitNormalization {
         guard strongest >= inkThreshold else { return blank }
         let gain = 255 / strongest
         for i in gray.indices { gray[i] *= gain }
+        removePaperResidue(&gray, width: width, height: height)
         removeRuledLines(&gray, width: width, height: height)
         removeFalseInk(&gray, width: width, height: height)
         // A page of ruled lines and nothing else has no ink left.
@@ -127,6 +128,65 @@ public enum DigitNormalization {
         }
         clearLines(count: height, length: width) { row, x in row * width + x }
         clearLines(count: width, length: height) { column, y in y * width + column }
+    }
+
+    /// Lowers every pixel by the level paper texture and uneven light left after the paper's
+    /// shade was taken away (ink light on dark, the strongest at 255), stretching what is above
+    /// it back to full range. That level is the mean plus two standard deviations of the pixels
+    /// away from the ink — farther than a sixteenth of the picture from any pixel above Otsu's
+    /// threshold, so a blurred stroke's own fringe does not count: 0 for a clean or blurred scan,
+    /// tens of shades for a photographed page, whose faint blotches would otherwise join the
+    /// digit's ink and widen its crop.
+    static func removePaperResidue(_ gray: inout [Float], width: Int, height: Int) {
+        let threshold = Float(otsuThreshold(gray))
+        let nearInk = dilated(gray.map { $0 > threshold }, width: width, height: height, radius: max(2, max(width, height) / 16))
+        var count = 0.0, sum = 0.0, squares = 0.0
+        for i in gray.indices where !nearInk[i] {
+            count += 1
+            sum += Double(gray[i])
+            squares += Double(gray[i] * gray[i])
+        }
+        guard count > 0 else { return }
+        let mean = sum / count, deviation = max(0, squares / count - mean * mean).squareRoot()
+        let floor = min(Float(mean + 2 * deviation), threshold)
+        guard floor > 0 else { return }
+        let stretch = 255 / (255 - floor)
+        for i in gray.indices { gray[i] = max(0, gray[i] - floor) * stretch }
+    }
+
+    /// Otsu's threshold of shades 0…255: the level that best splits them into two classes.
+    static func otsuThreshold(_ gray: [Float]) -> Int {
+        var histogram = [Double](repeating: 0, count: 256)
+        for value in gray { histogram[Int(min(255, max(0, value)))] += 1 }
+        let total = Double(gray.count)
+        let weightedTotal = histogram.indices.reduce(0.0) { $0 + Double($1) * histogram[$1] }
+        var below = 0.0, belowWeighted = 0.0, best = -1.0, threshold = 0
+        for level in 0..<255 {
+            below += histogram[level]
+            belowWeighted += Double(level) * histogram[level]
+            guard below > 0, below < total else { continue }
+            let difference = belowWeighted / below - (weightedTotal - belowWeighted) / (total - below)
+            let between = below * (total - below) * difference * difference
+            if between > best { (best, threshold) = (between, level) }
+        }
+        return threshold
+    }
+
+    /// Whether any pixel within `radius` along the row, then the column, is set: a square
+    /// dilation in two passes of running counts, whatever the radius.
+    static func dilated(_ mask: [Bool], width: Int, height: Int, radius: Int) -> [Bool] {
+        func pass(_ mask: [Bool], length: Int, lines: Int, at: (_ line: Int, _ position: Int) -> Int) -> [Bool] {
+            var out = mask, counts = [Int](repeating: 0, count: length + 1)
+            for line in 0..<lines {
+                for position in 0..<length { counts[position + 1] = counts[position] + (mask[at(line, position)] ? 1 : 0) }
+                for position in 0..<length {
+                    out[at(line, position)] = counts[min(length, position + radius + 1)] > counts[max(0, position - radius)]
+                }
+            }
+            return out
+        }
+        let rows = pass(mask, length: width, lines: height) { $0 * width + $1 }
+        return pass(rows, length: height, lines: width) { $1 * width + $0 }
     }
 
     /// Clears what only seems ink. Each group of touching pixels (8 neighbours) at the ink

@@ -1,4 +1,4 @@
-import Formats
+@testable import Formats
 import XCTest
 
 final class DigitNormalizationTests: XCTestCase {
@@ -96,6 +96,38 @@ final class DigitNormalizationTests: XCTestCase {
         }
         XCTAssertGreaterThanOrEqual(overlap(smudged, clean), 0.95)
         XCTAssertGreaterThanOrEqual(overlap(specked, clean), 0.95)
+    }
+
+    /// Paper photographed with its texture: blotches up to 44 shades darker a dozen pixels
+    /// across, and grain. What is left of them once the paper's shade is taken away touches the
+    /// digit's ink; it must not join it and widen its crop.
+    func testPaperTextureDoesNotWidenTheDigit() {
+        let clean = drawnBar()
+        var grain: UInt32 = 12345
+        let textured = drawnBar { samples in
+            for y in 0..<200 {
+                for x in 0..<200 {
+                    grain = grain &* 1_103_515_245 &+ 12345
+                    let blotch = 22 * (1 + sinf(Float(x) / 7) * cosf(Float(y) / 9)) + Float((grain >> 16) % 17) - 8
+                    samples[y * 200 + x] = UInt8(min(255, max(0, Float(samples[y * 200 + x]) - blotch)))
+                }
+            }
+        }
+        XCTAssertGreaterThanOrEqual(overlap(textured, clean), 0.9)
+        XCTAssertGreaterThanOrEqual(overlap(clean, textured), 0.9, "the crop is the bar's, not the bar's and the texture's")
+    }
+
+    /// A blurred stroke on clean paper (a coarse capture, enlarged) keeps its whole fringe: the
+    /// residue level is measured away from the ink, where such paper is 0.
+    func testABlurredStrokeOnCleanPaperKeepsItsFringe() {
+        // A 20-pixel bar across a 120 × 120 page, fading over 15 pixels each side.
+        let fringe = (0..<120 * 120).map { i -> Float in
+            let distance = max(0, abs(Float(i % 120) - 60) - 10)
+            return 255 * max(0, 1 - distance / 15)
+        }
+        var gray = fringe
+        DigitNormalization.removePaperResidue(&gray, width: 120, height: 120)
+        XCTAssertEqual(gray, fringe)
     }
 
     /// A ruled line across the page goes, except where the stroke crosses it; a thick bar
