@@ -29,7 +29,7 @@ struct Train: ParsableCommand {
     @Option(name: .long, help: "Learning rate: the peak of cnn's one-cycle schedule (default 0.003), or mlp-seed's constant rate (default 0.01).")
     var learningRate: Float?
 
-    @Flag(name: .long, help: "Train on the images as they are, without cnn's random rotations, scalings and shifts (faster to a first 99%, less accurate in the end).")
+    @Flag(name: .long, help: "Train on the images as they are, without cnn's random rotations, scalings, shifts, shears and real-world distortions (faster to a first 99%, less accurate in the end and on real-world digits).")
     var noAugmentation = false
 
     @Option(name: .long, help: "Random seed: the same seed gives the same weights.")
