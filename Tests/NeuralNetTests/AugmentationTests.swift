@@ -150,6 +150,23 @@ final class AugmentationTests: XCTestCase {
         XCTAssertEqual(out.reduce(0, +), stroke.reduce(0, +), accuracy: 3, "the stroke is moved, not erased")
     }
 
+    /// Networks are trained on images of any size (the tests' are 4 × 4): every distortion at
+    /// once on images down to one pixel stays within the image and within [0, 1].
+    func testEveryDistortionWorksOnImagesSmallerThanItsOwnScale() {
+        var all = Distortion.identity
+        all.shear(x: 0.1, y: -0.1)
+        all.elastic = .init(seed: 1, alpha: 34, sigma: 4)
+        all.strokeChange = -0.5
+        all.blurSigma = 1.2
+        all.lowResolutionSide = 7
+        for side in 1...8 {
+            let image = (0..<side * side).map { Float($0 % 3) / 2 }
+            var out = [Float](repeating: -1, count: side * side)
+            out.withUnsafeMutableBufferPointer { all.apply($0.baseAddress!, image, height: side, width: side) }
+            XCTAssertTrue(out.allSatisfy { (0...1).contains($0) }, "\(side) × \(side): \(out)")
+        }
+    }
+
     func testEachRealWorldDistortionIsDrawnForItsShareWithoutMovingTheOthersDraws() {
         let none = RealWorldDistortions(elasticShare: 0, maxElasticAlpha: 34, elasticSigma: 4, strokeWidthShare: 0,
                                         blurShare: 0, maxBlurSigma: 1, lowResolutionShare: 0, lowResolutionSides: 7...14)

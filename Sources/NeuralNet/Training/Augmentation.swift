@@ -126,7 +126,8 @@ public struct Distortion: Sendable {
     /// out = image distorted; both are height × width, ink in [0, 1].
     public func apply(_ out: UnsafeMutablePointer<Float>, _ image: UnsafePointer<Float>, height: Int, width: Int) {
         let count = height * width
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * count) { scratch in
+        let capacity = 2 * count + max(count, ImageFilters.elasticScratchCount(height: height, width: width))
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: capacity) { scratch in
             let first = scratch.baseAddress!, second = first + count, third = second + count
             if let elastic {
                 ImageFilters.elasticField(dx: first, dy: second, height: height, width: width, elastic, scratch: third)
@@ -137,7 +138,8 @@ public struct Distortion: Sendable {
             if strokeChange != 0 {
                 ImageFilters.changeStrokeWidth(out, by: strokeChange, height: height, width: width, scratch: first)
             }
-            if lowResolutionSide > 0 {
+            // A sensor with as many cells as the image has pixels, or more, sees it as it is.
+            if lowResolutionSide > 0 && lowResolutionSide < min(height, width) {
                 ImageFilters.captureCoarsely(out, side: lowResolutionSide, height: height, width: width, scratch: first)
             }
             if blurSigma > 0 {

@@ -108,6 +108,17 @@ enum ImageFilters {
         }
     }
 
+    /// The elastic field's grid: intervals down and across, each about 3 pixels.
+    private static func elasticGrid(height: Int, width: Int) -> (rows: Int, columns: Int) {
+        (max(1, (height + 1) / 3), max(1, (width + 1) / 3))
+    }
+
+    /// The scratch `elasticField` needs: the rows smoothed at the grid's columns, then the grid.
+    static func elasticScratchCount(height: Int, width: Int) -> Int {
+        let (rows, columns) = elasticGrid(height: height, width: width)
+        return (height + rows + 1) * (columns + 1)
+    }
+
     /// Simard et al. (2003)'s displacement — per pixel uniform in ±1 from the field's own seed,
     /// smoothed by a Gaussian of `sigma` pixels, times `alpha` — smoothed only at the points of
     /// a grid about 3 pixels apart and interpolated between them: a field this smooth loses
@@ -116,8 +127,8 @@ enum ImageFilters {
                              _ field: Distortion.ElasticField, scratch: UnsafeMutablePointer<Float>) {
         var random = SeededRandom(seed: field.seed)
         let count = height * width
+        let (rows, columns) = elasticGrid(height: height, width: width)
         // Grid point j of n + 1 along a line of `length` pixels lies at pixel j(length − 1)/n.
-        let columns = max(1, (width + 1) / 3), rows = max(1, (height + 1) / 3)
         func gridPoint(_ j: Int, _ n: Int, _ length: Int) -> Int { j * (length - 1) / n }
         let acrossRows = scratch, grid = scratch + height * (columns + 1)
         withGaussian(sigma: field.sigma, longestLine: max(height, width)) { kernel, reach in
