@@ -121,8 +121,8 @@ enum ImageFilters {
 
     /// Simard et al. (2003)'s displacement — per pixel uniform in ±1 from the field's own seed,
     /// smoothed by a Gaussian of `sigma` pixels, times `alpha` — smoothed only at the points of
-    /// a grid about 3 pixels apart and interpolated between them: a field this smooth loses
-    /// nothing, and it costs a fifth of smoothing every pixel.
+    /// a grid about 3 pixels apart and interpolated between them: a field smooth over 4 pixels
+    /// changes little between grid points, and it costs a fifth of smoothing every pixel.
     static func elasticField(dx: UnsafeMutablePointer<Float>, dy: UnsafeMutablePointer<Float>, height: Int, width: Int,
                              _ field: Distortion.ElasticField, scratch: UnsafeMutablePointer<Float>) {
         var random = SeededRandom(seed: field.seed)
