@@ -237,33 +237,56 @@ public final class Spool: @unchecked Sendable {
         try flushDirectories(batches)
         let pending = try inputs(inBatches: batches, generation: checkOwnership().generation)
         removeEmptyOwners(under: ownClaims)
-        // A temporary stays while its claim lives, whoever holds it, and while its owner's
-        // directory is there: that owner may be alive, or someone may take its claims over.
-        let othersClaims = try others.flatMap { try batchDirectories(underOwner: "\(directories.claimed)/\($0)") }
-        let live = Set(pending.map(\.id)).union(try inputs(inBatches: othersClaims, generation: 0, removingEmpty: false).map(\.id))
-        let otherTags = Set(others.compactMap { ClaimOwner(directoryName: $0)?.tag })
-        removeTemporaries { id in !live.contains(id) && !(ClaimOwner.tag(ofClaim: id).map(otherTags.contains) ?? false) }
+        removeFinishedTemporaries(keeping: pending, others: others)
         return pending
     }
 
+    /// Removes the temporaries no claim needs any more. A temporary stays while its claim lives,
+    /// whoever holds it, and while its owner's directory is there: that owner may be alive, or
+    /// someone may take its claims over. The others' claims are read as they change (a live
+    /// owner makes and removes batches all the time); when they cannot be read at all, every
+    /// temporary stays for a later start: a leftover costs a file, a wrong removal an answer.
+    private func removeFinishedTemporaries(keeping pending: [ClaimedInput], others: [String]) {
+        guard let othersClaims = try? others.flatMap({ try batchDirectories(underOwner: "\(directories.claimed)/\($0)", ofLiveOwner: true) }),
+              let othersPending = try? inputs(inBatches: othersClaims, generation: 0, ofLiveOwner: true)
+        else { return }
+        let live = Set((pending + othersPending).map(\.id))
+        let otherTags = Set(others.compactMap { ClaimOwner(directoryName: $0)?.tag })
+        removeTemporaries { id in !live.contains(id) && !(ClaimOwner.tag(ofClaim: id).map(otherTags.contains) ?? false) }
+    }
+
     /// The batch directories under an owner's directory, those of the owners it took over
-    /// included, at any depth.
-    private func batchDirectories(underOwner directory: String) throws -> [String] {
+    /// included, at any depth. A live owner's directories may vanish while they are read
+    /// (settled, retired, taken over): one that does holds nothing.
+    private func batchDirectories(underOwner directory: String, ofLiveOwner: Bool = false) throws -> [String] {
         var batches: [String] = []
-        for name in try directoryEntries(directory).sorted() {
+        for name in try entries(of: directory, mayVanish: ofLiveOwner).sorted() {
             let path = "\(directory)/\(name)"
             guard linkStatus(path).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
-            if ClaimOwner(directoryName: name) == nil { batches.append(path) } else { batches += try batchDirectories(underOwner: path) }
+            if ClaimOwner(directoryName: name) == nil {
+                batches.append(path)
+            } else {
+                batches += try batchDirectories(underOwner: path, ofLiveOwner: ofLiveOwner)
+            }
         }
         return batches
     }
 
-    /// The inputs claimed in batch directories; empty ones are removed unless told otherwise.
-    private func inputs(inBatches batches: [String], generation: Int, removingEmpty: Bool = true) throws -> [ClaimedInput] {
+    private func entries(of directory: String, mayVanish: Bool) throws -> [String] {
+        do {
+            return try directoryEntries(directory)
+        } catch let error as FileSystemError where mayVanish && error.code == ENOENT {
+            return []
+        }
+    }
+
+    /// The inputs claimed in batch directories. Empty ones are removed, but not a live owner's
+    /// (its next claim may be going into one), whose batches may vanish as they are read.
+    private func inputs(inBatches batches: [String], generation: Int, ofLiveOwner: Bool = false) throws -> [ClaimedInput] {
         var pending: [ClaimedInput] = []
         for directory in batches {
-            let names = try directoryEntries(directory).sorted()
-            if names.isEmpty && removingEmpty { rmdir(directory) }
+            let names = try entries(of: directory, mayVanish: ofLiveOwner).sorted()
+            if names.isEmpty && !ofLiveOwner { rmdir(directory) }
             let batch = String(directory[directory.index(after: directory.lastIndex(of: "/")!)...])
             pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory, generation: generation) }
         }

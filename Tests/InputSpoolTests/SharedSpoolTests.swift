@@ -100,6 +100,36 @@ final class SharedSpoolTests: XCTestCase {
         XCTAssertEqual(try live.commit(claimed.map { ($0, csv) }).compactMap(\.report).count, 3)
     }
 
+    /// A live owner claims and settles batches all the time, so its batch directories come and go
+    /// while a restarting owner looks through them for the temporaries still needed: one that
+    /// vanishes there must not keep the restarting owner from finishing its own claims (it found
+    /// none, and they stayed claimed until its next restart).
+    func testARestartingOwnerFindsItsClaimsWhileALiveOnesBatchesComeAndGo() throws {
+        let restarting = try spool("restarting"), live = try spool("live")
+        try drop(["mine.png"])
+        XCTAssertEqual(try restarting.claim(["mine.png"]).claimed.count, 1)
+        final class Flag: @unchecked Sendable { var stop = false }
+        let flag = Flag()
+        let churn = Thread {
+            var index = 0
+            while !flag.stop {
+                let batch = "\(live.ownClaims)/\(live.owner.tag)_churn-\(index % 4)"
+                mkdir(batch, 0o700)
+                rmdir(batch)
+                index += 1
+            }
+        }
+        churn.start()
+        defer { flag.stop = true }
+        let deadline = Date().addingTimeInterval(2)
+        var looks = 0
+        while Date() < deadline {
+            XCTAssertEqual(try restarting.unfinished().map(\.name), ["mine.png"])
+            looks += 1
+        }
+        XCTAssertGreaterThan(looks, 100)
+    }
+
     /// A live owner's published report keeps its temporary until its input's move is on disk:
     /// another owner starting meanwhile must not remove it, or a power failure that undoes the
     /// move would have the input answered twice.

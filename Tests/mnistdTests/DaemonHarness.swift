@@ -50,10 +50,16 @@ final class DaemonHarness {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
-    /// Starts the daemon and waits until it tells the (stand-in) service manager it is ready.
+    /// The end of the log without the line of each classified input: thousands of them hide the
+    /// starts, stops and errors that tell why a test failed.
+    var notableLog: String {
+        String(log.split(separator: "\n").filter { !$0.contains(" info classified ") }.joined(separator: "\n").suffix(4000))
+    }
+
     /// What the daemon told its (stand-in) service manager since the last start.
     private(set) var notify: NotifyListener?
 
+    /// Starts the daemon and waits until it tells the (stand-in) service manager it is ready.
     func start(logTarget: String = "stderr", environment: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line) throws {
         let notify = try NotifyListener(path: "\(root)/notify-\(UInt32.random(in: 0...UInt32.max)).sock")
         self.notify = notify

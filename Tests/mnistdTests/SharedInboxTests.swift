@@ -62,7 +62,7 @@ final class SharedInboxTests: XCTestCase {
             self.entries(outbox).filter { $0.hasSuffix(".csv") }.count >= names.count && self.claimedInputs().isEmpty
         }
         XCTAssertTrue(finished, "\(entries(outbox).count) of \(names.count) answered; still claimed: \(claimedInputs().prefix(5))\n"
-                      + daemons.map { String($0.log.suffix(3000)) }.joined(separator: "\n---\n"), file: file, line: line)
+                      + daemons.map(\.notableLog).joined(separator: "\n---\n"), file: file, line: line)
         XCTAssertEqual(entries(outbox).filter { !$0.hasPrefix(".") }, names.map { "\($0).csv" }.sorted(), "one CSV each, none doubled", file: file, line: line)
         XCTAssertEqual(entries("\(scannerSpool)/processed"), names.sorted(), file: file, line: line)
         XCTAssertEqual(entries("\(scannerSpool)/failed"), [], file: file, line: line)
