@@ -199,6 +199,7 @@ final class AugmentationTests: XCTestCase {
         }
         XCTAssertEqual(sides, Set(7...14))
         XCTAssertTrue(strokes.contains { $0 < -0.9 } && strokes.contains { $0 > 0.9 }, "thinner and thicker, up to a pixel")
+        XCTAssertTrue(strokes.allSatisfy { (0.5...1).contains(abs($0)) }, "at least half a pixel: \(strokes.map(abs).min()!)")
     }
 }
 

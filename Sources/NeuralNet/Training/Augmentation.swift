@@ -76,7 +76,10 @@ public struct RealWorldDistortions: Equatable, Sendable {
         let elastic = random.nextUniform() < elasticShare
         let alpha = random.nextUniform() * maxElasticAlpha, fieldSeed = random.next()
         if elastic, alpha > 0 { distortion.elastic = .init(seed: fieldSeed, alpha: alpha, sigma: elasticSigma) }
-        let stroke = random.nextUniform() < strokeWidthShare, change = random.nextSymmetric(1)
+        // Half a pixel to a whole one: drawn from 0…1, a pen a whole pixel thinner (a hard
+        // scanner threshold, a fine nib) was rare, and digits written with one were misread.
+        let stroke = random.nextUniform() < strokeWidthShare, drawn = random.nextSymmetric(1)
+        let change = (drawn < 0 ? -1 : 1) * (0.5 + 0.5 * abs(drawn))
         if stroke { distortion.strokeChange = change }
         let blur = random.nextUniform() < blurShare, sigma = random.nextUniform() * maxBlurSigma
         if blur { distortion.blurSigma = sigma }
@@ -94,7 +97,7 @@ public struct Distortion: Sendable {
     var shiftX: Float
     var shiftY: Float
     var elastic: ElasticField?
-    /// −1…1: thinner below zero, thicker above, by that part of a pixel.
+    /// −1…1: thinner below zero, thicker above, by that part of a pixel (drawn: ±0.5…1).
     var strokeChange: Float = 0
     var blurSigma: Float = 0
     /// 0: the full resolution.
