@@ -49,7 +49,7 @@ public struct RealWorldDistortions: Equatable, Sendable {
     public var elasticShare: Float
     public var maxElasticAlpha: Float
     public var elasticSigma: Float
-    /// Half of these thinner, half thicker, by a random part of one pixel up to a whole one.
+    /// Half of these thinner, half thicker, by half a pixel to a whole one.
     public var strokeWidthShare: Float
     /// Gaussian blur of up to `maxBlurSigma` pixels.
     public var blurShare: Float
