@@ -215,6 +215,27 @@ void avx2_store(__m256i sum, __m256 scale, __m256 offset, __m256 ceiling, uint8_
     }
 }
 
+// A row's sixteen sums (its first and second eight columns), requantised as `requantized` does,
+// as 16-bit lanes: the first four of each half, then the second four (packus works per 128 bits).
+static inline __attribute__((always_inline)) AVX2_TARGET
+__m256i avx2_requantized_words(__m256i low, __m256i high, __m256 scale, __m256 offset, __m256 scale_high,
+                               __m256 offset_high, __m256 ceiling) {
+    __m256 first = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(low), scale), offset);
+    __m256 second = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(high), scale_high), offset_high);
+    first = _mm256_min_ps(_mm256_max_ps(first, _mm256_setzero_ps()), ceiling);
+    second = _mm256_min_ps(_mm256_max_ps(second, _mm256_setzero_ps()), ceiling);
+    return _mm256_packus_epi32(_mm256_cvtps_epi32(first), _mm256_cvtps_epi32(second));
+}
+
+// Two rows' requantised words packed to bytes once and put back in column order (each row's
+// four-byte groups are spread over both 128-bit halves): the first row's sixteen bytes in the
+// low half, the second's in the high half. One pack and one permute for 32 bytes, where storing
+// eight bytes at a time took two packs, an extract and an unpack each.
+static inline __attribute__((always_inline)) AVX2_TARGET __m256i avx2_two_rows_of_bytes(__m256i first, __m256i second) {
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    return _mm256_permutevar8x32_epi32(_mm256_packus_epi16(first, second), order);
+}
+
 // One tile: three rows × sixteen columns (a packed block: its first and second eight columns
 // in two registers), the sums in named registers (an array of sums is kept in memory by the
 // compiler). Each segment is walked in chunks of `chunk` quads: STEP adds a row's products for
@@ -243,7 +264,12 @@ static inline __attribute__((always_inline)) TARGET void NAME(const qk_rows *row
     const __m256 scale = _mm256_loadu_ps(weights->scale + column), offset = _mm256_loadu_ps(weights->offset + column); \
     const __m256 scale_high = _mm256_loadu_ps(weights->scale + column + WIDE_LANES);                       \
     const __m256 offset_high = _mm256_loadu_ps(weights->offset + column + WIDE_LANES);                     \
-    STORE_ROW(s0, h0, 0) STORE_ROW(s1, h1, 1) STORE_ROW(s2, h2, 2)                                         \
+    if (out_u8 && left >= LANES) {                                                                         \
+        STORE_BYTE_ROWS(s0, h0, s1, h1, 0)                                                                  \
+        STORE_BYTE_ROWS(s2, h2, s2, h2, 2)                                                                  \
+    } else {                                                                                               \
+        STORE_ROW(s0, h0, 0) STORE_ROW(s1, h1, 1) STORE_ROW(s2, h2, 2)                                     \
+    }                                                                                                      \
 }
 
 // One chunk of `count` quads from q0: every row's products summed by STEP, then widened by WIDEN.
@@ -267,6 +293,18 @@ static inline __attribute__((always_inline)) TARGET void NAME(const qk_rows *row
         if (left > WIDE_LANES)                                                                             \
             avx2_store(HIGH, scale_high, offset_high, ceiling, out_u8, out_f32, at + WIDE_LANES,           \
                        left < LANES ? left - WIDE_LANES : WIDE_LANES);                                     \
+    }
+
+// Rows R and R + 1 of a whole block as bytes (R + 1 only when it is a row of its own).
+#define STORE_BYTE_ROWS(LOW, HIGH, NEXT_LOW, NEXT_HIGH, R)                                                   \
+    if (m0 + R < row_end) {                                                                                \
+        const __m256i bytes = avx2_two_rows_of_bytes(                                                      \
+            avx2_requantized_words(LOW, HIGH, scale, offset, scale_high, offset_high, ceiling),            \
+            avx2_requantized_words(NEXT_LOW, NEXT_HIGH, scale, offset, scale_high, offset_high, ceiling)); \
+        uint8_t *at = out_u8 + (m0 + R) * out_stride + column;                                             \
+        _mm_storeu_si128((__m128i *)at, _mm256_castsi256_si128(bytes));                                    \
+        if (R + 1 < WIDE_TILE_ROWS)                                                \
+            _mm_storeu_si128((__m128i *)(at + out_stride), _mm256_extracti128_si256(bytes, 1));            \
     }
 
 #define BROADCAST_FOUR(ROW)                                                                                \
