@@ -230,15 +230,27 @@ public final class Spool: @unchecked Sendable {
     public func unfinished() throws -> [ClaimedInput] {
         let top = try directoryEntries(directories.claimed).sorted()
         let others = top.filter { $0 != owner.directoryName && ClaimOwner(directoryName: $0) != nil }
-        let unowned = top.filter { ClaimOwner(directoryName: $0) == nil }.map { "\(directories.claimed)/\($0)" }
-            .filter { linkStatus($0).map { $0.st_mode & S_IFMT == S_IFDIR } == true }
-        let batches = try unowned + batchDirectories(underOwner: ownClaims)
+        let unowned = top.filter { ClaimOwner(directoryName: $0) == nil }
+            .filter { linkStatus("\(directories.claimed)/\($0)").map { $0.st_mode & S_IFMT == S_IFDIR } == true }
+        let batches = try takeIntoOwnClaims(unowned) + batchDirectories(underOwner: ownClaims)
         // What the last run did is on disk before its leftovers are judged by it.
-        try flushDirectories(batches)
+        try flushDirectories(batches + [ownClaims])
         let pending = try inputs(inBatches: batches, generation: checkOwnership().generation)
         removeEmptyOwners(under: ownClaims)
         removeFinishedTemporaries(keeping: pending, others: others)
         return pending
+    }
+
+    /// Moves batches of the layout before owners (`claimed/<batch>`) into this owner's
+    /// directory, each by one rename: of several instances starting at once after an upgrade,
+    /// one finishes each batch. Returns the batches that could not be moved (for a reason other
+    /// than another instance taking them first), to be finished where they are.
+    private func takeIntoOwnClaims(_ unowned: [String]) -> [String] {
+        unowned.compactMap { name in
+            let source = "\(directories.claimed)/\(name)"
+            if rename(source, "\(ownClaims)/\(name)") == 0 || errno == ENOENT { return nil }
+            return source
+        }
     }
 
     /// Removes the temporaries no claim needs any more. A temporary stays while its claim lives,

@@ -130,6 +130,20 @@ final class SharedSpoolTests: XCTestCase {
         XCTAssertGreaterThan(looks, 100)
     }
 
+    /// A daemon of the layout before owners left a batch claimed at the top of `claimed/`; after
+    /// the upgrade two instances start on the inbox at once: one of them finishes it, not both.
+    func testABatchOfTheLayoutWithoutOwnersIsFinishedByOneOwnerOnly() throws {
+        let first = try spool("first"), second = try spool("second")
+        let legacy = "\(root)/inbox/.claimed/18f3a-2"
+        try FileManager.default.createDirectory(atPath: legacy, withIntermediateDirectories: true)
+        try Data("input".utf8).write(to: URL(fileURLWithPath: "\(legacy)/a.png"))
+        let taken = try first.unfinished()
+        XCTAssertEqual(taken.map(\.name), ["a.png"])
+        XCTAssertEqual(try second.unfinished(), [], "the other instance's already")
+        XCTAssertEqual(try first.commit(taken.map { ($0, csv) }).compactMap(\.report).count, 1)
+        XCTAssertEqual(try contents("outbox").filter { !$0.hasPrefix(".") }, ["a.png.csv"])
+    }
+
     /// A live owner's published report keeps its temporary until its input's move is on disk:
     /// another owner starting meanwhile must not remove it, or a power failure that undoes the
     /// move would have the input answered twice.
