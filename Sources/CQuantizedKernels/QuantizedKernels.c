@@ -303,7 +303,7 @@ static inline __attribute__((always_inline)) TARGET void NAME(const qk_rows *row
             avx2_requantized_words(NEXT_LOW, NEXT_HIGH, scale, offset, scale_high, offset_high, ceiling)); \
         uint8_t *at = out_u8 + (m0 + R) * out_stride + column;                                             \
         _mm_storeu_si128((__m128i *)at, _mm256_castsi256_si128(bytes));                                    \
-        if (R + 1 < WIDE_TILE_ROWS)                                                \
+        if (R + 1 < WIDE_TILE_ROWS && m0 + R + 1 < row_end)                                                \
             _mm_storeu_si128((__m128i *)(at + out_stride), _mm256_extracti128_si256(bytes, 1));            \
     }
 
