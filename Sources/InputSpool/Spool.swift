@@ -225,80 +225,71 @@ public final class Spool: @unchecked Sendable {
 
     /// Inputs this owner claimed before a crash that still need finishing (those of owners it
     /// took over, and of the layout without owners, included); removes what finished inputs
-    /// left behind (empty claim directories, published reports' temporary names), but not
-    /// what other owners may still need.
+    /// left behind (empty claim directories, published reports' temporary names). Only this
+    /// owner's directory is read: the others' change under a reader's feet (a live owner
+    /// settles its batches, owners are taken over and take over), and what they need is theirs
+    /// to judge.
     public func unfinished() throws -> [ClaimedInput] {
-        let top = try directoryEntries(directories.claimed).sorted()
-        let others = top.filter { $0 != owner.directoryName && ClaimOwner(directoryName: $0) != nil }
-        let unowned = top.filter { ClaimOwner(directoryName: $0) == nil }
-            .filter { linkStatus("\(directories.claimed)/\($0)").map { $0.st_mode & S_IFMT == S_IFDIR } == true }
+        // This owner's directory is there (made again if another owner took it meanwhile)
+        // before the layout without owners is moved into it.
+        let generation = try checkOwnership().generation
+        let unowned = try directoryEntries(directories.claimed).sorted().filter { name in
+            ClaimOwner(directoryName: name) == nil
+                && linkStatus("\(directories.claimed)/\(name)").map { $0.st_mode & S_IFMT == S_IFDIR } == true
+        }
         let batches = try takeIntoOwnClaims(unowned) + batchDirectories(underOwner: ownClaims)
         // What the last run did is on disk before its leftovers are judged by it.
         try flushDirectories(batches + [ownClaims])
-        let pending = try inputs(inBatches: batches, generation: checkOwnership().generation)
+        let pending = try inputs(inBatches: batches, generation: generation)
+        let tags = Set([owner.tag] + (try ownersTakenOver(under: ownClaims)).map(\.tag))
         removeEmptyOwners(under: ownClaims)
-        removeFinishedTemporaries(keeping: pending, others: others)
+        // Only the temporaries of claims this owner holds, its own and those of the owners it
+        // took over: nobody else can still need one of those whose claim is finished. Another
+        // owner's, or one of the layout without owners (which any instance may have taken),
+        // is left: a leftover costs a file, a wrong removal an answer twice.
+        let live = Set(pending.map(\.id))
+        removeTemporaries { id in !live.contains(id) && ClaimOwner.tag(ofClaim: id).map(tags.contains) == true }
         return pending
     }
 
     /// Moves batches of the layout before owners (`claimed/<batch>`) into this owner's
     /// directory, each by one rename: of several instances starting at once after an upgrade,
-    /// one finishes each batch. Returns the batches that could not be moved (for a reason other
-    /// than another instance taking them first), to be finished where they are.
+    /// one finishes each batch. Returns the batches that could not be moved (still there, for a
+    /// reason other than another instance taking them first), to be finished where they are.
     private func takeIntoOwnClaims(_ unowned: [String]) -> [String] {
         unowned.compactMap { name in
             let source = "\(directories.claimed)/\(name)"
-            if rename(source, "\(ownClaims)/\(name)") == 0 || errno == ENOENT { return nil }
-            return source
+            if rename(source, "\(ownClaims)/\(name)") == 0 { return nil }
+            return errno == ENOENT && linkStatus(source) == nil ? nil : source
         }
     }
 
-    /// Removes the temporaries no claim needs any more. A temporary stays while its claim lives,
-    /// whoever holds it, and while its owner's directory is there: that owner may be alive, or
-    /// someone may take its claims over. The others' claims are read as they change (a live
-    /// owner makes and removes batches all the time); when they cannot be read at all, every
-    /// temporary stays for a later start: a leftover costs a file, a wrong removal an answer.
-    private func removeFinishedTemporaries(keeping pending: [ClaimedInput], others: [String]) {
-        guard let othersClaims = try? others.flatMap({ try batchDirectories(underOwner: "\(directories.claimed)/\($0)", ofLiveOwner: true) }),
-              let othersPending = try? inputs(inBatches: othersClaims, generation: 0, ofLiveOwner: true)
-        else { return }
-        let live = Set((pending + othersPending).map(\.id))
-        let otherTags = Set(others.compactMap { ClaimOwner(directoryName: $0)?.tag })
-        removeTemporaries { id in !live.contains(id) && !(ClaimOwner.tag(ofClaim: id).map(otherTags.contains) ?? false) }
-    }
-
     /// The batch directories under an owner's directory, those of the owners it took over
-    /// included, at any depth. A live owner's directories may vanish while they are read
-    /// (settled, retired, taken over): one that does holds nothing.
-    private func batchDirectories(underOwner directory: String, ofLiveOwner: Bool = false) throws -> [String] {
+    /// included, at any depth.
+    private func batchDirectories(underOwner directory: String) throws -> [String] {
         var batches: [String] = []
-        for name in try entries(of: directory, mayVanish: ofLiveOwner).sorted() {
+        for name in try directoryEntries(directory).sorted() {
             let path = "\(directory)/\(name)"
             guard linkStatus(path).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
-            if ClaimOwner(directoryName: name) == nil {
-                batches.append(path)
-            } else {
-                batches += try batchDirectories(underOwner: path, ofLiveOwner: ofLiveOwner)
-            }
+            if ClaimOwner(directoryName: name) == nil { batches.append(path) } else { batches += try batchDirectories(underOwner: path) }
         }
         return batches
     }
 
-    private func entries(of directory: String, mayVanish: Bool) throws -> [String] {
-        do {
-            return try directoryEntries(directory)
-        } catch let error as FileSystemError where mayVanish && error.code == ENOENT {
-            return []
+    /// The owners whose directories lie below `directory` (taken over, at any depth).
+    private func ownersTakenOver(under directory: String) throws -> [ClaimOwner] {
+        try directoryEntries(directory).flatMap { name -> [ClaimOwner] in
+            guard let taken = ClaimOwner(directoryName: name) else { return [] }
+            return [taken] + (try ownersTakenOver(under: "\(directory)/\(name)"))
         }
     }
 
-    /// The inputs claimed in batch directories. Empty ones are removed, but not a live owner's
-    /// (its next claim may be going into one), whose batches may vanish as they are read.
-    private func inputs(inBatches batches: [String], generation: Int, ofLiveOwner: Bool = false) throws -> [ClaimedInput] {
+    /// The inputs claimed in batch directories; empty ones are removed.
+    private func inputs(inBatches batches: [String], generation: Int) throws -> [ClaimedInput] {
         var pending: [ClaimedInput] = []
         for directory in batches {
-            let names = try entries(of: directory, mayVanish: ofLiveOwner).sorted()
-            if names.isEmpty && !ofLiveOwner { rmdir(directory) }
+            let names = try directoryEntries(directory).sorted()
+            if names.isEmpty { rmdir(directory) }
             let batch = String(directory[directory.index(after: directory.lastIndex(of: "/")!)...])
             pending += names.map { ClaimedInput(id: Self.claimID(batch: batch, name: $0), name: $0, directory: directory, generation: generation) }
         }

@@ -144,6 +144,47 @@ final class SharedSpoolTests: XCTestCase {
         XCTAssertEqual(try contents("outbox").filter { !$0.hasPrefix(".") }, ["a.png.csv"])
     }
 
+    /// Taken over between its start and its look at what is left (its lease had lapsed while it
+    /// was down): the starting owner makes its directory again and still takes the batches of
+    /// the layout without owners, rather than taking its missing directory for another
+    /// instance having taken them.
+    func testAnOwnerTakenOverAsItStartsStillTakesTheBatchesWithoutOwners() throws {
+        let starting = try spool("starting")
+        let legacy = "\(root)/inbox/.claimed/18f3a-2"
+        try FileManager.default.createDirectory(atPath: legacy, withIntermediateDirectories: true)
+        try Data("input".utf8).write(to: URL(fileURLWithPath: "\(legacy)/a.png"))
+        let taker = try spool("taker")
+        XCTAssertEqual(try taker.adopt(starting.owner), [])
+        XCTAssertEqual(try starting.unfinished().map(\.name), ["a.png"])
+    }
+
+    /// A starting owner removes only the temporaries of claims it holds. Whether another
+    /// owner still needs one cannot be told by looking: its claim may be in flight at that very
+    /// moment — a directory being taken over (renamed from one owner's into another's), a batch
+    /// of the layout without owners being taken by an instance that started at the same time.
+    /// A published report whose temporary went is published again: two CSVs for one input.
+    func testAStartingOwnerRemovesOnlyTheTemporariesOfClaimsItHolds() throws {
+        let dead = try spool("dead"), taker = try spool("taker")
+        try drop(["x.png"])
+        let claimed = try dead.claim(["x.png"]).claimed
+        let temporary = "\(root)/outbox/\(Spool.temporaryName(claimed[0].id))"
+        try Data("source,label\r\n".utf8).write(to: URL(fileURLWithPath: temporary))
+        XCTAssertEqual(link(temporary, "\(root)/outbox/x.png.csv"), 0)
+        let adopted = try XCTUnwrap(try taker.adopt(dead.owner))
+        // The taker's directory in flight (another owner taking it over) while one more starts.
+        let away = "\(root)/in-flight"
+        XCTAssertEqual(rename(taker.ownClaims, away), 0)
+        // And a temporary of the layout without owners whose batch another instance is taking.
+        let unowned = "\(root)/outbox/\(Spool.temporaryName(Spool.claimID(batch: "18f3a-2", name: "y.png")))"
+        FileManager.default.createFile(atPath: unowned, contents: Data("source,label\r\n".utf8))
+        XCTAssertEqual(try spool("starting").unfinished(), [])
+        XCTAssertNotNil(linkStatus(temporary), "the taken-over owner's temporary")
+        XCTAssertNotNil(linkStatus(unowned), "the temporary of the layout without owners")
+        XCTAssertEqual(rename(away, taker.ownClaims), 0)
+        _ = try taker.commit(adopted.map { ($0, csv) })
+        XCTAssertEqual(try contents("outbox").filter { !$0.hasPrefix(".") }, ["x.png.csv"], "answered once")
+    }
+
     /// A live owner's published report keeps its temporary until its input's move is on disk:
     /// another owner starting meanwhile must not remove it, or a power failure that undoes the
     /// move would have the input answered twice.
