@@ -187,15 +187,24 @@ ptrdiff_t qk_chunk_quads(const int8_t *packed, ptrdiff_t columns, ptrdiff_t segm
 #define AVX2_TARGET __attribute__((target("avx2")))
 #define AVX_VNNI_TARGET __attribute__((target("avx2,avxvnni")))
 
-// A row's eight sums, requantised (`out_u8`) or rescaled as `requantized` and `rescaled` do,
-// lane by lane, stored at `at` (the first `count` of them).
+// Eight sums rescaled as `rescaled` does, lane by lane.
+static inline __attribute__((always_inline)) AVX2_TARGET __m256 avx2_rescaled(__m256i sum, __m256 scale, __m256 offset) {
+    return _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), scale), offset);
+}
+
+// Eight sums requantised as `requantized` does, as 32-bit integers (rounded to nearest even).
+static inline __attribute__((always_inline)) AVX2_TARGET
+__m256i avx2_requantized(__m256i sum, __m256 scale, __m256 offset, __m256 ceiling) {
+    const __m256 value = avx2_rescaled(sum, scale, offset);
+    return _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(value, _mm256_setzero_ps()), ceiling));
+}
+
+// A row's eight sums, requantised (`out_u8`) or rescaled, stored at `at` (the first `count` of them).
 static inline __attribute__((always_inline)) AVX2_TARGET
 void avx2_store(__m256i sum, __m256 scale, __m256 offset, __m256 ceiling, uint8_t *out_u8, float *out_f32,
                 ptrdiff_t at, ptrdiff_t count) {
-    __m256 value = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(sum), scale), offset);
     if (out_u8) {
-        value = _mm256_min_ps(_mm256_max_ps(value, _mm256_setzero_ps()), ceiling);
-        const __m256i words = _mm256_packus_epi32(_mm256_cvtps_epi32(value), _mm256_setzero_si256());
+        const __m256i words = _mm256_packus_epi32(avx2_requantized(sum, scale, offset, ceiling), _mm256_setzero_si256());
         const __m256i bytes = _mm256_packus_epi16(words, _mm256_setzero_si256());
         // Each 128-bit lane holds four of the eight bytes at its start.
         const __m128i eight = _mm_unpacklo_epi32(_mm256_castsi256_si128(bytes), _mm256_extracti128_si256(bytes, 1));
@@ -207,10 +216,10 @@ void avx2_store(__m256i sum, __m256 scale, __m256 offset, __m256 ceiling, uint8_
             memcpy(out_u8 + at, some, (size_t)count);
         }
     } else if (count == WIDE_LANES) {
-        _mm256_storeu_ps(out_f32 + at, value);
+        _mm256_storeu_ps(out_f32 + at, avx2_rescaled(sum, scale, offset));
     } else {
         float some[WIDE_LANES];
-        _mm256_storeu_ps(some, value);
+        _mm256_storeu_ps(some, avx2_rescaled(sum, scale, offset));
         memcpy(out_f32 + at, some, (size_t)count * sizeof(float));
     }
 }
@@ -220,11 +229,7 @@ void avx2_store(__m256i sum, __m256 scale, __m256 offset, __m256 ceiling, uint8_
 static inline __attribute__((always_inline)) AVX2_TARGET
 __m256i avx2_requantized_words(__m256i low, __m256i high, __m256 scale, __m256 offset, __m256 scale_high,
                                __m256 offset_high, __m256 ceiling) {
-    __m256 first = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(low), scale), offset);
-    __m256 second = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(high), scale_high), offset_high);
-    first = _mm256_min_ps(_mm256_max_ps(first, _mm256_setzero_ps()), ceiling);
-    second = _mm256_min_ps(_mm256_max_ps(second, _mm256_setzero_ps()), ceiling);
-    return _mm256_packus_epi32(_mm256_cvtps_epi32(first), _mm256_cvtps_epi32(second));
+    return _mm256_packus_epi32(avx2_requantized(low, scale, offset, ceiling), avx2_requantized(high, scale_high, offset_high, ceiling));
 }
 
 // Two rows' requantised words packed to bytes once and put back in column order (each row's
@@ -265,8 +270,9 @@ static inline __attribute__((always_inline)) TARGET void NAME(const qk_rows *row
     const __m256 scale_high = _mm256_loadu_ps(weights->scale + column + WIDE_LANES);                       \
     const __m256 offset_high = _mm256_loadu_ps(weights->offset + column + WIDE_LANES);                     \
     if (out_u8 && left >= LANES) {                                                                         \
-        STORE_BYTE_ROWS(s0, h0, s1, h1, 0)                                                                  \
-        STORE_BYTE_ROWS(s2, h2, s2, h2, 2)                                                                  \
+        const __m256i w0 = ROW_WORDS(s0, h0), w1 = ROW_WORDS(s1, h1), w2 = ROW_WORDS(s2, h2);             \
+        STORE_BYTE_ROWS(w0, w1, 0)                                                                          \
+        STORE_BYTE_ROWS(w2, w2, 2)                                                                          \
     } else {                                                                                               \
         STORE_ROW(s0, h0, 0) STORE_ROW(s1, h1, 1) STORE_ROW(s2, h2, 2)                                     \
     }                                                                                                      \
@@ -295,12 +301,13 @@ static inline __attribute__((always_inline)) TARGET void NAME(const qk_rows *row
                        left < LANES ? left - WIDE_LANES : WIDE_LANES);                                     \
     }
 
-// Rows R and R + 1 of a whole block as bytes (R + 1 only when it is a row of its own).
-#define STORE_BYTE_ROWS(LOW, HIGH, NEXT_LOW, NEXT_HIGH, R)                                                   \
+#define ROW_WORDS(LOW, HIGH) avx2_requantized_words(LOW, HIGH, scale, offset, scale_high, offset_high, ceiling)
+
+// Rows R and R + 1 of a whole block, from their requantised words, as bytes (R + 1 only when it
+// is a row of its own).
+#define STORE_BYTE_ROWS(WORDS, NEXT_WORDS, R)                                                               \
     if (m0 + R < row_end) {                                                                                \
-        const __m256i bytes = avx2_two_rows_of_bytes(                                                      \
-            avx2_requantized_words(LOW, HIGH, scale, offset, scale_high, offset_high, ceiling),            \
-            avx2_requantized_words(NEXT_LOW, NEXT_HIGH, scale, offset, scale_high, offset_high, ceiling)); \
+        const __m256i bytes = avx2_two_rows_of_bytes(WORDS, NEXT_WORDS);                                   \
         uint8_t *at = out_u8 + (m0 + R) * out_stride + column;                                             \
         _mm_storeu_si128((__m128i *)at, _mm256_castsi256_si128(bytes));                                    \
         if (R + 1 < WIDE_TILE_ROWS && m0 + R + 1 < row_end)                                                \
