@@ -237,11 +237,13 @@ public final class Spool: @unchecked Sendable {
             ClaimOwner(directoryName: name) == nil
                 && linkStatus("\(directories.claimed)/\(name)").map { $0.st_mode & S_IFMT == S_IFDIR } == true
         }
-        let batches = try takeIntoOwnClaims(unowned) + batchDirectories(underOwner: ownClaims)
+        let taken = takeIntoOwnClaims(unowned)
+        let own = try claims(underOwner: ownClaims)
+        let batches = taken + own.batches
         // What the last run did is on disk before its leftovers are judged by it.
         try flushDirectories(batches + [ownClaims])
         let pending = try inputs(inBatches: batches, generation: generation)
-        let tags = Set([owner.tag] + (try ownersTakenOver(under: ownClaims)).map(\.tag))
+        let tags = Set([owner.tag] + own.ownersTakenOver.map(\.tag))
         removeEmptyOwners(under: ownClaims)
         // Only the temporaries of claims this owner holds, its own and those of the owners it
         // took over: nobody else can still need one of those whose claim is finished. Another
@@ -265,23 +267,21 @@ public final class Spool: @unchecked Sendable {
     }
 
     /// The batch directories under an owner's directory, those of the owners it took over
-    /// included, at any depth.
-    private func batchDirectories(underOwner directory: String) throws -> [String] {
-        var batches: [String] = []
+    /// included, at any depth, and those owners.
+    private func claims(underOwner directory: String) throws -> (batches: [String], ownersTakenOver: [ClaimOwner]) {
+        var batches: [String] = [], owners: [ClaimOwner] = []
         for name in try directoryEntries(directory).sorted() {
             let path = "\(directory)/\(name)"
             guard linkStatus(path).map({ $0.st_mode & S_IFMT == S_IFDIR }) == true else { continue }
-            if ClaimOwner(directoryName: name) == nil { batches.append(path) } else { batches += try batchDirectories(underOwner: path) }
+            guard let taken = ClaimOwner(directoryName: name) else {
+                batches.append(path)
+                continue
+            }
+            let below = try claims(underOwner: path)
+            batches += below.batches
+            owners += [taken] + below.ownersTakenOver
         }
-        return batches
-    }
-
-    /// The owners whose directories lie below `directory` (taken over, at any depth).
-    private func ownersTakenOver(under directory: String) throws -> [ClaimOwner] {
-        try directoryEntries(directory).flatMap { name -> [ClaimOwner] in
-            guard let taken = ClaimOwner(directoryName: name) else { return [] }
-            return [taken] + (try ownersTakenOver(under: "\(directory)/\(name)"))
-        }
+        return (batches, owners)
     }
 
     /// The inputs claimed in batch directories; empty ones are removed.
@@ -555,7 +555,7 @@ public final class Spool: @unchecked Sendable {
             throw FileSystemError("take over the claims in", source)
         }
         unlink("\(taken)/\(Self.leaseName)")
-        let batches = try batchDirectories(underOwner: taken)
+        let batches = try claims(underOwner: taken).batches
         try flushDirectories(batches + [taken, ownClaims])
         let pending = try inputs(inBatches: batches, generation: generation)
         removeEmptyOwners(under: ownClaims)

@@ -176,7 +176,7 @@ final class SharedSpoolTests: XCTestCase {
         XCTAssertEqual(rename(taker.ownClaims, away), 0)
         // And a temporary of the layout without owners whose batch another instance is taking.
         let unowned = "\(root)/outbox/\(Spool.temporaryName(Spool.claimID(batch: "18f3a-2", name: "y.png")))"
-        FileManager.default.createFile(atPath: unowned, contents: Data("source,label\r\n".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: unowned, contents: Data("source,label\r\n".utf8)))
         XCTAssertEqual(try spool("starting").unfinished(), [])
         XCTAssertNotNil(linkStatus(temporary), "the taken-over owner's temporary")
         XCTAssertNotNil(linkStatus(unowned), "the temporary of the layout without owners")
