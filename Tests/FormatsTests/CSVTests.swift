@@ -46,6 +46,34 @@ final class NumberFormattingTests: XCTestCase {
         XCTAssertEqual(fixed(0.0000004, 6), "0.000000")
         XCTAssertEqual(fixed(0.0304, 3), "0.030")
         XCTAssertEqual(fixed(1234.5678, 2), "1234.57")
+        XCTAssertEqual(fixed(0.000159, 6), "0.000159")
+        XCTAssertEqual(fixed(1, 6), "1.000000")
+    }
+
+    /// Every value is written as its definition says: |value| × 10^digits rounded half away
+    /// from zero, its decimal digits with a point `digits` from the end, a minus if nonzero.
+    func testFixedPointMatchesItsDefinitionOnRandomValues() {
+        var random = SystemRandomNumberGenerator()
+        for _ in 0..<20_000 {
+            let digits = Int.random(in: 0...8, using: &random)
+            let value = Double.random(in: -1...1, using: &random) * [1, 10, 1e4, 1e7].randomElement(using: &random)!
+            var scale = 1.0
+            for _ in 0..<digits { scale *= 10 }
+            let units = String(Int((abs(value) * scale).rounded()))
+            let padded = String(repeating: "0", count: max(0, digits + 1 - units.count)) + units
+            let expected = (value < 0 && units != "0" ? "-" : "") + String(padded.dropLast(digits))
+                + (digits > 0 ? "." + String(padded.suffix(digits)) : "")
+            XCTAssertEqual(fixed(value, digits), expected, "\(value) with \(digits) digits")
+        }
+    }
+
+    /// A number too large to have units digits of its own is written as Swift writes it: it
+    /// trapped converting to Int.
+    func testFixedPointOfHugeNumbersDoesNotTrap() {
+        XCTAssertEqual(fixed(1e300, 2), "1e+300")
+        XCTAssertEqual(fixed(-3e38, 6), "-3e+38")
+        XCTAssertEqual(fixed(9e15, 1), "9000000000000000.0")
+        XCTAssertEqual(fixed(4e15, 0), "4000000000000000")
     }
 
     func testDecimalIntegersAreWrittenAsStringDoes() {
