@@ -67,16 +67,35 @@ private func store8(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>) {
 }
 
 /// 2×2 max pooling, stride 2, on one channels-last image of bytes (8-bit activations), odd
-/// edges dropped: bytes compare as the values they stand for.
+/// edges dropped: bytes compare as the values they stand for. Sixteen channels at a time (a
+/// byte at a time, it was 5% of the daemon's time on an IDX batch).
 public func maxPoolBytes(_ y: UnsafeMutablePointer<UInt8>, _ x: UnsafePointer<UInt8>, height: Int, width: Int, channels: Int) {
     let rowLength = width * channels
     for i in 0..<height / 2 {
         for j in 0..<width / 2 {
             let top = x + (2 * i * width + 2 * j) * channels, bottom = top + rowLength
             let out = y + (i * (width / 2) + j) * channels
-            for c in 0..<channels {
+            var c = 0
+            while c + 16 <= channels {
+                let upper = larger(load16(top + c), load16(top + c + channels))
+                let lower = larger(load16(bottom + c), load16(bottom + c + channels))
+                UnsafeMutableRawPointer(out + c).storeBytes(of: larger(upper, lower), as: SIMD16<UInt8>.self)
+                c += 16
+            }
+            for c in c..<channels {
                 out[c] = max(max(top[c], top[c + channels]), max(bottom[c], bottom[c + channels]))
             }
         }
     }
+}
+
+/// Lane by lane the larger byte (the standard library's pointwiseMax is a generic call per use).
+@inline(__always)
+private func larger(_ a: SIMD16<UInt8>, _ b: SIMD16<UInt8>) -> SIMD16<UInt8> {
+    a.replacing(with: b, where: b .> a)
+}
+
+@inline(__always)
+private func load16(_ p: UnsafePointer<UInt8>) -> SIMD16<UInt8> {
+    UnsafeRawPointer(p).loadUnaligned(as: SIMD16<UInt8>.self)
 }

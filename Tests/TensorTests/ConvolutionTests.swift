@@ -191,6 +191,26 @@ final class ConvolutionTests: XCTestCase {
         XCTAssertEqual(inferred, y)
     }
 
+    /// Bytes pooled sixteen channels at a time and the rest one by one, on odd sizes: each output
+    /// the largest of its four inputs.
+    func testBytePoolingTakesTheLargestOfEachWindow() {
+        var random = TestRandom()
+        for (height, width, channels) in [(24, 24, 16), (8, 8, 32), (7, 5, 35), (5, 9, 3)] {
+            let x = (0..<height * width * channels).map { _ in UInt8.random(in: 0...255, using: &random) }
+            var y = [UInt8](repeating: 0, count: (height / 2) * (width / 2) * channels)
+            y.withUnsafeMutableBufferPointer { maxPoolBytes($0.baseAddress!, x, height: height, width: width, channels: channels) }
+            var expected: [UInt8] = []
+            for i in 0..<height / 2 {
+                for j in 0..<width / 2 {
+                    for c in 0..<channels {
+                        expected.append([(0, 0), (0, 1), (1, 0), (1, 1)].map { x[((2 * i + $0.0) * width + 2 * j + $0.1) * channels + c] }.max()!)
+                    }
+                }
+            }
+            XCTAssertEqual(y, expected, "\(height)×\(width)×\(channels)")
+        }
+    }
+
     func testSoftmaxRowsSumToOneAndSurviveLargeLogits() {
         let logits: [Float] = [1000, 1001, 1002, -5, 0, 5]
         var p = [Float](repeating: 0, count: 6)
