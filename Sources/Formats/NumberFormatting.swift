@@ -18,11 +18,11 @@ public func appendFixed(_ value: Double, _ digits: Int, to text: inout [UInt8]) 
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let scaled = (abs(value) * scale).rounded()
-    // Past 2^53 a double holds no units digit of its own to write (and past 2^64 no integer holds it).
-    guard value.isFinite, scaled < 0x1p53 else { return text += Array(String(value).utf8) }
+    // Past 2^64 no integer holds the digits (this trapped converting to Int past 2^63).
+    guard value.isFinite, scaled < 0x1p64 else { return text += Array(String(value).utf8) }
     var units = UInt64(scaled)
-    // At most 16 digits of `units`, the zeros before them, a point and a minus.
-    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: digits + 18) { buffer in
+    // At most 20 digits of `units`, the zeros before them, a point and a minus.
+    withUnsafeTemporaryAllocation(of: UInt8.self, capacity: digits + 22) { buffer in
         var at = buffer.count
         func put(_ byte: UInt8) {
             at -= 1

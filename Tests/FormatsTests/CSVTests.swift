@@ -55,8 +55,9 @@ final class NumberFormattingTests: XCTestCase {
     func testFixedPointMatchesItsDefinitionOnRandomValues() {
         var random = SystemRandomNumberGenerator()
         for _ in 0..<20_000 {
-            let digits = Int.random(in: 0...8, using: &random)
-            let value = Double.random(in: -1...1, using: &random) * [1, 10, 1e4, 1e7].randomElement(using: &random)!
+            let digits = Int.random(in: 0...18, using: &random)
+            // Magnitudes whose scaled units stay below 2^63, for the reference's Int.
+            let value = Double.random(in: -1...1, using: &random) * (digits > 8 ? 1 : [1, 10, 1e4, 1e7, 1e10].randomElement(using: &random)!)
             var scale = 1.0
             for _ in 0..<digits { scale *= 10 }
             let units = String(Int((abs(value) * scale).rounded()))
@@ -67,13 +68,17 @@ final class NumberFormattingTests: XCTestCase {
         }
     }
 
-    /// A number too large to have units digits of its own is written as Swift writes it: it
-    /// trapped converting to Int.
-    func testFixedPointOfHugeNumbersDoesNotTrap() {
+    /// Every digit of large numbers and of long fractions, as the digit loop before wrote them;
+    /// a number too large for any integer is written as Swift writes it (it trapped converting
+    /// to Int).
+    func testFixedPointOfLargeNumbersAndLongFractions() {
+        XCTAssertEqual(fixed(1e16, 0), "10000000000000000")
+        XCTAssertEqual(fixed(1e10, 6), "10000000000.000000")
+        XCTAssertEqual(fixed(9e15, 1), "9000000000000000.0")
+        XCTAssertEqual(fixed(0.5, 17), "0.50000000000000000")
         XCTAssertEqual(fixed(1e300, 2), "1e+300")
         XCTAssertEqual(fixed(-3e38, 6), "-3e+38")
-        XCTAssertEqual(fixed(9e15, 1), "9000000000000000.0")
-        XCTAssertEqual(fixed(4e15, 0), "4000000000000000")
+        XCTAssertEqual(fixed(2e19, 0), "2e+19")
     }
 
     func testDecimalIntegersAreWrittenAsStringDoes() {
