@@ -129,8 +129,12 @@ private func gemmSerial(
     let readsAInPlace = a.columnStride == 1 || (a.rowStride == 1 && m * k <= 1 << 14)
     let packedA = UnsafeMutablePointer<Float>.allocate(capacity: readsAInPlace ? 0 : blockHeight * min(k, blockDepth))
     defer { packedA.deallocate() }
+    // A row-major B of whole slivers is read in place when A has few rows: each packed value
+    // would serve only those few rows' multiply-adds, so packing cost a third of a layer's
+    // weight gradient (32 rows: dyᵀ · cols).
+    let readsBInPlace = b.columnStride == 1 && b.columns % tileColumns == 0 && m <= blockRows
 
-    forEachPackedBlock(of: b) { jc, nc, pc, kc, packedB, edgeTile in
+    forEachBlock(of: b, packing: !readsBInPlace) { jc, nc, pc, kc, block, edgeTile in
         let addToC = accumulate || pc > 0
         for ic in stride(from: 0, to: m, by: blockRows) {
             let mc = min(blockRows, m - ic)
@@ -146,7 +150,7 @@ private func gemmSerial(
                                   step: a.columnStride, rows: rows)
                         : ASliver(rowsAt: packedA + ir * kc, rowStride: 1, step: tileRows, rows: tileRows)
                     var tile = TileAccumulator()
-                    tile.add(kc, aSliver, packedB + jr * kc)
+                    tile.add(kc, aSliver, block.sliver(jr), step: block.step)
                     tile.store(c + (ic + ir) * ldc + jc + jr, ldc, rows: rows, columns: cols, accumulate: addToC, edge: edgeTile)
                 }
             }
@@ -156,14 +160,15 @@ private func gemmSerial(
 
 /// Runs body over B in blocks of up to `blockColumns` columns (from jc, nc wide) and
 /// `blockDepth` rows (from pc, kc deep), each packed into 16-column slivers (sliver j at
-/// packedB + j·kc), with a tile-sized scratch buffer for the edge tiles of C.
+/// packedB + j·kc) unless `packing` is false (B row-major, whole slivers: read where it is),
+/// with a tile-sized scratch buffer for the edge tiles of C.
 @inline(__always)
-private func forEachPackedBlock(
-    of b: MatrixRef,
-    _ body: (_ jc: Int, _ nc: Int, _ pc: Int, _ kc: Int, _ packedB: UnsafePointer<Float>, _ edgeTile: UnsafeMutablePointer<Float>) -> Void
+private func forEachBlock(
+    of b: MatrixRef, packing: Bool = true,
+    _ body: (_ jc: Int, _ nc: Int, _ pc: Int, _ kc: Int, _ block: BBlock, _ edgeTile: UnsafeMutablePointer<Float>) -> Void
 ) {
     let k = b.rows, n = b.columns
-    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: min(k, blockDepth) * min(roundUp(n, to: tileColumns), blockColumns))
+    let packedB = UnsafeMutablePointer<Float>.allocate(capacity: packing ? min(k, blockDepth) * min(roundUp(n, to: tileColumns), blockColumns) : 0)
     let edgeTile = UnsafeMutablePointer<Float>.allocate(capacity: tileRows * tileColumns)
     defer {
         packedB.deallocate()
@@ -173,10 +178,25 @@ private func forEachPackedBlock(
         let nc = min(blockColumns, n - jc)
         for pc in stride(from: 0, to: k, by: blockDepth) {
             let kc = min(blockDepth, k - pc)
-            packSlivers(packedB, b.transposed, rowStart: jc, count: nc, columnStart: pc, depth: kc, width: tileColumns)
-            body(jc, nc, pc, kc, packedB, edgeTile)
+            if packing {
+                packSlivers(packedB, b.transposed, rowStart: jc, count: nc, columnStart: pc, depth: kc, width: tileColumns)
+                body(jc, nc, pc, kc, BBlock(base: packedB, sliverScale: kc, step: tileColumns), edgeTile)
+            } else {
+                body(jc, nc, pc, kc, BBlock(base: b.base + pc * b.rowStride + jc, sliverScale: 1, step: b.rowStride), edgeTile)
+            }
         }
     }
+}
+
+/// A block of B as the micro-kernel reads it: the 16 columns from jr start at sliver(jr), and
+/// each row further on is `step` floats on (16 when packed, B's row stride in place).
+struct BBlock {
+    let base: UnsafePointer<Float>
+    let sliverScale: Int
+    let step: Int
+
+    @inline(__always)
+    func sliver(_ jr: Int) -> UnsafePointer<Float> { base + jr * sliverScale }
 }
 
 /// Packs rows `rowStart..<+count` × columns `columnStart..<+depth` of m into slivers of
@@ -252,7 +272,7 @@ func gemmGatheredRows(
     let k = segments * segmentLength
     precondition(b.rows == k, "gemmGatheredRows: \(k) gathered columns against \(b.rows) rows of B")
     guard m > 0, b.columns > 0, k > 0 else { return }
-    forEachPackedBlock(of: b) { jc, nc, pc, kc, packedB, edgeTile in
+    forEachBlock(of: b) { jc, nc, pc, kc, block, edgeTile in
         for ir in stride(from: 0, to: m, by: tileRows) {
             let rows = min(tileRows, m - ir)
             func start(_ r: Int) -> UnsafePointer<Float> { rowStart(ir + (r < rows ? r : 0)) }
@@ -264,7 +284,8 @@ func gemmGatheredRows(
                 while p < pc + kc {
                     let segment = p / segmentLength, within = p % segmentLength
                     let run = min(segmentLength - within, pc + kc - p)
-                    tile.add(run, patch.advanced(by: segment * segmentStride + within), packedB + jr * kc + (p - pc) * tileColumns)
+                    tile.add(run, patch.advanced(by: segment * segmentStride + within), block.sliver(jr) + (p - pc) * tileColumns,
+                             step: tileColumns)
                     p += run
                 }
                 tile.store(c + ir * ldc + jc + jr, ldc, rows: rows, columns: min(tileColumns, nc - jr), accumulate: pc > 0, edge: edgeTile)
@@ -280,9 +301,9 @@ struct TileAccumulator {
     var c00 = V(), c01 = V(), c10 = V(), c11 = V(), c20 = V(), c21 = V()
     var c30 = V(), c31 = V(), c40 = V(), c41 = V(), c50 = V(), c51 = V()
 
-    /// Adds A[6×kc] · Bpacked[kc×16].
+    /// Adds A[6×kc] · B[kc×16], B's rows `step` floats apart (16 when packed).
     @inline(__always)
-    mutating func add(_ kc: Int, _ a: ASliver, _ b: UnsafePointer<Float>) {
+    mutating func add(_ kc: Int, _ a: ASliver, _ b: UnsafePointer<Float>, step: Int) {
         var p = 0
         var bp = UnsafeRawPointer(b)
         for _ in 0..<kc {
@@ -301,7 +322,7 @@ struct TileAccumulator {
             x = V(repeating: a.row5[p])
             c50.addProduct(x, b0); c51.addProduct(x, b1)
             p += a.step
-            bp += tileColumns * 4
+            bp += step * 4
         }
     }
 

@@ -9,6 +9,9 @@ final class GEMMTests: XCTestCase {
         (1, 1, 1), (7, 5, 3), (6, 16, 8), (13, 33, 17), (97, 31, 300), (5, 2100, 7), (130, 70, 513),
         // Half-width last tiles (24 and 40 columns: 16 + 8), as the shipped cnn's first layer has.
         (25, 24, 25), (12, 40, 9),
+        // Few rows of A against whole slivers of a row-major B, which is read in place: deeper
+        // than a block (a layer's weight gradient, 32×400×588) and wider than a block.
+        (32, 400, 588), (20, 2064, 40), (96, 48, 260),
     ]
 
     func testMatchesNaiveForEveryTransposeCombination() {
