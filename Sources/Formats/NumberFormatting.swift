@@ -11,16 +11,27 @@ public func fixed(_ value: Double, _ digits: Int) -> String {
 }
 
 /// Appends `fixed(value, digits)` as UTF-8 without making a string: a 10,000-image batch's
-/// CSV holds 110,000 of them. The digits are written last first into a buffer on the stack,
-/// by constant divisions by ten, and appended at once (a division by a variable power of ten
-/// per digit, and an append per byte, were most of the CSV's time).
+/// CSV holds 110,000 of them.
 public func appendFixed(_ value: Double, _ digits: Int, to text: inout [UInt8]) {
     var scale = 1.0
     for _ in 0..<digits { scale *= 10 }
     let scaled = (abs(value) * scale).rounded()
     // Past 2^64 no integer holds the digits (this trapped converting to Int past 2^63).
     guard value.isFinite, scaled < 0x1p64 else { return text += Array(String(value).utf8) }
-    var units = UInt64(scaled)
+    appendDigits(of: UInt64(scaled), pointBefore: digits, negative: value < 0 && scaled > 0, to: &text)
+}
+
+/// Appends an integer in decimal, as `String(value)` writes it.
+public func appendDecimal(_ value: Int, to text: inout [UInt8]) {
+    appendDigits(of: UInt64(value.magnitude), pointBefore: 0, negative: value < 0, to: &text)
+}
+
+/// The decimal digits of `units`, a point before the last `pointBefore` of them (zeros before
+/// the digits as needed), a minus first if `negative`. Written last first into a buffer on the
+/// stack by constant divisions by ten, and appended at once: a division by a variable power of
+/// ten per digit, and an append per byte, were most of a CSV's time.
+private func appendDigits(of units: UInt64, pointBefore digits: Int, negative: Bool, to text: inout [UInt8]) {
+    var units = units
     // At most 20 digits of `units`, the zeros before them, a point and a minus.
     withUnsafeTemporaryAllocation(of: UInt8.self, capacity: digits + 22) { buffer in
         var at = buffer.count
@@ -35,25 +46,8 @@ public func appendFixed(_ value: Double, _ digits: Int, to text: inout [UInt8]) 
         for _ in 0..<digits { putDigit() }
         if digits > 0 { put(UInt8(ascii: ".")) }
         repeat { putDigit() } while units > 0
-        if value < 0 && scaled > 0 { put(UInt8(ascii: "-")) }
+        if negative { put(UInt8(ascii: "-")) }
         text.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[at...]))
-    }
-}
-
-/// Appends an integer in decimal, as `String(value)` writes it.
-public func appendDecimal(_ value: Int, to text: inout [UInt8]) {
-    if value < 0 { text.append(UInt8(ascii: "-")) }
-    var magnitude = value.magnitude
-    guard magnitude >= 10 else { return text.append(UInt8(ascii: "0") + UInt8(magnitude)) }
-    var reversed: (UInt64, UInt64, UInt64) = (0, 0, 0)  // up to 20 digits, last first
-    var count = 0
-    withUnsafeMutableBytes(of: &reversed) { digits in
-        while magnitude > 0 {
-            digits[count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
-            magnitude /= 10
-            count += 1
-        }
-        for index in stride(from: count - 1, through: 0, by: -1) { text.append(digits[index]) }
     }
 }
 
